@@ -1,0 +1,55 @@
+// Bundles every action entry point src/actions/<name>/index.ts into dist/<name>/index.js (ESM) with ncc.
+// New actions are found automatically. Usage: node scripts/build.mjs [--src DIR] [--out DIR]
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ncc from '@vercel/ncc';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The action names: folders of srcDir holding an index.ts. */
+export async function findEntries(srcDir) {
+  const names = [];
+  for (const entry of await readdir(srcDir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const file = join(srcDir, entry.name, 'index.ts');
+    if (await stat(file).then(() => true, () => false)) names.push(entry.name);
+  }
+  return names.sort();
+}
+
+/** Bundles each entry of srcDir into outDir/<name>/index.js; removes bundles of actions that no longer exist. */
+export async function buildAll(srcDir, outDir, log = console.log) {
+  const names = await findEntries(srcDir);
+  await rm(outDir, { recursive: true, force: true });
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'package.json'), '{\n  "type": "module"\n}\n');
+  for (const name of names) {
+    const started = Date.now();
+    const { code, assets } = await ncc(join(srcDir, name, 'index.ts'), {
+      minify: false,
+      sourceMap: false,
+      target: 'es2022',
+      quiet: true,
+      license: 'licenses.txt',
+    });
+    const target = join(outDir, name);
+    await mkdir(target, { recursive: true });
+    await writeFile(join(target, 'index.js'), code);
+    for (const [file, asset] of Object.entries(assets ?? {})) {
+      await mkdir(dirname(join(target, file)), { recursive: true });
+      await writeFile(join(target, file), asset.source);
+    }
+    log(`dist/${name}/index.js  ${(code.length / 1024).toFixed(0)} KiB  ${Date.now() - started} ms`);
+  }
+  return names;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const arg = (flag, fallback) => {
+    const i = process.argv.indexOf(flag);
+    return i > 0 && process.argv[i + 1] ? resolve(process.argv[i + 1]) : fallback;
+  };
+  const names = await buildAll(arg('--src', join(root, 'src/actions')), arg('--out', join(root, 'dist')));
+  console.log(`built ${names.length} action bundle(s)`);
+}

@@ -1,0 +1,167 @@
+import { mapSettled } from '../common/concurrency.js';
+import { KfopsError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { silentLogger } from '../common/logger.js';
+import { withRetry, type RetryDeps } from '../common/retry.js';
+import type { KubeClient } from './client.js';
+import type { KubeApiError } from './errors.js';
+import { DEFAULT_RETRY_BUDGETS, explainKubeError, healableClass } from './errors.js';
+import { describeRef, refOf, type KubeObject, type ObjectRef } from './types.js';
+
+export const FIELD_MANAGER = 'kfops';
+/**
+ * Set on every applied object that does not set it. Besides telling people who manages an object, it
+ * gives the field manager at least one field to own: an apply that owns no field (a bare Namespace)
+ * loses its managedFields entry, and the API server then rewrites the object on every re-apply.
+ */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged';
+
+export interface AppliedObject {
+  ref: ObjectRef;
+  outcome: ApplyOutcome;
+  /** The object as the API server returned it. */
+  object: KubeObject;
+}
+
+export interface ApplyOptions {
+  fieldManager?: string;
+  /** Take ownership of fields another manager owns (server-side apply force). */
+  force?: boolean;
+  /** Server-side dry run: validated and admitted by the server, nothing stored. */
+  dryRun?: boolean;
+  /** Objects in flight at once (default 8). */
+  concurrency?: number;
+  /** Namespace for namespaced objects that name none (default "default"). */
+  defaultNamespace?: string;
+  /** Retry budget (ms) per healable error class; merged over DEFAULT_RETRY_BUDGETS. */
+  retryBudgets?: Record<string, number>;
+  logger?: Logger;
+  retryDeps?: RetryDeps;
+}
+
+export interface ApplyReport {
+  applied: AppliedObject[];
+  counts: Record<ApplyOutcome, number>;
+}
+
+export class ApplyError extends KfopsError {
+  override readonly name = 'ApplyError';
+  constructor(
+    readonly failures: { ref: ObjectRef; error: KubeApiError }[],
+    readonly report: ApplyReport,
+  ) {
+    const total = failures.length + report.applied.length;
+    const lines = failures.slice(0, 20).map((f) => `  - ${f.error.message}`);
+    if (failures.length > 20) lines.push(`  - … and ${failures.length - 20} more`);
+    const first = failures[0]?.error.details ?? {};
+    const sameReason = failures.every((f) => f.error.reason === failures[0]?.error.reason);
+    super(`${failures.length} of ${total} object(s) could not be applied:\n${lines.join('\n')}`, sameReason ? first : {
+      cause: 'several different causes, listed above',
+      fix: 'see each object above',
+    });
+  }
+}
+
+/** Checks the shape every manifest object needs; returns what is wrong or undefined. */
+export function shapeProblem(obj: unknown): string | undefined {
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return 'is not a mapping';
+  const o = obj as Partial<KubeObject>;
+  if (typeof o.apiVersion !== 'string' || o.apiVersion === '') return 'has no apiVersion';
+  if (typeof o.kind !== 'string' || o.kind === '') return 'has no kind';
+  if (!o.metadata || typeof o.metadata.name !== 'string' || o.metadata.name === '') return `(${o.kind}) has no metadata.name`;
+  return undefined;
+}
+
+const IGNORED_METADATA = ['managedFields', 'resourceVersion', 'creationTimestamp', 'uid', 'generation', 'selfLink'];
+
+/** The object as sent: server-owned metadata removed. */
+function applyBody(obj: KubeObject, namespace: string | undefined, fieldManager: string): KubeObject {
+  const metadata: Record<string, unknown> = { ...obj.metadata };
+  for (const k of IGNORED_METADATA) delete metadata[k];
+  const labels = (obj.metadata.labels ?? {}) as Record<string, string>;
+  if (!(MANAGED_BY_LABEL in labels)) metadata['labels'] = { ...labels, [MANAGED_BY_LABEL]: fieldManager };
+  if (namespace === undefined) delete metadata['namespace'];
+  else metadata['namespace'] = namespace;
+  return { ...obj, metadata } as unknown as KubeObject;
+}
+
+/** Content equality ignoring server bookkeeping (for dry runs, where resourceVersion does not move). */
+function sameContent(a: KubeObject, b: KubeObject): boolean {
+  const strip = (o: KubeObject): unknown => {
+    const metadata: Record<string, unknown> = { ...o.metadata };
+    for (const k of IGNORED_METADATA) delete metadata[k];
+    return { ...o, metadata };
+  };
+  return stableJson(strip(a)) === stableJson(strip(b));
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Server-side applies objects with one field manager, at most `concurrency` at a time. Errors that can
+ * heal (throttling, 5xx, unreachable webhook or API, a CRD not yet served) are retried within their own
+ * budget; every other error fails its object at once. All objects are attempted; if any failed, an
+ * ApplyError lists each with its cause. The report says, per object, created / configured / unchanged.
+ */
+export async function applyObjects(client: KubeClient, objects: readonly KubeObject[], options: ApplyOptions = {}): Promise<ApplyReport> {
+  const { fieldManager = FIELD_MANAGER, force = false, dryRun = false, concurrency = 8, defaultNamespace = 'default', logger = silentLogger } = options;
+  objects.forEach((o, i) => {
+    const problem = shapeProblem(o);
+    if (problem) throw new KfopsError(`Object #${i + 1} ${problem}`, { fix: 'every object needs apiVersion, kind and metadata.name' });
+  });
+  const budgets = { ...DEFAULT_RETRY_BUDGETS, ...options.retryBudgets };
+  const settled = await mapSettled(objects, concurrency, async (obj) => {
+    const initialRef = refOf(obj);
+    return withRetry(
+      `apply ${describeRef(initialRef)}`,
+      async () => {
+        let ref = initialRef;
+        try {
+          const resource = await client.resourceFor(ref);
+          const namespace = resource.namespaced ? (obj.metadata.namespace ?? defaultNamespace) : undefined;
+          ref = { ...initialRef, ...(namespace ? { namespace } : {}) };
+          if (!namespace) delete ref.namespace;
+          const body = applyBody(obj, namespace, fieldManager);
+          const existing = await client.get(ref);
+          const result = await client.serverSideApply(body, { fieldManager, force, dryRun });
+          const outcome: ApplyOutcome = !existing
+            ? 'created'
+            : dryRun
+              ? sameContent(existing, result) ? 'unchanged' : 'configured'
+              : existing.metadata.resourceVersion === result.metadata.resourceVersion ? 'unchanged' : 'configured';
+          logger.debug(`${describeRef(ref)} ${outcome}${dryRun ? ' (dry run)' : ''}`);
+          return { ref, outcome, object: result };
+        } catch (error) {
+          throw explainKubeError(error, { action: dryRun ? 'dry-run apply' : 'apply', ref, server: client.server });
+        }
+      },
+      { classify: healableClass, budgets },
+      { logger, ...options.retryDeps },
+    );
+  });
+  const applied: AppliedObject[] = [];
+  const failures: { ref: ObjectRef; error: KubeApiError }[] = [];
+  settled.forEach((s, i) => {
+    if (s.ok) applied.push(s.value);
+    else {
+      const ref = refOf(objects[i] as KubeObject);
+      failures.push({ ref, error: explainKubeError(s.error, { action: 'apply', ref }) });
+    }
+  });
+  const counts: Record<ApplyOutcome, number> = { created: 0, configured: 0, unchanged: 0 };
+  for (const a of applied) counts[a.outcome]++;
+  const report = { applied, counts };
+  if (failures.length > 0) throw new ApplyError(failures, report);
+  return report;
+}

@@ -1,0 +1,221 @@
+import { KfopsError } from '../common/errors.js';
+import { describeRef, type ObjectRef } from './types.js';
+
+/** A Kubernetes API failure explained: what was attempted, the cause found, and the fix. */
+export class KubeApiError extends KfopsError {
+  override readonly name = 'KubeApiError';
+  constructor(
+    message: string,
+    details: { cause?: string; fix?: string },
+    readonly code: number | undefined,
+    readonly reason: KubeErrorReason,
+    options?: { cause?: unknown },
+  ) {
+    super(message, details, options);
+  }
+}
+
+export type KubeErrorReason =
+  | 'forbidden'
+  | 'unauthorized'
+  | 'kind-not-served'
+  | 'webhook-unreachable'
+  | 'webhook-denied'
+  | 'conflict'
+  | 'invalid'
+  | 'not-found'
+  | 'already-exists'
+  | 'throttled'
+  | 'server'
+  | 'unreachable'
+  | 'other';
+
+interface StatusBody {
+  kind?: string;
+  code?: number;
+  reason?: string;
+  message?: string;
+  details?: { name?: string; group?: string; kind?: string; causes?: { reason?: string; message?: string; field?: string }[] };
+}
+
+const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'];
+
+/** The HTTP status of an error thrown by @kubernetes/client-node (ApiException.code or watch statusCode). */
+export function statusCodeOf(error: unknown): number | undefined {
+  const e = error as { code?: unknown; statusCode?: unknown } | undefined;
+  if (typeof e?.code === 'number') return e.code;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+/** The Status body of an API error, parsed when it came as a string. */
+export function statusBodyOf(error: unknown): StatusBody | undefined {
+  const body = (error as { body?: unknown } | undefined)?.body;
+  if (body && typeof body === 'object') return body as StatusBody;
+  if (typeof body === 'string' && body.startsWith('{')) {
+    try {
+      return JSON.parse(body) as StatusBody;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function networkCodeOf(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.includes(code)) return code;
+    const msg = (e as { message?: unknown }).message;
+    if (typeof msg === 'string') {
+      const m = NETWORK_CODES.find((c) => msg.includes(c)) ?? (/socket hang up|other side closed|fetch failed/i.test(msg) ? 'connection failed' : undefined);
+      if (m) return m;
+    }
+  }
+  return undefined;
+}
+
+export interface ErrorContext {
+  /** What was attempted, e.g. "apply" or "watch". */
+  action: string;
+  ref?: ObjectRef;
+  /** The API server URL, for connection errors. */
+  server?: string;
+}
+
+/**
+ * Turns any error from the Kubernetes client into a KubeApiError that names the cause and the fix.
+ * A KubeApiError passes through unchanged.
+ */
+export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiError {
+  if (error instanceof KubeApiError) return error;
+  const target = ctx.ref ? ` ${describeRef(ctx.ref)}` : '';
+  const head = `${ctx.action}${target} failed`;
+  const code = statusCodeOf(error);
+  const status = statusBodyOf(error);
+  const message = status?.message ?? (error instanceof Error ? error.message.split('\n')[0] : String(error)) ?? '';
+  const make = (reason: KubeErrorReason, summary: string, cause: string, fix?: string): KubeApiError =>
+    new KubeApiError(`${head}: ${summary}`, fix === undefined ? { cause } : { cause, fix }, code, reason, { cause: error });
+
+  const unrecognized = /Unrecognized API version and kind: (\S+) (\S+)/.exec(message) ?? /no matches for kind "([^"]+)" in version "([^"]+)"/.exec(message);
+  if (unrecognized) {
+    const [apiVersion, kind] = unrecognized[0].startsWith('no matches') ? [unrecognized[2], unrecognized[1]] : [unrecognized[1], unrecognized[2]];
+    return make(
+      'kind-not-served',
+      `the API server does not serve kind ${kind} in ${apiVersion}`,
+      `no CustomResourceDefinition for ${kind} (${apiVersion}) is installed, or it is not Established yet`,
+      `apply the CustomResourceDefinition that defines ${kind} first and wait until its Established condition is True`,
+    );
+  }
+  if (code === 404 && /Failed to fetch resource metadata for (\S+)/.test(message)) {
+    const apiVersion = /Failed to fetch resource metadata for ([^/]+\/[^/]+|[^/]+)\/(\S+?):/.exec(message);
+    return make(
+      'kind-not-served',
+      `the API group version ${apiVersion?.[1] ?? ctx.ref?.apiVersion ?? '?'} is not served`,
+      `no CustomResourceDefinition for ${ctx.ref?.kind ?? apiVersion?.[2] ?? 'this kind'} is installed, or it is not Established yet`,
+      'apply its CustomResourceDefinition first and wait until its Established condition is True',
+    );
+  }
+
+  const webhook = /failed calling webhook "([^"]+)": (.*)/.exec(message);
+  if (webhook) {
+    const url = /(?:Post|Get) "?https?:\/\/([^/:"]+)(?::\d+)?/.exec(webhook[2] ?? '');
+    const host = url?.[1] ?? '';
+    const svc = /^([^.]+)\.([^.]+)\.svc/.exec(host);
+    const service = svc ? `Service ${svc[2]}/${svc[1]}` : host ? `endpoint ${host}` : 'its endpoint';
+    return make(
+      'webhook-unreachable',
+      `admission webhook "${webhook[1]}" could not be called`,
+      `the webhook's ${service} did not answer (${(webhook[2] ?? '').replace(/^failed to call webhook: /, '')})`,
+      svc
+        ? `wait until the Deployment behind Service ${svc[2]}/${svc[1]} is Available and the Service has ready endpoints, then apply again`
+        : 'make the webhook endpoint reachable, then apply again',
+    );
+  }
+  const denied = /admission webhook "([^"]+)" denied the request: (.*)/.exec(message);
+  if (denied) {
+    return make('webhook-denied', `admission webhook "${denied[1]}" denied the request`, denied[2] ?? message, 'change the object so that the webhook accepts it');
+  }
+
+  if (code === 403) {
+    const f = /User "([^"]*)" cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)"| at the cluster scope)?/.exec(message);
+    if (f) {
+      const [, user, verb, resource, group, ns] = f;
+      const res = group ? `${resource}.${group}` : resource;
+      const where = ns ? `in namespace "${ns}"` : 'at the cluster scope';
+      return make(
+        'forbidden',
+        `forbidden: user "${user}" may not ${verb} ${res} ${where}`,
+        message,
+        `grant "${verb}" on "${resource}" (apiGroup "${group ?? ''}") to "${user}" with a ${ns ? 'Role and RoleBinding in that namespace' : 'ClusterRole and ClusterRoleBinding'}, or run with credentials that have it`,
+      );
+    }
+    return make('forbidden', 'forbidden', message, 'check the RBAC permissions of the credentials in use');
+  }
+  if (code === 401) {
+    return make('unauthorized', 'the API server rejected the credentials (401 Unauthorized)', message, 'refresh the kubeconfig credentials (an expired token or a certificate from another cluster)');
+  }
+  if (code === 409 && status?.reason === 'Conflict') {
+    const fields = (status.details?.causes ?? []).map((c) => c.message ?? c.field).filter(Boolean);
+    if (fields.length > 0 || /conflict/i.test(message)) {
+      return make(
+        'conflict',
+        'fields are owned by another field manager',
+        fields.length ? fields.join('; ') : message,
+        'set force-conflicts to take ownership of these fields, or stop the other manager from setting them',
+      );
+    }
+  }
+  if (code === 409) return make('already-exists', 'already exists', message);
+  if (code === 422 || status?.reason === 'Invalid') {
+    const causes = (status?.details?.causes ?? []).map((c) => `${c.field ?? ''}: ${c.message ?? c.reason ?? ''}`);
+    return make('invalid', 'the API server rejected the object as invalid', causes.length ? causes.join('; ') : message, 'fix the listed fields in the manifest');
+  }
+  const typed = /failed to create typed patch object \(([^)]*)\): (.*)/.exec(message);
+  if (typed) {
+    return make(
+      'invalid',
+      `the object does not fit its schema: ${typed[2]}`,
+      `server-side apply checks every field against the schema (${typed[1]})`,
+      'remove the field from the manifest, or declare it in the CustomResourceDefinition schema',
+    );
+  }
+  if (code === 404) return make('not-found', 'not found', message);
+  if (code === 429) return make('throttled', 'the API server is throttling requests (429)', message);
+  if (code !== undefined && code >= 500) return make('server', `the API server answered ${code}: ${message}`, message);
+  const net = networkCodeOf(error);
+  if (net) {
+    return make(
+      'unreachable',
+      `the API server${ctx.server ? ` at ${ctx.server}` : ''} is not reachable (${net})`,
+      message,
+      'check that the cluster is running and that the kubeconfig points at its API server',
+    );
+  }
+  return make('other', code ? `HTTP ${code}: ${message}` : message, message);
+}
+
+/** Classes of errors that heal on their own, for RetryPolicy.classify. */
+export function healableClass(error: unknown): string | undefined {
+  const e = explainKubeError(error, { action: 'request' });
+  switch (e.reason) {
+    case 'throttled':
+    case 'unreachable':
+    case 'webhook-unreachable':
+    case 'kind-not-served':
+      return e.reason;
+    case 'server':
+      return 'server';
+    default:
+      return undefined;
+  }
+}
+
+/** Default budgets (ms) per healable class. */
+export const DEFAULT_RETRY_BUDGETS: Record<string, number> = {
+  throttled: 60_000,
+  server: 60_000,
+  unreachable: 30_000,
+  'webhook-unreachable': 180_000,
+  'kind-not-served': 60_000,
+};

@@ -1,0 +1,79 @@
+# Shared settings for the local control plane scripts (sourced, not run).
+# shellcheck shell=bash
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache=${KFOPS_CACHE:-$HOME/.cache/kfops}
+dir=${KFOPS_CLUSTER_DIR:-$cache/cluster}
+etcd_port=${KFOPS_ETCD_PORT:-23790}
+etcd_peer_port=$((etcd_port + 10))
+api_port=${KFOPS_API_PORT:-36443}
+cm_port=${KFOPS_CM_PORT:-30257}
+sched_port=${KFOPS_SCHEDULER_PORT:-30259}
+sa_issuer=${KFOPS_SA_ISSUER:-https://kubernetes.default.svc.cluster.local}
+api_url="https://127.0.0.1:$api_port"
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# pid_alive NAME: the recorded process still runs and is the binary we started.
+pid_alive() {
+  local f="$dir/pids/$1.pid" pid
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "/$1 "
+}
+
+api_ready() {
+  curl -fsS --max-time 3 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" \
+    "$api_url/readyz" >/dev/null 2>&1
+}
+
+# kube_curl METHOD PATH [BODY]: an admin call to the API server.
+kube_curl() {
+  local args=(-fsS --max-time 10 --cacert "$dir/pki/ca.crt" --cert "$dir/pki/admin.crt" --key "$dir/pki/admin.key" -X "$1")
+  [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data "$3")
+  curl "${args[@]}" "$api_url$2"
+}
+
+# sign_cert NAME CN [ORG...]: a client certificate signed by the local CA.
+sign_cert() {
+  local name=$1 cn=$2 subj
+  shift 2
+  subj=""
+  for o in "$@"; do subj="$subj/O=$o"; done
+  subj="$subj/CN=$cn"
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$dir/pki/$name.key" -subj "$subj" \
+    -out "$dir/pki/$name.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n' > "$dir/pki/$name.ext"
+  openssl x509 -req -in "$dir/pki/$name.csr" -CA "$dir/pki/ca.crt" -CAkey "$dir/pki/ca.key" \
+    -CAcreateserial -days 365 -extfile "$dir/pki/$name.ext" -out "$dir/pki/$name.crt" 2>/dev/null
+  rm -f "$dir/pki/$name.csr" "$dir/pki/$name.ext"
+}
+
+# write_kubeconfig FILE CERTNAME USER: a self-contained kubeconfig (certificates embedded).
+write_kubeconfig() {
+  local file=$1 cert=$2 user=$3
+  umask 077
+  cat > "$file" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: kfops-local
+  cluster:
+    server: $api_url
+    certificate-authority-data: $(base64 -w0 < "$dir/pki/ca.crt")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 < "$dir/pki/$cert.crt")
+    client-key-data: $(base64 -w0 < "$dir/pki/$cert.key")
+contexts:
+- name: kfops-local
+  context:
+    cluster: kfops-local
+    user: $user
+current-context: kfops-local
+KC
+}
