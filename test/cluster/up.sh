@@ -80,7 +80,7 @@ start etcd --name kfops --data-dir "$etcd_data" \
   --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
   --initial-cluster "kfops=http://127.0.0.1:$etcd_peer_port" --unsafe-no-fsync --quota-backend-bytes=4294967296 \
   --listen-metrics-urls "" --log-level warn
-wait_until 30 etcd curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$etcd_port/health"
+wait_until 30 etcd curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$etcd_port/health"
 
 # Service ClusterIPs come from a loopback range, so a test can serve what a Service would route to
 # (an admission webhook backend, a model server) on the Service's own ClusterIP and port.
