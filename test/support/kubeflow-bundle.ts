@@ -103,7 +103,8 @@ function crd([group, kind, plural, scope]: (typeof CRDS)[number]): KubeObject {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.${group}` },
+    // Groups under k8s.io are protected: their CRDs must carry this annotation (upstream's do).
+    metadata: { name: `${plural}.${group}`, ...(group.endsWith('.k8s.io') ? { annotations: { 'api-approved.kubernetes.io': 'unapproved, experimental-only' } } : {}) },
     spec: {
       group,
       scope,

@@ -1,0 +1,82 @@
+/**
+ * Stands in for the pods behind admission webhook Services on the local control plane, where no
+ * container runs. Service ClusterIPs there are loopback addresses, so once a backend Deployment is
+ * Available (kwok marks its pods Ready), this serves the webhook on the Service's ClusterIP and port
+ * with a certificate for <service>.<namespace>.svc signed by the cluster CA, and allows every request.
+ * A backend whose Deployment never becomes Available never answers, as on a real cluster.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeClient } from '../../src/kube/client.js';
+import { deploymentRule } from '../../src/kube/readiness.js';
+import { waitFor } from '../../src/kube/wait.js';
+
+export interface Backend {
+  namespace: string;
+  service: string;
+  deployment: string;
+}
+
+export interface Standins {
+  /** AdmissionReview requests answered, per Service (namespace/name). */
+  calls: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+/** base64 of the cluster CA certificate, for webhook caBundle fields. */
+export function clusterCaBundle(clusterDir: string): string {
+  return readFileSync(join(clusterDir, 'pki', 'ca.crt')).toString('base64');
+}
+
+function servingCert(clusterDir: string, dnsName: string, ip: string): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'kfops-hook-'));
+  const pki = join(clusterDir, 'pki');
+  writeFileSync(join(dir, 'ext'), `subjectAltName=DNS:${dnsName},IP:${ip}\nextendedKeyUsage=serverAuth\n`);
+  execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key'), '-subj', `/CN=${dnsName}`, '-out', join(dir, 'csr')], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', join(dir, 'csr'), '-CA', join(pki, 'ca.crt'), '-CAkey', join(pki, 'ca.key'), '-CAcreateserial', '-CAserial', join(dir, 'srl'), '-days', '2', '-extfile', join(dir, 'ext'), '-out', join(dir, 'crt')], { stdio: 'ignore' });
+  return { key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'crt')) };
+}
+
+export function startWebhookStandins(client: KubeClient, clusterDir: string, backends: readonly Backend[]): Standins {
+  const calls = new Map<string, number>();
+  const servers: Server[] = [];
+  let stopped = false;
+  const serve = async (b: Backend): Promise<void> => {
+    await waitFor(client, { apiVersion: 'apps/v1', kind: 'Deployment', name: b.deployment, namespace: b.namespace }, deploymentRule, { timeoutMs: 600_000 });
+    const svc = await client.get({ apiVersion: 'v1', kind: 'Service', name: b.service, namespace: b.namespace });
+    const spec = svc?.['spec'] as { clusterIP?: string; ports?: { port: number }[] } | undefined;
+    if (stopped || !spec?.clusterIP) return;
+    const { key, cert } = servingCert(clusterDir, `${b.service}.${b.namespace}.svc`, spec.clusterIP);
+    const id = `${b.namespace}/${b.service}`;
+    const server = createServer({ key, cert }, (req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        calls.set(id, (calls.get(id) ?? 0) + 1);
+        const review = JSON.parse(body || '{}') as { request?: { uid?: string } };
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request?.uid ?? '', allowed: true } }));
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(spec.ports?.[0]?.port ?? 443, spec.clusterIP, () => resolve());
+    });
+    servers.push(server);
+  };
+  const running = backends.map((b) => serve(b).catch(() => undefined));
+  return {
+    calls,
+    async stop() {
+      stopped = true;
+      await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 100))]);
+      const closed = servers.map((s) => new Promise((r) => s.close(() => r(undefined))));
+      // The API server keeps connections alive; close them or close() waits for their timeout.
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(closed);
+    },
+  };
+}
