@@ -27,7 +27,7 @@ export async function buildAll(srcDir, outDir, log = console.log) {
   for (const name of names) {
     const started = Date.now();
     const { code, assets } = await ncc(join(srcDir, name, 'index.ts'), {
-      minify: false,
+      minify: true,
       sourceMap: false,
       target: 'es2022',
       quiet: true,

@@ -33,6 +33,11 @@ export interface ApplyOptions {
   dryRun?: boolean;
   /** Objects in flight at once (default 8). */
   concurrency?: number;
+  /**
+   * Add the app.kubernetes.io/managed-by label (default true). Turn it off for partial objects applied
+   * under a field manager of their own (e.g. one annotation on an object someone else manages).
+   */
+  markManaged?: boolean;
   /** Namespace for namespaced objects that name none (default "default"). */
   defaultNamespace?: string;
   /** Retry budget (ms) per healable error class; merged over DEFAULT_RETRY_BUDGETS. */
@@ -77,11 +82,11 @@ export function shapeProblem(obj: unknown): string | undefined {
 const IGNORED_METADATA = ['managedFields', 'resourceVersion', 'creationTimestamp', 'uid', 'generation', 'selfLink'];
 
 /** The object as sent: server-owned metadata removed. */
-function applyBody(obj: KubeObject, namespace: string | undefined, fieldManager: string): KubeObject {
+function applyBody(obj: KubeObject, namespace: string | undefined, fieldManager: string | undefined): KubeObject {
   const metadata: Record<string, unknown> = { ...obj.metadata };
   for (const k of IGNORED_METADATA) delete metadata[k];
   const labels = (obj.metadata.labels ?? {}) as Record<string, string>;
-  if (!(MANAGED_BY_LABEL in labels)) metadata['labels'] = { ...labels, [MANAGED_BY_LABEL]: fieldManager };
+  if (fieldManager && !(MANAGED_BY_LABEL in labels)) metadata['labels'] = { ...labels, [MANAGED_BY_LABEL]: fieldManager };
   if (namespace === undefined) delete metadata['namespace'];
   else metadata['namespace'] = namespace;
   return { ...obj, metadata } as unknown as KubeObject;
@@ -132,7 +137,7 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
           const namespace = resource.namespaced ? (obj.metadata.namespace ?? defaultNamespace) : undefined;
           ref = { ...initialRef, ...(namespace ? { namespace } : {}) };
           if (!namespace) delete ref.namespace;
-          const body = applyBody(obj, namespace, fieldManager);
+          const body = applyBody(obj, namespace, options.markManaged === false ? undefined : fieldManager);
           const existing = await client.get(ref);
           const result = await client.serverSideApply(body, { fieldManager, force, dryRun });
           const outcome: ApplyOutcome = !existing

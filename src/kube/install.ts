@@ -9,7 +9,7 @@ import { diagnose, formatDiagnosis, type Diagnosis } from './diagnose.js';
 import { describeGate, planInstall, type Gate, type Plan, type PlannedObject } from './plan.js';
 import { crdRule, namespaceRule, ruleFor } from './readiness.js';
 import { describeRef, type KubeObject, type ObjectRef } from './types.js';
-import { waitFor, waitForServiceEndpoints, WaitTimeoutError, NotReadyError } from './wait.js';
+import { readyEndpoints, waitFor, waitForServiceEndpoints, WaitTimeoutError, NotReadyError } from './wait.js';
 
 export interface InstallOptions {
   /** Deadline for the whole install, in ms. */
@@ -214,4 +214,22 @@ async function blockedError(client: KubeClient, plan: Plan, failed: string[], er
       ? `make the workloads behind ${webhookGates.map((g) => `Service ${g.namespace}/${g.name}`).join(', ')} ready (see the problems above); the objects their webhooks intercept are applied as soon as they are`
       : 'see the problems above',
   });
+}
+
+/** The gates of a plan that are open on the cluster right now (for dry runs): checked once, no waiting. */
+export async function openGatesNow(client: KubeClient, plan: Plan): Promise<Set<string>> {
+  const open = new Set<string>();
+  await mapSettled([...plan.gates.values()], 16, async (g) => {
+    if (g.kind === 'namespace') {
+      const ns = await client.get({ apiVersion: 'v1', kind: 'Namespace', name: g.name });
+      if (ns && namespaceRule.check(ns).state === 'ready') open.add(g.key);
+    } else if (g.kind === 'crd') {
+      const crd = await client.get({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: g.name });
+      if (crd && crdRule.check(crd).state === 'ready') open.add(g.key);
+    } else {
+      const slices = await client.list({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: g.namespace as string }, { labelSelector: `kubernetes.io/service-name=${g.name}` });
+      if (readyEndpoints(slices.items) > 0) open.add(g.key);
+    }
+  });
+  return open;
 }

@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler  from module k8s.io/kubernetes
 #   etcd                                                     from module go.etcd.io/etcd/server/v3
 #   kwok                                                     from module sigs.k8s.io/kwok
+#   kustomize (renders kustomizations in tests and the demo) from module sigs.k8s.io/kustomize/kustomize/v5
 # Only the Go module proxy is used. Prints the bin folder on the last line of stdout.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -74,9 +75,18 @@ build_kwok() {
   log "kwok: $("$bin/kwok" --version 2>&1 | head -1)"
 }
 
+build_kustomize() {
+  if [ -x "$bin/kustomize" ] && "$bin/kustomize" version 2>/dev/null | grep -q "$KUSTOMIZE_VERSION"; then
+    log "kustomize $KUSTOMIZE_VERSION: cached"; return
+  fi
+  log "building kustomize $KUSTOMIZE_VERSION"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+  log "kustomize: $("$bin/kustomize" version 2>&1 | head -1)"
+}
+
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_kubernetes ;;
-  kubernetes|etcd|kwok) "build_$1" ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok]" >&2; exit 2 ;;
+  all) build_etcd; build_kwok; build_kustomize; build_kubernetes ;;
+  kubernetes|etcd|kwok|kustomize) "build_$1" ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|kustomize]" >&2; exit 2 ;;
 esac
 echo "$bin"

@@ -185,23 +185,26 @@ describe('server-side apply on a real API server', () => {
 
   it('binds a PVC through the default StorageClass', async () => {
     const ns = uniqueName('pvc');
-    // The default StorageClass must exist before the claim: admission assigns it at creation.
-    await applyObjects(client, [
-      namespace(ns),
-      {
-        apiVersion: 'storage.k8s.io/v1',
-        kind: 'StorageClass',
-        metadata: { name: 'kwok-volume', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
-        provisioner: 'kwok.x-k8s.io/volume',
-        volumeBindingMode: 'Immediate',
-      },
-    ]);
+    // The default StorageClass must exist before the claim: admission assigns it at creation. Other
+    // tests change StorageClasses too, so this one takes the fields it needs over (force).
+    await applyObjects(client, [namespace(ns)]);
+    await applyObjects(
+      client,
+      [
+        {
+          apiVersion: 'storage.k8s.io/v1',
+          kind: 'StorageClass',
+          metadata: { name: 'kwok-volume', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+          provisioner: 'kwok.x-k8s.io/volume',
+          volumeBindingMode: 'Immediate',
+        },
+      ],
+      { fieldManager: 'test-setup', force: true },
+    );
     await applyObjects(client, [
       { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
     ]);
     const pvc = await waitFor(client, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data', namespace: ns }, pvcRule, { timeoutMs: 30_000 });
     expect((pvc['spec'] as { storageClassName?: string }).storageClassName).toBe('kwok-volume');
-    // Other tests check behaviour without a default StorageClass.
-    await client.remove({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', name: 'kwok-volume' });
   });
 });

@@ -1,0 +1,146 @@
+import * as core from '@actions/core';
+import { ConfigurationError } from '../../common/errors.js';
+import { nodeExec } from '../../common/exec.js';
+import { formatDuration } from '../../common/duration.js';
+import type { Inputs } from '../../common/inputs.js';
+import { applyObjects } from '../../kube/apply.js';
+import { KubeClient } from '../../kube/client.js';
+import { install, openGatesNow, type InstallReport } from '../../kube/install.js';
+import { describeGate, formatPlan, planInstall, type Gate, type Plan } from '../../kube/plan.js';
+import { DEFAULT_KUBEFLOW_VERSION, DEFAULT_MANIFESTS_REPO, loadManifests, type ManifestSource } from '../../kubeflow/manifests.js';
+import { preflight, type PreflightReport } from '../../kubeflow/preflight.js';
+import { actionInputs, coreLogger, runAction } from '../runner.js';
+
+export interface Settings {
+  kubeconfig?: string;
+  source: ManifestSource;
+  defaultStorageClass?: string;
+  planOnly: boolean;
+  timeoutMs: number;
+  concurrency: number;
+  forceConflicts: boolean;
+}
+
+/** Reads and checks every input before anything touches the cluster. */
+export function readSettings(inputs: Inputs): Settings {
+  const file = inputs.optional('manifests-file');
+  const path = inputs.optional('manifests-path');
+  const version = inputs.optional('kubeflow-version');
+  const components = inputs.list('components');
+  const given = [file && 'manifests-file', path && 'manifests-path', version && 'kubeflow-version'].filter(Boolean) as string[];
+  if (given.length > 1) {
+    throw new ConfigurationError(given[1] as string, inputs.optional(given[1] as string), `only one of kubeflow-version, manifests-path and manifests-file (also given: ${given[0]})`);
+  }
+  if (file && components.length) throw new ConfigurationError('components', components.join(', '), 'no components with manifests-file (the file is already rendered)');
+  const ref = inputs.matching('kubeflow-version', /^[\w./-]+$/, 'a git tag or branch of kubeflow/manifests, e.g. v1.9.1', DEFAULT_KUBEFLOW_VERSION) as string;
+  const source: ManifestSource = file
+    ? { type: 'file', file }
+    : path
+      ? { type: 'path', path, components }
+      : { type: 'version', version: ref, repo: inputs.optional('manifests-repo') ?? DEFAULT_MANIFESTS_REPO, components };
+  const kubeconfig = inputs.optional('kubeconfig');
+  const defaultStorageClass = inputs.matching('default-storage-class', /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'the name of a StorageClass');
+  return {
+    ...(kubeconfig ? { kubeconfig } : {}),
+    source,
+    ...(defaultStorageClass ? { defaultStorageClass } : {}),
+    planOnly: inputs.boolean('plan-only', false),
+    timeoutMs: inputs.duration('timeout', '45m'),
+    concurrency: inputs.integer('concurrency', 8, { min: 1, max: 64 }),
+    forceConflicts: inputs.boolean('force-conflicts', false),
+  };
+}
+
+export function run(): Promise<void> {
+  return runAction('install-kubeflow', async () => {
+    const settings = readSettings(actionInputs());
+    const logger = coreLogger;
+    const client = KubeClient.fromSources({ kubeconfig: settings.kubeconfig, env: process.env });
+    core.info(`cluster: ${client.server} (from ${client.source})`);
+
+    const { objects, origin } = await core.group('render the manifests', async () => {
+      const loaded = await loadManifests(settings.source, { exec: nodeExec, logger, env: process.env });
+      core.info(`${loaded.objects.length} object(s) from ${loaded.origin}`);
+      return loaded;
+    });
+    const pre = await core.group('preflight', () => preflight(client, objects, { ...(settings.defaultStorageClass ? { defaultStorageClass: settings.defaultStorageClass } : {}), write: !settings.planOnly, logger }));
+    const plan = planInstall(objects);
+    await core.group(`plan: ${plan.waves.length} wave(s), ${plan.gates.size} gate(s)`, async () => core.info(formatPlan(plan)));
+
+    if (settings.planOnly) {
+      const open = await openGatesNow(client, plan);
+      const now = plan.objects.filter((p) => p.gates.every((g) => open.has(g)));
+      const later = plan.objects.filter((p) => !p.gates.every((g) => open.has(g)));
+      const dry = await core.group(`server-side dry run of ${now.length} object(s)`, () => applyObjects(client, now.map((p) => p.object), { dryRun: true, concurrency: settings.concurrency, force: settings.forceConflicts, logger }));
+      const waiting = new Set(later.flatMap((p) => p.gates.filter((g) => !open.has(g))));
+      core.info(`dry run: ${dry.counts.created} to create, ${dry.counts.configured} to change, ${dry.counts.unchanged} unchanged; ${later.length} object(s) wait for ${waiting.size} gate(s) that are not open yet`);
+      setOutputs({ created: dry.counts.created, configured: dry.counts.configured, unchanged: dry.counts.unchanged }, pre);
+      await core.summary
+        .addHeading('install-kubeflow: plan only', 2)
+        .addRaw(`Manifests: ${origin} (${objects.length} objects). Nothing was changed.`, true)
+        .addTable([
+          [{ data: 'wave', header: true }, { data: 'objects', header: true }, { data: 'waits for', header: true }],
+          ...plan.waves.map((w, i) => [String(i), String(w.length), waitsFor(plan, w.flatMap((p) => p.gates)) || '-']),
+        ])
+        .addRaw(`Dry run: ${dry.counts.created} to create, ${dry.counts.configured} to change, ${dry.counts.unchanged} unchanged; ${later.length} not checked yet (they wait for ${[...waiting].slice(0, 5).map((g) => describeGate(plan.gates.get(g) as Gate)).join('; ')}${waiting.size > 5 ? '; …' : ''}).`, true)
+        .write();
+      return;
+    }
+
+    const report = await install(client, objects, { timeoutMs: settings.timeoutMs, concurrency: settings.concurrency, force: settings.forceConflicts, logger });
+    const changed = report.counts.created + report.counts.configured;
+    core.info(changed === 0 ? `nothing changed: all ${objects.length} object(s) were already as declared; ${report.ready} workload(s) ready` : `installed in ${formatDuration(report.durationMs)}: ${report.counts.created} created, ${report.counts.configured} configured, ${report.counts.unchanged} unchanged; ${report.ready} workload(s) ready`);
+    setOutputs(report.counts, pre, report);
+    await writeSummary(origin, objects.length, pre, report);
+  });
+}
+
+function setOutputs(counts: { created: number; configured: number; unchanged: number }, pre: PreflightReport, report?: InstallReport): void {
+  core.setOutput('created', counts.created);
+  core.setOutput('configured', counts.configured);
+  core.setOutput('unchanged', counts.unchanged);
+  core.setOutput('changed', counts.created + counts.configured > 0);
+  core.setOutput('server-version', pre.serverVersion);
+  core.setOutput('default-storage-class', pre.defaultStorageClass ?? '');
+  if (report) {
+    core.setOutput('phases', report.phases.length);
+    core.setOutput('ready-workloads', report.ready);
+    core.setOutput('duration-seconds', Math.round(report.durationMs / 1000));
+  }
+}
+
+async function writeSummary(origin: string, total: number, pre: PreflightReport, report: InstallReport): Promise<void> {
+  await core.summary
+    .addHeading('install-kubeflow', 2)
+    .addRaw(`Manifests: ${origin} (${total} objects) on Kubernetes ${pre.serverVersion}; default StorageClass ${pre.defaultStorageClass ?? '(none needed)'}${pre.storageClassSet ? ' (set by this run)' : ''}.`, true)
+    .addTable([
+      [
+        { data: 'phase', header: true },
+        { data: 'released by', header: true },
+        { data: 'objects', header: true },
+        { data: 'created', header: true },
+        { data: 'configured', header: true },
+        { data: 'unchanged', header: true },
+        { data: 'time', header: true },
+      ],
+      ...report.phases.map((p) => [
+        String(p.index + 1),
+        p.after.length ? waitsFor(report.plan, p.after) || `${p.after.length} namespace(s)` : 'start',
+        String(p.objects),
+        String(p.counts.created),
+        String(p.counts.configured),
+        String(p.counts.unchanged),
+        formatDuration(p.durationMs),
+      ]),
+      ['total', '', String(total), String(report.counts.created), String(report.counts.configured), String(report.counts.unchanged), formatDuration(report.durationMs)],
+    ])
+    .addRaw(`${report.ready} workload(s) ready.${pre.warnings.length ? ` Warnings: ${pre.warnings.join(' ')}` : ''}`, true)
+    .write();
+}
+
+/** The gates other than namespaces, described, at most three. */
+function waitsFor(plan: Plan, keys: string[]): string {
+  const shown = [...new Set(keys)].filter((g) => !g.startsWith('namespace:'));
+  const text = shown.slice(0, 3).map((g) => describeGate(plan.gates.get(g) as Gate)).join('<br>');
+  return shown.length > 3 ? `${text}<br>… ${shown.length - 3} more` : text;
+}

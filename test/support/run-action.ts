@@ -1,0 +1,53 @@
+/**
+ * Runs an action the way the runner does: a separate Node process with INPUT_* variables, GITHUB_OUTPUT
+ * and GITHUB_STEP_SUMMARY files. By default it runs the TypeScript entry point through tsx (so tests
+ * exercise the current source); with KFOPS_ACTION_FROM_DIST=1 it runs the committed dist bundle.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ActionRun {
+  code: number;
+  /** stdout and stderr, interleaved as they came. */
+  log: string;
+  outputs: Record<string, string>;
+  summary: string;
+}
+
+function parseOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /^([^<\n]+)<<(ghadelimiter_[\w-]+)\n([\s\S]*?)\n\2$/gm;
+  for (const m of text.matchAll(re)) out[m[1] as string] = m[3] as string;
+  return out;
+}
+
+export async function runAction(name: string, inputs: Record<string, string>, env: Record<string, string> = {}, onLine?: (line: string) => void): Promise<ActionRun> {
+  const dir = mkdtempSync(join(tmpdir(), `kfops-${name}-`));
+  const outputFile = join(dir, 'output');
+  const summaryFile = join(dir, 'summary');
+  writeFileSync(outputFile, '');
+  writeFileSync(summaryFile, '');
+  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
+  const fromDist = process.env['KFOPS_ACTION_FROM_DIST'] === '1';
+  const args = fromDist ? [join(root, 'dist', name, 'index.js')] : [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'src', 'actions', name, 'index.ts')];
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, RUNNER_TEMP: dir, ...inputEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const take = (chunk: Buffer): void => {
+    const text = chunk.toString();
+    log += text;
+    if (onLine) for (const l of text.split('\n')) if (l) onLine(l);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  return { code, log, outputs: parseOutputs(readFileSync(outputFile, 'utf8')), summary: readFileSync(summaryFile, 'utf8') };
+}
