@@ -180,7 +180,10 @@ export function planInstall(input: readonly KubeObject[]): Plan {
   for (const { object } of objects) if (object.kind === 'Service' && object.apiVersion === 'v1') services.set(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, object);
   for (const g of gates.values()) {
     if (g.kind === 'namespace') {
-      g.providers = objects.filter((p) => p.object.kind === 'Namespace' && p.object.metadata.name === g.name).map((p) => p.ref);
+      // Kubeflow's profile controller creates a namespace for each kubeflow.org Profile of that name.
+      g.providers = objects
+        .filter((p) => (p.object.kind === 'Namespace' || (p.object.kind === 'Profile' && groupOf(p.object.apiVersion) === 'kubeflow.org')) && p.object.metadata.name === g.name)
+        .map((p) => p.ref);
     } else if (g.kind === 'crd') {
       g.providers = objects.filter((p) => p.object.kind === 'CustomResourceDefinition' && p.object.metadata.name === g.name).map((p) => p.ref);
     } else {

@@ -9,6 +9,7 @@ import { install, openGatesNow, type InstallReport } from '../../kube/install.js
 import { describeGate, formatPlan, planInstall, type Gate, type Plan } from '../../kube/plan.js';
 import { DEFAULT_KUBEFLOW_VERSION, DEFAULT_MANIFESTS_REPO, loadManifests, type ManifestSource } from '../../kubeflow/manifests.js';
 import { preflight, type PreflightReport } from '../../kubeflow/preflight.js';
+import { addUsers, parseUsers, USERS_FORM, type UserSpec } from '../../kubeflow/users.js';
 import { actionInputs, coreLogger, runAction } from '../runner.js';
 
 export interface Settings {
@@ -19,10 +20,12 @@ export interface Settings {
   timeoutMs: number;
   concurrency: number;
   forceConflicts: boolean;
+  users: UserSpec[];
+  passwords: Map<string, string>;
 }
 
-/** Reads and checks every input before anything touches the cluster. */
-export function readSettings(inputs: Inputs): Settings {
+/** Reads and checks every input before anything touches the cluster; passwords come from `env`. */
+export function readSettings(inputs: Inputs, env: Record<string, string | undefined> = {}): Settings {
   const file = inputs.optional('manifests-file');
   const path = inputs.optional('manifests-path');
   const version = inputs.optional('kubeflow-version');
@@ -48,12 +51,14 @@ export function readSettings(inputs: Inputs): Settings {
     timeoutMs: inputs.duration('timeout', '45m'),
     concurrency: inputs.integer('concurrency', 8, { min: 1, max: 64 }),
     forceConflicts: inputs.boolean('force-conflicts', false),
+    ...parseUsers(inputs.structured('users', USERS_FORM), env),
   };
 }
 
 export function run(): Promise<void> {
   return runAction('install-kubeflow', async () => {
-    const settings = readSettings(actionInputs());
+    const settings = readSettings(actionInputs(), process.env);
+    for (const password of settings.passwords.values()) core.setSecret(password);
     const logger = coreLogger;
     const client = KubeClient.fromSources({ kubeconfig: settings.kubeconfig, env: process.env });
     core.info(`cluster: ${client.server} (from ${client.source})`);
@@ -61,7 +66,16 @@ export function run(): Promise<void> {
     const { objects, origin } = await core.group('render the manifests', async () => {
       const loaded = await loadManifests(settings.source, { exec: nodeExec, logger, env: process.env });
       core.info(`${loaded.objects.length} object(s) from ${loaded.origin}`);
-      return loaded;
+      if (settings.users.length === 0) return loaded;
+      const live = {
+        dexPasswords: await client.get({ apiVersion: 'v1', kind: 'Secret', name: 'dex-passwords', namespace: 'auth' }).catch(() => undefined),
+        dexConfig: await client.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'dex', namespace: 'auth' }).catch(() => undefined),
+      };
+      const withUsers = await addUsers(loaded.objects, settings.users, settings.passwords, { ...(live.dexPasswords ? { dexPasswords: live.dexPasswords } : {}), ...(live.dexConfig ? { dexConfig: live.dexConfig } : {}) });
+      for (const u of settings.users) {
+        core.info(`user ${u.email}: Dex login${u.profile ? `, profile ${u.profile}` : ''}${u.contributors.length ? `, contributors ${u.contributors.map((c) => `${c.email} (${c.role})`).join(', ')}` : ''}${withUsers.rehashed.includes(u.email) ? ' (password hashed)' : ''}`);
+      }
+      return { objects: withUsers.objects, origin: loaded.origin };
     });
     const pre = await core.group('preflight', () => preflight(client, objects, { ...(settings.defaultStorageClass ? { defaultStorageClass: settings.defaultStorageClass } : {}), write: !settings.planOnly, logger }));
     const plan = planInstall(objects);
