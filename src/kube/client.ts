@@ -205,7 +205,7 @@ export class KubeClient {
 
   /** The object's path, e.g. /apis/apps/v1/namespaces/x/deployments/web. Namespaced kinds without a namespace use "default". */
   async objectPath(ref: ObjectRef): Promise<string> {
-    return `${(await this.collectionPath(ref)).path}/${encodeURIComponent(ref.name)}`;
+    return `${(await this.collectionPath({ ...ref, namespace: ref.namespace ?? 'default' })).path}/${encodeURIComponent(ref.name)}`;
   }
 
   /** The object, or undefined when it does not exist. */
@@ -218,7 +218,7 @@ export class KubeClient {
     }
   }
 
-  /** Objects of ref's kind (in ref's namespace when namespaced), with the list's resourceVersion. */
+  /** Objects of ref's kind (in ref's namespace, or in all namespaces when it names none), with the list's resourceVersion. */
   async list(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>, selectors: { fieldSelector?: string; labelSelector?: string } = {}): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const { path } = await this.collectionPath(ref);
     const result = await this.request<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>('GET', path, { query: { ...selectors } });
@@ -246,11 +246,11 @@ export class KubeClient {
     }
   }
 
-  /** The collection path of ref's kind (in ref's namespace when namespaced), e.g. /apis/apps/v1/namespaces/x/deployments. */
+  /** The collection path of ref's kind: in ref's namespace when namespaced and given, else across all namespaces. */
   async collectionPath(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>): Promise<{ path: string; namespaced: boolean; plural: string }> {
     const r = await this.resourceFor(ref);
     const base = groupOf(ref.apiVersion) ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
-    const ns = r.namespaced ? `/namespaces/${encodeURIComponent(ref.namespace ?? 'default')}` : '';
+    const ns = r.namespaced && ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : '';
     return { path: `${base}${ns}/${r.name}`, namespaced: r.namespaced, plural: r.name };
   }
 }

@@ -10,7 +10,8 @@ etcd_peer_port=$((etcd_port + 10))
 api_port=${KFOPS_API_PORT:-26443}
 cm_port=${KFOPS_CM_PORT:-20257}
 sched_port=${KFOPS_SCHEDULER_PORT:-20259}
-sa_issuer=${KFOPS_SA_ISSUER:-https://kubernetes.default.svc.cluster.local}
+# GKE-shaped on purpose: a real cluster's issuer differs from Kubeflow's default (kubernetes.default.svc...).
+sa_issuer=${KFOPS_SA_ISSUER:-https://container.googleapis.com/v1/projects/kfops-local/locations/local/clusters/kfops}
 api_url="https://127.0.0.1:$api_port"
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -10,6 +10,8 @@ import { describeGate, formatPlan, planInstall, type Gate, type Plan } from '../
 import { DEFAULT_KUBEFLOW_VERSION, DEFAULT_MANIFESTS_REPO, loadManifests, type ManifestSource } from '../../kubeflow/manifests.js';
 import { preflight, type PreflightReport } from '../../kubeflow/preflight.js';
 import { addUsers, parseUsers, USERS_FORM, type UserSpec } from '../../kubeflow/users.js';
+import { discoverIssuer, exposeGateway, GATEWAY, gatewayAddress, knativeDomain, REQUIRE_JWT_POLICY, setKnativeDomain, setM2mIssuer, waitForGatewayAddress } from '../../kubeflow/platform.js';
+import type { KubeObject } from '../../kube/types.js';
 import { actionInputs, coreLogger, runAction } from '../runner.js';
 
 export interface Settings {
@@ -22,6 +24,10 @@ export interface Settings {
   forceConflicts: boolean;
   users: UserSpec[];
   passwords: Map<string, string>;
+  expose: 'none' | 'loadbalancer';
+  /** '' (leave Knative's domain alone), 'sslip' (magic DNS from the gateway address) or a domain. */
+  domain: string;
+  m2mAuth: boolean;
 }
 
 /** Reads and checks every input before anything touches the cluster; passwords come from `env`. */
@@ -52,6 +58,9 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
     concurrency: inputs.integer('concurrency', 8, { min: 1, max: 64 }),
     forceConflicts: inputs.boolean('force-conflicts', false),
     ...parseUsers(inputs.structured('users', USERS_FORM), env),
+    expose: inputs.choice('expose', ['none', 'loadbalancer'] as const, 'none'),
+    domain: inputs.matching('domain', /^(sslip|([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,})$/, '`sslip` (magic DNS <ip>.sslip.io from the gateway address) or a DNS domain such as models.example.com') ?? '',
+    m2mAuth: inputs.boolean('m2m-auth', false),
   };
 }
 
@@ -77,6 +86,7 @@ export function run(): Promise<void> {
       }
       return { objects: withUsers.objects, origin: loaded.origin };
     });
+    const platform = await core.group('gateway, domain and machine-to-machine auth', () => configurePlatform(client, objects, settings));
     const pre = await core.group('preflight', () => preflight(client, objects, { ...(settings.defaultStorageClass ? { defaultStorageClass: settings.defaultStorageClass } : {}), write: !settings.planOnly, logger }));
     const plan = planInstall(objects);
     await core.group(`plan: ${plan.waves.length} wave(s), ${plan.gates.size} gate(s)`, async () => core.info(formatPlan(plan)));
@@ -101,19 +111,86 @@ export function run(): Promise<void> {
       return;
     }
 
+    const started = Date.now();
     const report = await install(client, objects, { timeoutMs: settings.timeoutMs, concurrency: settings.concurrency, force: settings.forceConflicts, logger });
-    const changed = report.counts.created + report.counts.configured;
+    if (settings.expose === 'loadbalancer') {
+      await core.group('wait for the gateway address', async () => {
+        platform.address = await waitForGatewayAddress(client, { timeoutMs: Math.max(1000, settings.timeoutMs - (Date.now() - started)), logger });
+        core.info(`gateway address: ${platform.address}`);
+        const domain = settings.domain ? knativeDomain(settings.domain, platform.address) : undefined;
+        if (domain && domain !== platform.domain) {
+          setKnativeDomain(objects, domain, undefined);
+          const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'config-domain' && o.metadata.namespace === 'knative-serving') as KubeObject;
+          const r = await applyObjects(client, [cm], { force: settings.forceConflicts, logger });
+          platform.changedAfterInstall = r.counts.configured + r.counts.created;
+          platform.domain = domain;
+          core.info(`Knative domain: ${domain}`);
+        }
+      });
+    }
+    const changed = report.counts.created + report.counts.configured + (platform.changedAfterInstall ?? 0);
     core.info(changed === 0 ? `nothing changed: all ${objects.length} object(s) were already as declared; ${report.ready} workload(s) ready` : `installed in ${formatDuration(report.durationMs)}: ${report.counts.created} created, ${report.counts.configured} configured, ${report.counts.unchanged} unchanged; ${report.ready} workload(s) ready`);
-    setOutputs(report.counts, pre, report);
-    await writeSummary(origin, objects.length, pre, report);
+    setOutputs(report.counts, pre, report, platform);
+    await writeSummary(origin, objects.length, pre, report, platform);
   });
 }
 
-function setOutputs(counts: { created: number; configured: number; unchanged: number }, pre: PreflightReport, report?: InstallReport): void {
+interface PlatformState {
+  /** Objects changed after the install (Knative's domain, once the gateway address is known). */
+  changedAfterInstall?: number;
+  address?: string;
+  domain?: string;
+  issuer?: string;
+}
+
+/**
+ * Edits the manifests before they are applied, so one server-side apply owns the result and re-runs
+ * change nothing: the gateway Service type, Knative's domain (when the address is already known), and
+ * the m2m issuer. The gateway's JWT requirement (istio-ingressgateway-require-jwt) is checked to be
+ * exactly as the manifests declare it.
+ */
+async function configurePlatform(client: KubeClient, objects: KubeObject[], settings: Settings): Promise<PlatformState> {
+  const state: PlatformState = {};
+  const requireJwt = JSON.stringify(objects.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === REQUIRE_JWT_POLICY));
+  const live = async (apiVersion: string, kind: string, namespace: string, name: string): Promise<KubeObject | undefined> => client.get({ apiVersion, kind, namespace, name }).catch(() => undefined);
+  if (settings.expose === 'loadbalancer') {
+    const gw = await live('v1', 'Service', GATEWAY.namespace, GATEWAY.name);
+    exposeGateway(objects, gw);
+    const address = gatewayAddress(gw);
+    if (address) state.address = address;
+    core.info(`istio-ingressgateway: type LoadBalancer${address ? ` (address ${address})` : ''}`);
+  }
+  if (settings.domain) {
+    const domain = knativeDomain(settings.domain, state.address);
+    if (domain) {
+      setKnativeDomain(objects, domain, await live('v1', 'ConfigMap', 'knative-serving', 'config-domain'));
+      state.domain = domain;
+      core.info(`Knative domain: ${domain}`);
+    } else if (settings.expose !== 'loadbalancer') {
+      throw new ConfigurationError('domain', settings.domain, 'a DNS domain, or `sslip` together with expose: loadbalancer (sslip needs the gateway address)');
+    } else core.info('Knative domain: set once the gateway has an address');
+  }
+  if (settings.m2mAuth) {
+    state.issuer = await discoverIssuer(client);
+    const ra = objects.find((o) => o.kind === 'RequestAuthentication' && o.metadata.name === 'm2m-token-issuer');
+    setM2mIssuer(objects, state.issuer, ra ? undefined : await live('security.istio.io/v1', 'RequestAuthentication', 'istio-system', 'm2m-token-issuer'));
+    core.info(`m2m-token-issuer accepts ServiceAccount tokens from ${state.issuer}`);
+  }
+  if (JSON.stringify(objects.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === REQUIRE_JWT_POLICY)) !== requireJwt) {
+    throw new Error(`${REQUIRE_JWT_POLICY} was changed while configuring the platform; this is a bug`);
+  }
+  return state;
+}
+
+function setOutputs(counts: { created: number; configured: number; unchanged: number }, pre: PreflightReport, report?: InstallReport, platform: PlatformState = {}): void {
+  core.setOutput('gateway-address', platform.address ?? '');
+  core.setOutput('dashboard-url', platform.address ? `http://${platform.address}/` : '');
+  core.setOutput('knative-domain', platform.domain ?? '');
+  core.setOutput('issuer', platform.issuer ?? '');
   core.setOutput('created', counts.created);
   core.setOutput('configured', counts.configured);
   core.setOutput('unchanged', counts.unchanged);
-  core.setOutput('changed', counts.created + counts.configured > 0);
+  core.setOutput('changed', counts.created + counts.configured + (platform.changedAfterInstall ?? 0) > 0);
   core.setOutput('server-version', pre.serverVersion);
   core.setOutput('default-storage-class', pre.defaultStorageClass ?? '');
   if (report) {
@@ -123,7 +200,7 @@ function setOutputs(counts: { created: number; configured: number; unchanged: nu
   }
 }
 
-async function writeSummary(origin: string, total: number, pre: PreflightReport, report: InstallReport): Promise<void> {
+async function writeSummary(origin: string, total: number, pre: PreflightReport, report: InstallReport, platform: PlatformState): Promise<void> {
   await core.summary
     .addHeading('install-kubeflow', 2)
     .addRaw(`Manifests: ${origin} (${total} objects) on Kubernetes ${pre.serverVersion}; default StorageClass ${pre.defaultStorageClass ?? '(none needed)'}${pre.storageClassSet ? ' (set by this run)' : ''}.`, true)
@@ -148,7 +225,7 @@ async function writeSummary(origin: string, total: number, pre: PreflightReport,
       ]),
       ['total', '', String(total), String(report.counts.created), String(report.counts.configured), String(report.counts.unchanged), formatDuration(report.durationMs)],
     ])
-    .addRaw(`${report.ready} workload(s) ready.${pre.warnings.length ? ` Warnings: ${pre.warnings.join(' ')}` : ''}`, true)
+    .addRaw(`${report.ready} workload(s) ready.${platform.address ? ` Dashboard: http://${platform.address}/.` : ''}${platform.domain ? ` Model URLs under ${platform.domain}.` : ''}${platform.issuer ? ` Machine-to-machine tokens from ${platform.issuer}.` : ''}${pre.warnings.length ? ` Warnings: ${pre.warnings.join(' ')}` : ''}`, true)
     .write();
 }
 

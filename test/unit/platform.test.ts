@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { readSettings } from '../../src/actions/install-kubeflow/main.js';
+import { Inputs } from '../../src/common/inputs.js';
+import type { KubeObject } from '../../src/kube/types.js';
+import { exposeGateway, gatewayAddress, knativeDomain, loadBalancerRule, setKnativeDomain, setM2mIssuer } from '../../src/kubeflow/platform.js';
+import { generateKubeflowBundle } from '../support/kubeflow-bundle.js';
+
+describe('platform edits', () => {
+  it('turns the gateway into a LoadBalancer and reads its address', () => {
+    const objects = generateKubeflowBundle();
+    exposeGateway(objects, undefined);
+    const gw = objects.find((o) => o.metadata.name === 'istio-ingressgateway' && o.kind === 'Service') as KubeObject;
+    expect((gw['spec'] as { type: string }).type).toBe('LoadBalancer');
+    expect(loadBalancerRule.check(gw).state).toBe('pending');
+    const withAddress = { ...gw, status: { loadBalancer: { ingress: [{ ip: '34.1.2.3' }] } } };
+    expect(gatewayAddress(withAddress)).toBe('34.1.2.3');
+    expect(loadBalancerRule.check(withAddress)).toEqual({ state: 'ready', message: '34.1.2.3' });
+  });
+
+  it('takes the object from the cluster when the manifests lack it, and fails naming it when neither has it', () => {
+    const objects: KubeObject[] = [];
+    expect(() => exposeGateway(objects, undefined)).toThrow(/Service istio-system\/istio-ingressgateway is neither in the manifests nor on the cluster/);
+    exposeGateway(objects, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'istio-ingressgateway', namespace: 'istio-system', resourceVersion: '7', uid: 'u' }, spec: { type: 'ClusterIP' }, status: {} });
+    expect(objects[0]?.metadata).toEqual({ name: 'istio-ingressgateway', namespace: 'istio-system' });
+    expect(objects[0]?.['status']).toBeUndefined();
+  });
+
+  it('derives sslip domains only from IPv4 addresses', () => {
+    expect(knativeDomain('sslip', '34.1.2.3')).toBe('34.1.2.3.sslip.io');
+    expect(knativeDomain('sslip', 'lb.example.com')).toBeUndefined();
+    expect(knativeDomain('sslip', undefined)).toBeUndefined();
+    expect(knativeDomain('models.example.com', undefined)).toBe('models.example.com');
+  });
+
+  it('replaces the domain in config-domain, keeping the example key', () => {
+    const objects = generateKubeflowBundle();
+    setKnativeDomain(objects, 'old.example.com', undefined);
+    setKnativeDomain(objects, '34.1.2.3.sslip.io', undefined);
+    expect(Object.keys(objects.find((o) => o.metadata.name === 'config-domain')?.['data'] as object)).toEqual(['_example', '34.1.2.3.sslip.io']);
+  });
+
+  it('sets only the issuer of the m2m RequestAuthentication', () => {
+    const objects = generateKubeflowBundle();
+    const before = structuredClone(objects.find((o) => o.metadata.name === 'm2m-token-issuer')) as KubeObject;
+    setM2mIssuer(objects, 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c', undefined);
+    const after = objects.find((o) => o.metadata.name === 'm2m-token-issuer') as KubeObject;
+    const rules = (after['spec'] as { jwtRules: Record<string, unknown>[] }).jwtRules;
+    expect(rules[0]?.['issuer']).toBe('https://container.googleapis.com/v1/projects/p/locations/l/clusters/c');
+    expect({ ...rules[0], issuer: undefined }).toEqual({ ...(before['spec'] as { jwtRules: Record<string, unknown>[] }).jwtRules[0], issuer: undefined });
+  });
+
+  it('checks the exposure inputs', () => {
+    const inputs = (v: Record<string, string>): Inputs => new Inputs((n) => v[n] ?? '');
+    expect(readSettings(inputs({ expose: 'loadbalancer', domain: 'sslip', 'm2m-auth': 'true' }))).toMatchObject({ expose: 'loadbalancer', domain: 'sslip', m2mAuth: true });
+    expect(() => readSettings(inputs({ expose: 'nodeport' }))).toThrow("Input 'expose' has the value \"nodeport\": expected one of `none`, `loadbalancer`.");
+    expect(() => readSettings(inputs({ domain: 'https://x.io' }))).toThrow(/Input 'domain'/);
+  });
+});
