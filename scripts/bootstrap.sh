@@ -38,3 +38,10 @@ npm ci --no-audit --no-fund
 
 step "control plane binaries and kustomize (cached in $KFOPS_CACHE)"
 bash test/cluster/build.sh all >/dev/null
+
+step "Python virtualenvs for the integration servers (test/python/*.txt, cached in $KFOPS_CACHE/venv)"
+shopt -s nullglob
+for req in test/python/*.txt; do
+  bash scripts/python-env.sh "$(basename "$req" .txt)" >/dev/null
+done
+shopt -u nullglob
