@@ -126,6 +126,10 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
     if (problem) throw new KfopsError(`Object #${i + 1} ${problem}`, { fix: 'every object needs apiVersion, kind and metadata.name' });
   });
   const budgets = { ...DEFAULT_RETRY_BUDGETS, ...options.retryBudgets };
+  // Whether each object exists, and at which resourceVersion, tells created / configured / unchanged.
+  // One metadata-only list per kind and namespace replaces a GET per object (dry runs compare whole
+  // objects, so they still read each one).
+  const versions = dryRun ? new Map<string, string | undefined>() : await priorVersions(client, objects, defaultNamespace, concurrency);
   const settled = await mapSettled(objects, concurrency, async (obj) => {
     const initialRef = refOf(obj);
     return withRetry(
@@ -138,20 +142,24 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
           ref = { ...initialRef, ...(namespace ? { namespace } : {}) };
           if (!namespace) delete ref.namespace;
           const body = applyBody(obj, namespace, options.markManaged === false ? undefined : fieldManager);
-          const existing = await client.get(ref);
+          const key = describeRef(ref);
+          const existing = versions.has(key) ? undefined : await client.get(ref);
+          const priorVersion = versions.has(key) ? versions.get(key) : existing?.metadata.resourceVersion;
           const result = await client.serverSideApply(body, { fieldManager, force, dryRun });
-          const outcome: ApplyOutcome = !existing
+          const outcome: ApplyOutcome = priorVersion === undefined
             ? 'created'
             : dryRun
-              ? sameContent(existing, result) ? 'unchanged' : 'configured'
-              : existing.metadata.resourceVersion === result.metadata.resourceVersion ? 'unchanged' : 'configured';
+              ? sameContent(existing as KubeObject, result) ? 'unchanged' : 'configured'
+              : priorVersion === result.metadata.resourceVersion ? 'unchanged' : 'configured';
           logger.debug(`${describeRef(ref)} ${outcome}${dryRun ? ' (dry run)' : ''}`);
           return { ref, outcome, object: result };
         } catch (error) {
           throw explainKubeError(error, { action: dryRun ? 'dry-run apply' : 'apply', ref, server: client.server });
         }
       },
-      { classify: healableClass, budgets },
+      // A webhook whose endpoints just became ready can refuse for a moment (proxy rules still
+      // propagating): the first retry comes soon.
+      { classify: healableClass, budgets, initialDelayMs: 200 },
       { logger, ...options.retryDeps },
     );
   });
@@ -169,4 +177,30 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
   const report = { applied, counts };
   if (failures.length > 0) throw new ApplyError(failures, report);
   return report;
+}
+
+/**
+ * resourceVersion before the apply (undefined: absent) of objects that share a kind and namespace with
+ * another object, from one metadata list per group. Objects left out (a lone object of its kind, a kind
+ * not served yet, a list the caller may not read) are read one by one when applied.
+ */
+async function priorVersions(client: KubeClient, objects: readonly KubeObject[], defaultNamespace: string, concurrency: number): Promise<Map<string, string | undefined>> {
+  const groups = new Map<string, { ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>; refs: ObjectRef[] }>();
+  for (const obj of objects) {
+    const resource = await client.resourceFor(obj).catch(() => undefined);
+    if (!resource) continue;
+    const namespace = resource.namespaced ? (obj.metadata.namespace ?? defaultNamespace) : undefined;
+    const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, ...(namespace ? { namespace } : {}) };
+    const key = `${obj.apiVersion}|${obj.kind}|${namespace ?? ''}`;
+    const group = groups.get(key) ?? { ref: { apiVersion: obj.apiVersion, kind: obj.kind, ...(namespace ? { namespace } : {}) }, refs: [] };
+    group.refs.push(ref);
+    groups.set(key, group);
+  }
+  const out = new Map<string, string | undefined>();
+  const listed = [...groups.values()].filter((g) => g.refs.length > 1);
+  await mapSettled(listed, concurrency, async (g) => {
+    const live = await client.listVersions(g.ref);
+    for (const r of g.refs) out.set(describeRef(r), live.get(r.name));
+  });
+  return out;
 }

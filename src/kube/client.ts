@@ -130,6 +130,7 @@ export class KubeClient {
   readonly core: CoreV1Api;
   readonly watcher: Watch;
   readonly server: string;
+  private dispatcher: ReturnType<RequestContext['getDispatcher']>;
 
   constructor(
     readonly kc: KubeConfig,
@@ -176,18 +177,22 @@ export class KubeClient {
    * `x-kubernetes-preserve-unknown-fields` in a CRD schema, and turn timestamps into Dates).
    * Failures throw ApiException (code + Status body) like the typed clients do.
    */
-  async request<T = unknown>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, options: { query?: Query; body?: unknown; contentType?: string } = {}): Promise<T> {
+  async request<T = unknown>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, options: { query?: Query; body?: unknown; contentType?: string; accept?: string } = {}): Promise<T> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
     await this.kc.applySecurityAuthentication(ctx);
     const headers = ctx.getHeaders() as unknown as Record<string, string>;
-    headers['Accept'] = 'application/json';
+    headers['Accept'] = options.accept ?? 'application/json';
     if (options.body !== undefined) headers['Content-Type'] = options.contentType ?? 'application/json';
+    // client-node makes a new connection pool (so a new TLS handshake) for every request; the first
+    // one is kept and reused, so requests share keep-alive connections. Headers (tokens, refreshed by
+    // exec plugins) still come from the kubeconfig on every request.
+    this.dispatcher ??= ctx.getDispatcher();
     const response = await fetch(url, {
       method,
       headers,
-      dispatcher: ctx.getDispatcher(),
+      dispatcher: this.dispatcher,
       ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
     });
     const text = await response.text();
@@ -223,6 +228,18 @@ export class KubeClient {
     const { path } = await this.collectionPath(ref);
     const result = await this.request<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>('GET', path, { query: { ...selectors } });
     return { items: result.items ?? [], resourceVersion: result.metadata?.resourceVersion ?? '' };
+  }
+
+  /**
+   * Name -> resourceVersion of every object of ref's kind in ref's namespace (or cluster-wide), read as
+   * metadata only (PartialObjectMetadataList), so a list of large objects such as CRDs stays small.
+   */
+  async listVersions(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>): Promise<Map<string, string>> {
+    const { path } = await this.collectionPath(ref);
+    const result = await this.request<{ items?: { metadata: { name: string; resourceVersion?: string } }[] }>('GET', path, {
+      accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
+    });
+    return new Map((result.items ?? []).map((i) => [i.metadata.name, i.metadata.resourceVersion ?? ''] as const));
   }
 
   /** Server-side apply of one object (its namespace already resolved). */

@@ -122,7 +122,7 @@ export async function install(client: KubeClient, objects: readonly KubeObject[]
       const report = await logger.group(title, async () => {
         for (const g of after) logger.info(`  open: ${describeGate(plan.gates.get(g) as Gate)}`);
         try {
-          return await applyObjects(client, batch.map((p) => p.object), {
+          return await applyObjects(client, byUrgency(batch, plan, opened), {
             concurrency: options.concurrency ?? 8,
             force: options.force ?? false,
             logger,
@@ -176,6 +176,36 @@ export async function install(client: KubeClient, objects: readonly KubeObject[]
     });
   }
   return { plan, phases, counts, ready, durationMs: Date.now() - started };
+}
+
+/**
+ * A phase's objects, most urgent first: what opens a gate others still wait for (a Namespace, a CRD, a
+ * webhook's Service and the workload behind it, with that workload's ServiceAccount, without which its
+ * pods are refused), then other ServiceAccounts and workloads (they take longest to become ready), then
+ * the rest in manifest order.
+ */
+export function byUrgency(batch: readonly PlannedObject[], plan: Plan, opened: ReadonlySet<string>): KubeObject[] {
+  const providers = new Set<string>();
+  for (const [key, gate] of plan.gates) if (!opened.has(key)) for (const r of gate.providers) providers.add(describeRef(r));
+  const saOf = (o: KubeObject): string | undefined => {
+    const spec = (o as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec;
+    const name = spec?.template?.spec?.serviceAccountName;
+    return name ? `ServiceAccount ${o.metadata.namespace ?? 'default'}/${name}` : undefined;
+  };
+  for (const p of batch) {
+    const sa = providers.has(describeRef(p.ref)) && WORKLOADS.includes(p.ref.kind) ? saOf(p.object) : undefined;
+    if (sa) providers.add(sa);
+  }
+  const rank = (p: PlannedObject): number => {
+    if (providers.has(describeRef(p.ref))) return 0;
+    if (p.ref.kind === 'ServiceAccount') return 1;
+    if (WORKLOADS.includes(p.ref.kind)) return 2;
+    return 3;
+  };
+  return batch
+    .map((p, i) => ({ p, i, r: rank(p) }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.p.object);
 }
 
 function lastObjectOf(error: unknown): KubeObject | undefined {

@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler  from module k8s.io/kubernetes
 #   etcd                                                     from module go.etcd.io/etcd/server/v3
 #   kwok                                                     from module sigs.k8s.io/kwok
+#   kubectl (the baseline of bench/install)                  from module k8s.io/kubernetes
 #   kustomize (renders kustomizations in tests and the demo) from module sigs.k8s.io/kustomize/kustomize/v5
 # Only the Go module proxy is used. Prints the bin folder on the last line of stdout.
 set -euo pipefail
@@ -16,10 +17,13 @@ mkdir -p "$bin" "$work"
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 log() { printf '[cluster:build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-have() { [ -x "$bin/$1" ] && "$bin/$1" --version >/dev/null 2>&1; }
+have() {
+  [ -x "$bin/$1" ] || return 1
+  if [ "$1" = kubectl ]; then "$bin/kubectl" version --client >/dev/null 2>&1; else "$bin/$1" --version >/dev/null 2>&1; fi
+}
 
 build_kubernetes() {
-  if have kube-apiserver && have kube-controller-manager && have kube-scheduler; then
+  if have kube-apiserver && have kube-controller-manager && have kube-scheduler && have kubectl; then
     log "kubernetes $K8S_VERSION: cached"; return
   fi
   log "kubernetes $K8S_VERSION: resolving the module (first build takes 15-30 min on 2 cores)"
@@ -43,15 +47,16 @@ build_kubernetes() {
   } > "$dir/go.mod"
   log "kubernetes: $(grep -c '=>' "$dir/go.mod") staging modules replaced with $staging"
   (cd "$dir" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" \
-    "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@$K8S_VERSION" >&2)
+    "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@$K8S_VERSION" \
+    "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" >&2)
   minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     have "$cmd" && { log "$cmd: cached"; continue; }
     log "building $cmd"
     (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd" >&2)
     mv "$bin/$cmd.tmp" "$bin/$cmd"
-    log "$cmd: $("$bin/$cmd" --version)"
+    log "$cmd: $(have "$cmd" && echo "$K8S_VERSION")"
   done
 }
 

@@ -6,6 +6,9 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 nodes=${KFOPS_NODES:-2}
+# Client-side rate limit of the controller-manager (upstream default 20 QPS; managed control planes
+# run higher). At 20, a burst of 45 Deployments becomes ready one every ~50 ms.
+controller_qps=${KFOPS_CONTROLLER_QPS:-100}
 node_cpu=${KFOPS_NODE_CPU:-8}
 node_memory=${KFOPS_NODE_MEMORY:-32Gi}
 
@@ -84,8 +87,15 @@ wait_until 30 etcd curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$etcd_po
 
 # Service ClusterIPs come from a loopback range, so a test can serve what a Service would route to
 # (an admission webhook backend, a model server) on the Service's own ClusterIP and port.
+# KFOPS_AUDIT=1 records every request (metadata only) in $dir/audit.log, e.g. to count what an
+# installer sends (bench/install.ts).
+audit=()
+if [ "${KFOPS_AUDIT:-0}" = 1 ]; then
+  printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n' > "$dir/audit-policy.yaml"
+  audit=(--audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" --audit-log-mode blocking --audit-log-maxsize 0)
+fi
 log "kube-apiserver on $api_url"
-start kube-apiserver --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address 127.0.0.1 \
+start kube-apiserver "${audit[@]}" --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address 127.0.0.1 \
   --secure-port "$api_port" --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
   --client-ca-file "$dir/pki/ca.crt" --service-account-issuer "$sa_issuer" \
   --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
@@ -101,7 +111,8 @@ start kube-controller-manager --kubeconfig "$dir/controller-manager.kubeconfig" 
   --service-account-private-key-file "$dir/pki/sa.key" --cluster-signing-cert-file "$dir/pki/ca.crt" \
   --cluster-signing-key-file "$dir/pki/ca.key" --use-service-account-credentials=true \
   --controllers '*,-persistentvolume-binder-controller' \
-  --concurrent-deployment-syncs 10 --v 1
+  --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 \
+  --kube-api-qps "$controller_qps" --kube-api-burst "$((controller_qps * 2))" --v 1
 start kube-scheduler --kubeconfig "$dir/scheduler.kubeconfig" --leader-elect=false \
   --bind-address 127.0.0.1 --secure-port "$sched_port" --v 1
 

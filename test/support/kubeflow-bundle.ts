@@ -12,6 +12,11 @@ export interface BundleOptions {
   caBundle?: string;
   /** Deployments (namespace/name) whose pods cannot be scheduled (they request 1000 CPUs). */
   unschedulable?: string[];
+  /**
+   * Seconds a workload's pods must be ready before it counts as available (minReadySeconds), standing in
+   * for image pulls and container start, which the simulated nodes skip. Default 0.
+   */
+  startupSeconds?: number;
 }
 
 export const KUBEFLOW_NAMESPACES = ['auth', 'cert-manager', 'istio-system', 'knative-serving', 'kubeflow', 'oauth2-proxy'];
@@ -137,6 +142,7 @@ export function generateKubeflowBundle(options: BundleOptions = {}): KubeObject[
         metadata: { name, namespace: ns, labels: labels(name) },
         spec: {
           replicas: 1,
+          ...(options.startupSeconds ? { minReadySeconds: options.startupSeconds } : {}),
           selector: { matchLabels: { app: name } },
           template: {
             metadata: { labels: labels(name) },
@@ -162,7 +168,7 @@ export function generateKubeflowBundle(options: BundleOptions = {}): KubeObject[
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: { name: 'metacontroller', namespace: 'kubeflow' },
-    spec: { serviceName: 'metacontroller', replicas: 1, selector: { matchLabels: { app: 'metacontroller' } }, template: { metadata: { labels: labels('metacontroller') }, spec: { containers: [{ name: 'main', image: 'registry.invalid/metacontroller:v2', resources: { requests: { cpu: '50m', memory: '64Mi' } } }] } } },
+    spec: { serviceName: 'metacontroller', replicas: 1, ...(options.startupSeconds ? { minReadySeconds: options.startupSeconds } : {}), selector: { matchLabels: { app: 'metacontroller' } }, template: { metadata: { labels: labels('metacontroller') }, spec: { containers: [{ name: 'main', image: 'registry.invalid/metacontroller:v2', resources: { requests: { cpu: '50m', memory: '64Mi' } } }] } } },
   });
   for (const [name, size] of [['katib-mysql', '10Gi'], ['minio-pvc', '20Gi'], ['mysql-pv-claim', '20Gi']] as const) {
     add({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: 'kubeflow' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: size } } } });

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeClient } from '../../src/kube/client.js';
-import { deploymentRule } from '../../src/kube/readiness.js';
+import { deploymentRule, type ReadinessRule } from '../../src/kube/readiness.js';
 import { waitFor } from '../../src/kube/wait.js';
 
 export interface Backend {
@@ -40,16 +40,24 @@ function servingCert(clusterDir: string, dnsName: string, ip: string): { key: Bu
   return { key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'crt')) };
 }
 
+const hasClusterIP: ReadinessRule = {
+  name: 'Service has a ClusterIP',
+  check: (o) => ((o['spec'] as { clusterIP?: string } | undefined)?.clusterIP ? { state: 'ready', message: 'has a ClusterIP' } : { state: 'pending', message: 'no ClusterIP yet' }),
+};
+
 export function startWebhookStandins(client: KubeClient, clusterDir: string, backends: readonly Backend[]): Standins {
   const calls = new Map<string, number>();
   const servers: Server[] = [];
   let stopped = false;
   const serve = async (b: Backend): Promise<void> => {
-    await waitFor(client, { apiVersion: 'apps/v1', kind: 'Deployment', name: b.deployment, namespace: b.namespace }, deploymentRule, { timeoutMs: 600_000 });
-    const svc = await client.get({ apiVersion: 'v1', kind: 'Service', name: b.service, namespace: b.namespace });
-    const spec = svc?.['spec'] as { clusterIP?: string; ports?: { port: number }[] } | undefined;
+    // The serving certificate is made as soon as the Service has its ClusterIP, as a pod would have
+    // its certificate before it reports ready; the server listens once the Deployment is Available.
+    const svc = await waitFor(client, { apiVersion: 'v1', kind: 'Service', name: b.service, namespace: b.namespace }, hasClusterIP, { timeoutMs: 600_000 });
+    const spec = svc['spec'] as { clusterIP?: string; ports?: { port: number }[] } | undefined;
     if (stopped || !spec?.clusterIP) return;
     const { key, cert } = servingCert(clusterDir, `${b.service}.${b.namespace}.svc`, spec.clusterIP);
+    await waitFor(client, { apiVersion: 'apps/v1', kind: 'Deployment', name: b.deployment, namespace: b.namespace }, deploymentRule, { timeoutMs: 600_000 });
+    if (stopped) return;
     const id = `${b.namespace}/${b.service}`;
     const server = createServer({ key, cert }, (req, res) => {
       let body = '';
