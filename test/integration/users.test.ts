@@ -40,6 +40,7 @@ describe('Dex users and Kubeflow profiles through install-kubeflow', () => {
     const r = await install('first password 123');
     expect(r.code, r.log.slice(-3000)).toBe(0);
     expect(r.log).toContain('user alice@example.com: Dex login, profile kubeflow-alice-example-com, contributors bob@example.com (view) (password hashed)');
+    expect(r.summary).toContain('<td>alice@example.com</td><td>kubeflow-alice-example-com</td><td>bob@example.com (view)</td>');
     // Only the mask command carries the password (the runner then hides it everywhere).
     expect(r.log.replace(/^::add-mask::.*$/gm, '')).not.toContain('first password 123');
 

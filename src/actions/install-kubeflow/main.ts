@@ -131,7 +131,7 @@ export function run(): Promise<void> {
     const changed = report.counts.created + report.counts.configured + (platform.changedAfterInstall ?? 0);
     core.info(changed === 0 ? `nothing changed: all ${objects.length} object(s) were already as declared; ${report.ready} workload(s) ready` : `installed in ${formatDuration(report.durationMs)}: ${report.counts.created} created, ${report.counts.configured} configured, ${report.counts.unchanged} unchanged; ${report.ready} workload(s) ready`);
     setOutputs(report.counts, pre, report, platform);
-    await writeSummary(origin, objects.length, pre, report, platform);
+    await writeSummary(origin, objects.length, pre, report, platform, settings.users);
   });
 }
 
@@ -200,8 +200,8 @@ function setOutputs(counts: { created: number; configured: number; unchanged: nu
   }
 }
 
-async function writeSummary(origin: string, total: number, pre: PreflightReport, report: InstallReport, platform: PlatformState): Promise<void> {
-  await core.summary
+async function writeSummary(origin: string, total: number, pre: PreflightReport, report: InstallReport, platform: PlatformState, users: UserSpec[]): Promise<void> {
+  core.summary
     .addHeading('install-kubeflow', 2)
     .addRaw(`Manifests: ${origin} (${total} objects) on Kubernetes ${pre.serverVersion}; default StorageClass ${pre.defaultStorageClass ?? '(none needed)'}${pre.storageClassSet ? ' (set by this run)' : ''}.`, true)
     .addTable([
@@ -225,8 +225,18 @@ async function writeSummary(origin: string, total: number, pre: PreflightReport,
       ]),
       ['total', '', String(total), String(report.counts.created), String(report.counts.configured), String(report.counts.unchanged), formatDuration(report.durationMs)],
     ])
-    .addRaw(`${report.ready} workload(s) ready.${platform.address ? ` Dashboard: http://${platform.address}/.` : ''}${platform.domain ? ` Model URLs under ${platform.domain}.` : ''}${platform.issuer ? ` Machine-to-machine tokens from ${platform.issuer}.` : ''}${pre.warnings.length ? ` Warnings: ${pre.warnings.join(' ')}` : ''}`, true)
-    .write();
+    .addRaw(`${report.ready} workload(s) ready.${platform.address ? ` Dashboard: http://${platform.address}/.` : ''}${platform.domain ? ` Model URLs under ${platform.domain}.` : ''}${platform.issuer ? ` Machine-to-machine tokens from ${platform.issuer}.` : ''}${pre.warnings.length ? ` Warnings: ${pre.warnings.join(' ')}` : ''}`, true);
+  if (users.length) {
+    core.summary.addTable([
+      [
+        { data: 'Dex login', header: true },
+        { data: 'profile', header: true },
+        { data: 'contributors', header: true },
+      ],
+      ...users.map((u) => [u.email, u.profile ?? '-', u.contributors.map((c) => `${c.email} (${c.role})`).join('<br>') || '-']),
+    ]);
+  }
+  await core.summary.write();
 }
 
 /** The gates other than namespaces, described, at most three. */
