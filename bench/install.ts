@@ -7,7 +7,10 @@
  *                  while ! kubectl apply --server-side --force-conflicts -f bundle.yaml; do sleep 20; done
  *   loop sleep 2   the same loop, tight
  * kfops waits until every workload is ready; so that the three end in the same state, each loop is
- * followed by `kubectl wait` for the Deployments and the StatefulSet (reported separately too).
+ * followed by `kubectl wait` until every Deployment has its one replica available, and by
+ * `kubectl rollout status` for the StatefulSet. (`kubectl wait --for=condition=Available` would not do:
+ * a one-replica Deployment is "Available" with zero pods available, because the default maxUnavailable
+ * of 25% rounds down to zero.)
  * It also shows that plain client-side `kubectl apply` cannot create the oversized KServe CRD.
  *
  * Requests are counted from the API server's audit log (KFOPS_AUDIT=1), for the installer's own
@@ -33,7 +36,7 @@ import { KubeClient } from '../src/kube/client.js';
 import type { KubeObject } from '../src/kube/types.js';
 import { generateKubeflowBundle, WEBHOOK_BACKENDS } from '../test/support/kubeflow-bundle.js';
 import { runAction } from '../test/support/run-action.js';
-import { clusterCaBundle, startWebhookStandins } from '../test/support/webhook-standin.js';
+import { clusterCaBundle, MUTATED_BY, startWebhookStandins } from '../test/support/webhook-standin.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = process.env['KFOPS_CACHE'] ?? join(homedir(), '.cache', 'kfops');
@@ -97,6 +100,8 @@ async function freshCluster(startupSeconds: number): Promise<Cluster> {
     } as never,
   ]);
   const bundle = generateKubeflowBundle({ caBundle: clusterCaBundle(dir), startupSeconds });
+  // The loops' wait counts one available replica per Deployment.
+  for (const o of bundle) if (o.kind === 'Deployment' && (o['spec'] as { replicas?: number }).replicas !== 1) throw new Error(`Deployment ${o.metadata.name} does not have 1 replica`);
   const bundleFile = join(workDir, 'kubeflow-bundle.yaml');
   writeFileSync(bundleFile, bundle.map((o) => dump(o, { lineWidth: -1, noRefs: true })).join('---\n'));
   return { admin, dir, installer, bundleFile, bundle };
@@ -148,6 +153,25 @@ interface Measure {
   byVerb: Record<string, number>;
   attempts?: number;
   failures?: string[];
+  /** Pods in sidecar-injected namespaces that the injector never saw (created before its webhook). */
+  uninjected: number;
+  pods: number;
+}
+
+/**
+ * Pods in namespaces labelled istio-injection=enabled without the injector's mark: on a real cluster
+ * these run without an Istio sidecar (no mTLS identity, so AuthorizationPolicies deny their traffic).
+ */
+async function uninjectedPods(c: Cluster): Promise<{ uninjected: number; pods: number }> {
+  const namespaces = await c.admin.list({ apiVersion: 'v1', kind: 'Namespace' }, { labelSelector: 'istio-injection=enabled' });
+  let pods = 0;
+  let uninjected = 0;
+  for (const ns of namespaces.items) {
+    const list = await c.admin.list({ apiVersion: 'v1', kind: 'Pod', namespace: ns.metadata.name });
+    pods += list.items.length;
+    uninjected += list.items.filter((p) => p.metadata.annotations?.[MUTATED_BY] !== 'istio-system/istiod').length;
+  }
+  return { uninjected, pods };
 }
 
 async function kfops(c: Cluster): Promise<Measure> {
@@ -163,7 +187,7 @@ async function kfops(c: Cluster): Promise<Measure> {
   if (Number(outputs['created']) !== c.bundle.length) throw new Error(`install-kubeflow created ${outputs['created']} objects, expected ${c.bundle.length}`);
   // The action applies and waits in one pass; its duration output covers both, so apply ≈ total here.
   const { total, byVerb } = countRequests(c.dir);
-  return { method: 'kfops', applyMs: totalMs, totalMs, requests: total, byVerb };
+  return { method: 'kfops', applyMs: totalMs, totalMs, requests: total, byVerb, ...(await uninjectedPods(c)) };
 }
 
 async function loop(c: Cluster, sleepSeconds: number): Promise<Measure> {
@@ -177,7 +201,7 @@ async function loop(c: Cluster, sleepSeconds: number): Promise<Measure> {
   const applyMs = performance.now() - t0;
   if (applied.code !== 0) throw new Error(`the kubectl loop exited ${applied.code}`);
   const waited = await sh(
-    'kubectl wait --for=condition=Available deployment --all --all-namespaces --timeout=10m && kubectl rollout status statefulset/metacontroller -n kubeflow --timeout=10m',
+    "kubectl wait --for=jsonpath='{.status.availableReplicas}'=1 deployment --all --all-namespaces --timeout=10m && kubectl rollout status statefulset/metacontroller -n kubeflow --timeout=10m",
     env,
     join(workDir, `loop-${sleepSeconds}-wait.log`),
   );
@@ -200,7 +224,7 @@ async function loop(c: Cluster, sleepSeconds: number): Promise<Measure> {
     ),
   ];
   const { total, byVerb } = countRequests(c.dir);
-  return { method: `loop sleep ${sleepSeconds}`, applyMs, totalMs, requests: total, byVerb, attempts, failures };
+  return { method: `loop sleep ${sleepSeconds}`, applyMs, totalMs, requests: total, byVerb, attempts, failures, ...(await uninjectedPods(c)) };
 }
 
 /** Client-side apply of the oversized CRD on an empty cluster: the error it gets, and that nothing was created. */
@@ -240,7 +264,7 @@ for (const startupSeconds of scenarios) {
         const m = await method(c);
         results.set(name, [...(results.get(name) ?? []), m]);
         console.log(
-          `run ${r + 1} ${m.method.padEnd(13)} applied ${secs(m.applyMs).padStart(7)}  all ready ${secs(m.totalMs).padStart(7)}  requests ${String(m.requests).padStart(5)}` +
+          `run ${r + 1} ${m.method.padEnd(13)} applied ${secs(m.applyMs).padStart(7)}  all ready ${secs(m.totalMs).padStart(7)}  requests ${String(m.requests).padStart(5)}  pods without sidecar ${m.uninjected}/${m.pods}` +
             (m.attempts ? `  attempts ${m.attempts}${m.failures?.length ? ` (${m.failures.join('; ')})` : ''}` : ''),
         );
       } finally {
@@ -254,14 +278,15 @@ for (const startupSeconds of scenarios) {
     totalMs: median(ms.map((m) => m.totalMs)),
     requests: median(ms.map((m) => m.requests)),
     byVerb: ms[0]?.byVerb ?? {},
+    uninjected: `${median(ms.map((m) => m.uninjected))}/${ms[0]?.pods ?? 0}`,
   }));
-  console.log('\nmethod         applied   all ready  requests  (by verb)');
+  console.log('\nmethod         applied   all ready  requests  no sidecar  (requests by verb)');
   for (const x of summary) {
     const verbs = Object.entries(x.byVerb)
       .sort((a, b) => b[1] - a[1])
       .map(([v, n]) => `${v} ${n}`)
       .join(', ');
-    console.log(`${x.method.padEnd(13)} ${secs(x.applyMs).padStart(8)} ${secs(x.totalMs).padStart(10)} ${String(x.requests).padStart(9)}  (${verbs})`);
+    console.log(`${x.method.padEnd(13)} ${secs(x.applyMs).padStart(8)} ${secs(x.totalMs).padStart(10)} ${String(x.requests).padStart(9)} ${x.uninjected.padStart(11)}  (${verbs})`);
   }
   const [k, l20, l2] = ['kfops', 'loop sleep 20', 'loop sleep 2'].map((n) => summary.find((x) => x.method === n));
   if (k && l20 && l2) {

@@ -44,6 +44,13 @@ export interface ApplyOptions {
   retryBudgets?: Record<string, number>;
   logger?: Logger;
   retryDeps?: RetryDeps;
+  /** Called as each object is applied (with the object as given), before the others finish. */
+  onApplied?: (object: KubeObject, outcome: ApplyOutcome) => void;
+  /**
+   * Objects known not to exist, e.g. in a Namespace or of a CRD this install created moments ago:
+   * counted as created without reading the cluster first.
+   */
+  knownAbsent?: (ref: ObjectRef) => boolean;
 }
 
 export interface ApplyReport {
@@ -129,7 +136,7 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
   // Whether each object exists, and at which resourceVersion, tells created / configured / unchanged.
   // One metadata-only list per kind and namespace replaces a GET per object (dry runs compare whole
   // objects, so they still read each one).
-  const versions = dryRun ? new Map<string, string | undefined>() : await priorVersions(client, objects, defaultNamespace, concurrency);
+  const versions = dryRun ? new Map<string, string | undefined>() : await priorVersions(client, objects, defaultNamespace, concurrency, options.knownAbsent);
   const settled = await mapSettled(objects, concurrency, async (obj) => {
     const initialRef = refOf(obj);
     return withRetry(
@@ -152,6 +159,7 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
               ? sameContent(existing as KubeObject, result) ? 'unchanged' : 'configured'
               : priorVersion === result.metadata.resourceVersion ? 'unchanged' : 'configured';
           logger.debug(`${describeRef(ref)} ${outcome}${dryRun ? ' (dry run)' : ''}`);
+          options.onApplied?.(obj, outcome);
           return { ref, outcome, object: result };
         } catch (error) {
           throw explainKubeError(error, { action: dryRun ? 'dry-run apply' : 'apply', ref, server: client.server });
@@ -184,19 +192,23 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
  * another object, from one metadata list per group. Objects left out (a lone object of its kind, a kind
  * not served yet, a list the caller may not read) are read one by one when applied.
  */
-async function priorVersions(client: KubeClient, objects: readonly KubeObject[], defaultNamespace: string, concurrency: number): Promise<Map<string, string | undefined>> {
+async function priorVersions(client: KubeClient, objects: readonly KubeObject[], defaultNamespace: string, concurrency: number, knownAbsent?: (ref: ObjectRef) => boolean): Promise<Map<string, string | undefined>> {
   const groups = new Map<string, { ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>; refs: ObjectRef[] }>();
+  const out = new Map<string, string | undefined>();
   for (const obj of objects) {
     const resource = await client.resourceFor(obj).catch(() => undefined);
     if (!resource) continue;
     const namespace = resource.namespaced ? (obj.metadata.namespace ?? defaultNamespace) : undefined;
     const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, ...(namespace ? { namespace } : {}) };
+    if (knownAbsent?.(ref)) {
+      out.set(describeRef(ref), undefined);
+      continue;
+    }
     const key = `${obj.apiVersion}|${obj.kind}|${namespace ?? ''}`;
     const group = groups.get(key) ?? { ref: { apiVersion: obj.apiVersion, kind: obj.kind, ...(namespace ? { namespace } : {}) }, refs: [] };
     group.refs.push(ref);
     groups.set(key, group);
   }
-  const out = new Map<string, string | undefined>();
   const listed = [...groups.values()].filter((g) => g.refs.length > 1);
   await mapSettled(listed, concurrency, async (g) => {
     const live = await client.listVersions(g.ref);

@@ -8,7 +8,7 @@ import type { KubeClient } from './client.js';
 import { diagnose, formatDiagnosis, type Diagnosis } from './diagnose.js';
 import { describeGate, planInstall, type Gate, type Plan, type PlannedObject } from './plan.js';
 import { crdRule, namespaceRule, ruleFor } from './readiness.js';
-import { describeRef, type KubeObject, type ObjectRef } from './types.js';
+import { describeRef, groupOf, type KubeObject, type ObjectRef } from './types.js';
 import { readyEndpoints, waitFor, waitForServiceEndpoints, WaitTimeoutError, NotReadyError } from './wait.js';
 
 export interface InstallOptions {
@@ -110,6 +110,28 @@ export async function install(client: KubeClient, objects: readonly KubeObject[]
       return !p || applied.has(p);
     });
 
+  // Gates start waiting as soon as their last provider is applied, while the rest of its phase is
+  // still being applied (a Namespace or CRD is usually ready by the time the phase ends).
+  const plannedOf = new Map(plan.objects.map((p) => [p.object, p] as const));
+  const gatesOf = new Map<string, Gate[]>();
+  for (const g of plan.gates.values()) for (const r of g.providers) gatesOf.set(describeRef(r), [...(gatesOf.get(describeRef(r)) ?? []), g]);
+  // What this run created cannot have held anything before: objects in those Namespaces, and custom
+  // resources of those CRDs, are applied without reading the cluster first.
+  const createdNamespaces = new Set<string>();
+  const createdKinds = new Set<string>();
+  const knownAbsent = (ref: ObjectRef): boolean => (ref.namespace !== undefined && createdNamespaces.has(ref.namespace)) || createdKinds.has(`${groupOf(ref.apiVersion)}/${ref.kind}`);
+  const onApplied = (object: KubeObject, outcome: ApplyOutcome): void => {
+    if (outcome === 'created' && object.kind === 'Namespace' && object.apiVersion === 'v1') createdNamespaces.add(object.metadata.name);
+    if (outcome === 'created' && object.kind === 'CustomResourceDefinition') {
+      const spec = object['spec'] as { group?: string; names?: { kind?: string } } | undefined;
+      if (spec?.group && spec.names?.kind) createdKinds.add(`${spec.group}/${spec.names.kind}`);
+    }
+    const p = plannedOf.get(object);
+    if (!p) return;
+    applied.add(p);
+    for (const g of gatesOf.get(describeRef(p.ref)) ?? []) if (g.blocks.length && providersApplied(g)) startGate(g.key);
+  };
+
   let lastOpened = new Set<string>();
   for (;;) {
     const batch = plan.objects.filter((p) => !applied.has(p) && p.gates.every((g) => opened.has(g)));
@@ -126,6 +148,8 @@ export async function install(client: KubeClient, objects: readonly KubeObject[]
             concurrency: options.concurrency ?? 8,
             force: options.force ?? false,
             logger,
+            onApplied,
+            knownAbsent,
             ...(options.retryBudgets ? { retryBudgets: options.retryBudgets } : {}),
           });
         } catch (error) {

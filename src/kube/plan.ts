@@ -5,7 +5,10 @@ import { groupOf, describeRef, refOf, type KubeObject, type ObjectRef } from './
  * - namespace:<ns>            its Namespace exists (Active)
  * - crd:<group>/<Kind>        the CRD serving its kind is Established
  * - service:<ns>/<name>       the Service behind an admission webhook (failurePolicy Fail) that
- *                             intercepts it has ready endpoints
+ *                             intercepts it has ready endpoints; for a workload, also a webhook that
+ *                             intercepts the Pods it creates (otherwise its controller's pod creations
+ *                             are refused and it backs off exponentially, for minutes, after the
+ *                             webhook is up). Such pod gates are dropped if they would make a cycle.
  * Objects are applied as soon as their gates open; the waves below are the order that gives
  * (wave = 1 + the latest wave among the providers of its gates), used for the plan and the summary.
  */
@@ -113,8 +116,22 @@ function ruleMatches(rule: WebhookRule, group: string, version: string, plural: 
   return scope === '*' || (scope === 'Namespaced') === namespaced;
 }
 
+/** Kinds whose controller creates Pods from spec.template. */
+const POD_OWNER_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'];
+
 /** Splits objects into dependency waves. Pure: the same input always gives the same plan. */
 export function planInstall(input: readonly KubeObject[]): Plan {
+  try {
+    return planWith(input, true);
+  } catch (error) {
+    if (!(error instanceof PlanError)) throw error;
+    // A pod gate closed a cycle (e.g. a webhook backend whose own pods another webhook intercepts):
+    // pod gates only save time, so plan without them; a cycle that remains is real.
+    return planWith(input, false);
+  }
+}
+
+function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
   const objects = input.map((object) => ({ object, ref: refOf(object), gates: [] as string[], wave: 0 }));
   const gates = new Map<string, Gate>();
   const gate = (g: Omit<Gate, 'webhooks' | 'providers' | 'blocks'>): Gate => {
@@ -164,10 +181,14 @@ export function planInstall(input: readonly KubeObject[]): Plan {
       p.gates.push(gate({ key: `crd:${group}/${o.kind}`, kind: 'crd', name: crd.name, apiVersion: o.apiVersion, crdKind: o.kind }).key);
     }
     if (o.kind === 'ValidatingWebhookConfiguration' || o.kind === 'MutatingWebhookConfiguration') continue;
+    const intercepted: { group: string; version: string; plural: string; labels: Record<string, string> }[] = [{ group, version, plural, labels: o.metadata.labels ?? {} }];
+    if (podGates && ns && POD_OWNER_KINDS.includes(o.kind) && group !== '' && !crd) {
+      const template = (o['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template;
+      if (template) intercepted.push({ group: '', version: 'v1', plural: 'pods', labels: template.metadata?.labels ?? {} });
+    }
     for (const w of webhooks) {
-      if (!(w.rules ?? []).some((r) => ruleMatches(r, group, version, plural, namespaced))) continue;
       if (ns && !selectorMatches(w.namespaceSelector, namespaceLabels.get(ns) ?? { 'kubernetes.io/metadata.name': ns })) continue;
-      if (!selectorMatches(w.objectSelector, o.metadata.labels ?? {})) continue;
+      if (!intercepted.some((x) => (w.rules ?? []).some((r) => ruleMatches(r, x.group, x.version, x.plural, namespaced)) && selectorMatches(w.objectSelector, x.labels))) continue;
       const svc = w.clientConfig?.service as { name: string; namespace: string };
       const g = gate({ key: `service:${svc.namespace}/${svc.name}`, kind: 'service', namespace: svc.namespace, name: svc.name });
       if (!g.webhooks.includes(w.name)) g.webhooks.push(w.name);

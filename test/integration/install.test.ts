@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { InstallError, install } from '../../src/kube/install.js';
 import { generateKubeflowBundle, WEBHOOK_BACKENDS } from '../support/kubeflow-bundle.js';
-import { clusterCaBundle, startWebhookStandins, type Standins } from '../support/webhook-standin.js';
+import { clusterCaBundle, MUTATED_BY, startWebhookStandins, type Standins } from '../support/webhook-standin.js';
 import { adminClient, recordingLogger, userClient } from './helpers.js';
 
 const clusterDir = dirname(inject('kubeconfig'));
@@ -49,6 +49,12 @@ describe('a phased install of the Kubeflow-shaped bundle on a real API server', 
     const isvc = await client.get({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'inferenceservices.serving.kserve.io' });
     expect(isvc?.metadata.annotations?.['kubectl.kubernetes.io/last-applied-configuration']).toBeUndefined();
     expect(logger.lines.some((l) => /^group: phase 2: apply \d+ object\(s\) released by/.test(l))).toBe(true);
+    // Every pod of a sidecar-injected namespace went through the injector: webhook configurations go
+    // in before the workloads they intercept (kustomize's order puts them last, so a single
+    // `kubectl apply` creates such pods before the injector exists: on a real cluster, without sidecar).
+    const kubeflowPods = await client.list({ apiVersion: 'v1', kind: 'Pod', namespace: 'kubeflow' });
+    expect(kubeflowPods.items.length).toBeGreaterThan(20);
+    expect(kubeflowPods.items.filter((p) => p.metadata.annotations?.[MUTATED_BY] !== 'istio-system/istiod').map((p) => p.metadata.name)).toEqual([]);
 
     const second = await install(client, bundle, { timeoutMs: 60_000 });
     console.log(`second install: ${second.durationMs} ms`);

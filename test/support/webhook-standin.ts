@@ -3,6 +3,9 @@
  * container runs. Service ClusterIPs there are loopback addresses, so once a backend Deployment is
  * Available (kwok marks its pods Ready), this serves the webhook on the Service's ClusterIP and port
  * with a certificate for <service>.<namespace>.svc signed by the cluster CA, and allows every request.
+ * Pods it admits on creation (only mutating webhooks intercept Pods in the bundle, e.g. Istio's sidecar
+ * injector) get the annotation MUTATED_BY naming the Service, as a sidecar injector marks the pods it
+ * injected, so a test can count pods that were created before their webhook was in place.
  * A backend whose Deployment never becomes Available never answers, as on a real cluster.
  */
 import { execFileSync } from 'node:child_process';
@@ -13,6 +16,30 @@ import { join } from 'node:path';
 import type { KubeClient } from '../../src/kube/client.js';
 import { deploymentRule, type ReadinessRule } from '../../src/kube/readiness.js';
 import { waitFor } from '../../src/kube/wait.js';
+
+/** Annotation the stand-ins put on Pods they admit: the namespace/name of the webhook Service. */
+export const MUTATED_BY = 'webhook-standin.kfops.test/mutated-by';
+
+interface AdmissionRequest {
+  uid?: string;
+  operation?: string;
+  resource?: { resource?: string };
+  object?: { metadata?: { annotations?: Record<string, string> } };
+}
+
+/** The AdmissionReview response: allowed, with a JSONPatch marking a created Pod. */
+function admit(request: AdmissionRequest | undefined, id: string): Record<string, unknown> {
+  const response: Record<string, unknown> = { uid: request?.uid ?? '', allowed: true };
+  if (request?.resource?.resource === 'pods' && request.operation === 'CREATE') {
+    const annotations = request.object?.metadata?.annotations;
+    const patch = annotations
+      ? [{ op: 'add', path: `/metadata/annotations/${MUTATED_BY.replace(/~/g, '~0').replace(/\//g, '~1')}`, value: id }]
+      : [{ op: 'add', path: '/metadata/annotations', value: { [MUTATED_BY]: id } }];
+    response['patchType'] = 'JSONPatch';
+    response['patch'] = Buffer.from(JSON.stringify(patch)).toString('base64');
+  }
+  return response;
+}
 
 export interface Backend {
   namespace: string;
@@ -64,9 +91,9 @@ export function startWebhookStandins(client: KubeClient, clusterDir: string, bac
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         calls.set(id, (calls.get(id) ?? 0) + 1);
-        const review = JSON.parse(body || '{}') as { request?: { uid?: string } };
+        const review = JSON.parse(body || '{}') as { request?: AdmissionRequest };
         res.setHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request?.uid ?? '', allowed: true } }));
+        res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: admit(review.request, id) }));
       });
     });
     await new Promise<void>((resolve, reject) => {

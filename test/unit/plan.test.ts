@@ -47,7 +47,8 @@ describe('planInstall', () => {
 
   it('holds objects a fail-closed webhook intercepts until the webhook Service and its Deployment are up', () => {
     expect(waveOf(plan, 'ClusterIssuer', 'kubeflow-self-signing-issuer')).toBe(2);
-    expect(waveOf(plan, 'ClusterServingRuntime', 'kserve-sklearnserver')).toBe(2);
+    // The KServe webhook's Deployment itself waits for istiod (its namespace is injected): one wave later.
+    expect(waveOf(plan, 'ClusterServingRuntime', 'kserve-sklearnserver')).toBe(3);
     const kserve = plan.gates.get('service:kubeflow/kserve-webhook-server-service');
     expect(kserve?.providers.map((r) => `${r.kind}/${r.name}`)).toEqual(['Service/kserve-webhook-server-service', 'Deployment/kserve-controller-manager']);
     expect(kserve?.webhooks).toContain('clusterservingruntime.serving.kserve.io.webhook.kubeflow-shaped.test');
@@ -57,6 +58,47 @@ describe('planInstall', () => {
     expect(plan.objects.find((p) => p.ref.name === 'inferenceservice-config')?.gates).not.toContain('service:knative-serving/webhook');
     // Pod webhooks hold no object of the bundle (no Pods are applied).
     expect(plan.gates.get('service:kubeflow/admission-webhook-service')).toBeUndefined();
+  });
+
+  it('holds a workload until the webhook that intercepts its Pods is served, so its controller never backs off', () => {
+    // istio-sidecar-injector (served by istiod) intercepts Pods in namespaces labelled istio-injection=enabled.
+    const kserve = plan.objects.find((p) => p.ref.kind === 'Deployment' && p.ref.name === 'kserve-controller-manager');
+    expect(kserve?.gates).toContain('service:istio-system/istiod');
+    expect(plan.gates.get('service:istio-system/istiod')?.webhooks).toContain('istio-sidecar-injector.webhook.kubeflow-shaped.test');
+    expect(waveOf(plan, 'Deployment', 'kserve-controller-manager')).toBe(2);
+    // istio-system is not injected: istiod itself goes as soon as its namespace exists, and so do
+    // workloads in namespaces without injection.
+    expect(waveOf(plan, 'Deployment', 'istiod')).toBe(1);
+    expect(plan.objects.find((p) => p.ref.kind === 'Deployment' && p.ref.name === 'cert-manager-webhook')?.gates).not.toContain('service:istio-system/istiod');
+    // The Services and ConfigMaps of an injected namespace are not held.
+    expect(plan.objects.find((p) => p.ref.kind === 'Service' && p.ref.name === 'kserve-webhook-server-service')?.gates).not.toContain('service:istio-system/istiod');
+  });
+
+  it('drops pod gates that would make a cycle, and keeps the real gates', () => {
+    const podHook: KubeObject = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'pods' },
+      webhooks: [{ name: 'pods', clientConfig: { service: { name: 'one', namespace: 'a' } }, rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'] }] }],
+    };
+    const crHook: KubeObject = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'widgets' },
+      webhooks: [{ name: 'widgets', clientConfig: { service: { name: 'two', namespace: 'a' } }, rules: [{ apiGroups: ['example.com'], apiVersions: ['*'], operations: ['CREATE'], resources: ['widgets'] }] }],
+    };
+    const deployment = (name: string): KubeObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'a' }, spec: { template: { metadata: { labels: { app: name } } } } });
+    const service = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'a' }, spec: { selector: { app: name } } });
+    const widget: KubeObject = { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'a' } };
+    // Without a cycle: deployment two waits for the pod webhook served by deployment one.
+    const acyclic = planInstall([podHook, crHook, deployment('one'), service('one'), deployment('two'), service('two'), widget]);
+    expect(acyclic.objects.find((p) => p.ref.name === 'two' && p.ref.kind === 'Deployment')?.gates).toContain('service:a/one');
+    expect(acyclic.objects.find((p) => p.ref.name === 'w')?.gates).toContain('service:a/two');
+    // A second pod webhook served by two intercepts one's pods: the pod gates would form a cycle.
+    const podHook2: KubeObject = { ...podHook, metadata: { name: 'pods2' }, webhooks: [{ ...(podHook['webhooks'] as object[])[0], name: 'pods2', clientConfig: { service: { name: 'two', namespace: 'a' } } }] };
+    const cyclic = planInstall([podHook, podHook2, crHook, deployment('one'), service('one'), deployment('two'), service('two'), widget]);
+    expect(cyclic.objects.find((p) => p.ref.kind === 'Deployment')?.gates).toEqual(['namespace:a']);
+    expect(cyclic.objects.find((p) => p.ref.name === 'w')?.gates).toContain('service:a/two');
   });
 
   it('prints the plan wave by wave', () => {
