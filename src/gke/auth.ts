@@ -4,13 +4,11 @@ import type { AccessToken, TokenSource } from './api.js';
 import { CLOUD_PLATFORM_SCOPE } from './spec.js';
 
 /** The service account a credential acts as, when the credential says so. */
-function principalOf(client: unknown, json: Record<string, unknown> | undefined): string | undefined {
+function principalOf(client: unknown): string | undefined {
   const email = (client as { email?: unknown }).email;
   if (typeof email === 'string' && email) return email;
-  const url = json?.['service_account_impersonation_url'];
-  if (typeof url === 'string') return /serviceAccounts\/([^/:]+):generateAccessToken/.exec(url)?.[1];
-  const sa = json?.['client_email'];
-  return typeof sa === 'string' ? sa : undefined;
+  const impersonated = (client as { getServiceAccountEmail?: () => string | null }).getServiceAccountEmail?.();
+  return impersonated ?? undefined;
 }
 
 /**
@@ -18,16 +16,17 @@ function principalOf(client: unknown, json: Record<string, unknown> | undefined)
  * GOOGLE_APPLICATION_CREDENTIALS (as google-github-actions/auth leaves it: Workload Identity
  * Federation or a key), gcloud's application-default login, or the metadata server on GCP.
  */
-export function adcTokenSource(options: { keyFilename?: string } = {}): TokenSource {
-  const auth = new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}) });
+export function adcTokenSource(options: { projectId?: string; keyFilename?: string } = {}): TokenSource {
+  // With the project given, the library does not look it up (for external_account credentials that
+  // is a Resource Manager call the identity may not be allowed to make).
+  const auth = new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], ...(options.projectId ? { projectId: options.projectId } : {}), ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}) });
   let principal: string | undefined;
   return {
     description: 'Application Default Credentials',
     async token(): Promise<AccessToken> {
       try {
         const client = await auth.getClient();
-        const json = (await auth.getCredentials().catch(() => undefined)) as Record<string, unknown> | undefined;
-        principal ??= principalOf(client, json) ?? (typeof json?.['client_email'] === 'string' ? (json['client_email'] as string) : undefined);
+        principal ??= principalOf(client);
         const { token } = await client.getAccessToken();
         if (!token) throw new Error('the credentials gave no access token');
         const expiry = (client as { credentials?: { expiry_date?: number | null } }).credentials?.expiry_date;

@@ -92,8 +92,10 @@ export function pluginStandIn(token: string, expiresAt: string): { dir: string; 
   writeFileSync(
     script,
     `#!/bin/sh
+# Shell builtins only: the tests run it with a PATH that may hold nothing else.
 echo "$*" >> '${calls}'
-printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"interactive":false},"status":{"expirationTimestamp":"%s","token":"%s"}}\\n' '${expiresAt}' "$(cat '${tokenFile}')"
+read -r token < '${tokenFile}'
+printf '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{"interactive":false},"status":{"expirationTimestamp":"%s","token":"%s"}}\\n' '${expiresAt}' "$token"
 `,
   );
   chmodSync(script, 0o755);

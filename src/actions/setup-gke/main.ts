@@ -149,7 +149,7 @@ export function run(): Promise<void> {
     const { spec } = settings;
     const envToken = process.env['CLOUDSDK_AUTH_ACCESS_TOKEN'];
     if (envToken) core.setSecret(envToken);
-    const tokens: TokenSource = envToken ? staticTokenSource(envToken, 'the access token in CLOUDSDK_AUTH_ACCESS_TOKEN') : adcTokenSource();
+    const tokens: TokenSource = envToken ? staticTokenSource(envToken, 'the access token in CLOUDSDK_AUTH_ACCESS_TOKEN') : adcTokenSource({ projectId: spec.project });
     const api = new ContainerApi({ endpoint: settings.apiEndpoint, tokens, retry: { logger: coreLogger } });
     core.info(`Container API ${api.endpoint}, credentials: ${tokens.description}`);
 
