@@ -5,7 +5,7 @@ import { silentLogger } from '../common/logger.js';
 import { sleep as realSleep } from '../common/retry.js';
 import type { ContainerApi } from './api.js';
 import { GkeApiError, operationError } from './errors.js';
-import { clusterForCreate, describePools, findDrift, type ClusterSpec, type Drift, type DriftChange } from './spec.js';
+import { clusterForCreate, describePools, findDrift, isZone, type ClusterSpec, type Drift, type DriftChange } from './spec.js';
 import type { Cluster, ClusterRef, Operation, OperationProgress } from './types.js';
 
 export interface ClusterDeps {
@@ -197,7 +197,7 @@ export async function ensureCluster(deps: ClusterDeps, spec: ClusterSpec, option
 
   if (!live) {
     const body = clusterForCreate(spec);
-    logger.info(`creating cluster ${ref.name} in ${ref.location}: ${describePools(body).join('; ')}`);
+    logger.info(`creating cluster ${ref.name} in ${ref.location} (${isZone(ref.location) ? 'zonal' : 'regional: node counts are per zone, usually 3 zones'}): ${describePools(body).join('; ')}`);
     let op: Operation | undefined;
     try {
       op = await api.createCluster(ref, body);

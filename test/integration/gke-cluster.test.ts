@@ -77,6 +77,7 @@ describe('ensureCluster against the fake Container API', () => {
     fake.denied.clear();
     fake.cpuQuota.clear();
     fake.beforeRequest = undefined;
+    fake.injected.length = 0;
     deps = { api: new ContainerApi({ endpoint: fake.url, tokens: staticTokenSource(token, 'test token'), retryBudgetMs: 0 }), logger: recordingLogger(), sleep: async () => undefined };
   });
 
@@ -205,6 +206,37 @@ describe('ensureCluster against the fake Container API', () => {
     expect(r.cluster.nodePools?.[0]?.config?.machineType).toBe('e2-standard-8');
     expect(r.cluster).not.toBe(old);
     expect(deps.logger.lines.some((l) => /DELETE_CLUSTER operation-[\w-]+: DONE/.test(l))).toBe(true);
+  });
+
+  it('creates a private cluster and its kubeconfig uses the private endpoint for real', async () => {
+    const s = spec('kf-private', { privateNodes: true, masterIpv4Cidr: '172.16.0.32/28', authorizedNetworks: ['10.0.0.0/8'] });
+    const r = await ensureCluster(deps, s, opts);
+    const sent = (fake.requests.find((q) => q.method === 'POST')?.body as { cluster: ReturnType<typeof clusterForCreate> }).cluster;
+    expect(sent.privateClusterConfig).toEqual({ enablePrivateNodes: true, masterIpv4CidrBlock: '172.16.0.32/28' });
+    expect(sent.masterAuthorizedNetworksConfig).toEqual({ enabled: true, cidrBlocks: [{ cidrBlock: '10.0.0.0/8' }] });
+    const kc = new KubeConfig();
+    kc.loadFromString(renderKubeconfig(r.cluster, s, 'private', { kind: 'token', token }).yaml);
+    const who = await new KubeClient(kc).request<{ status: { userInfo: { username: string } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+    expect(who.status.userInfo.username).toBe(username);
+  });
+
+  it('retries a 503 from the API, and waits for an operation that holds the cluster (400 FAILED_PRECONDITION) before updating', async () => {
+    const s = spec('kf-busy', { autoscaling: { min: 1, max: 3 } });
+    fake.seedCluster(PROJECT, REGION, s.name, clusterForCreate(spec('kf-busy')) as Record<string, unknown>);
+    fake.injected.push({ method: 'GET', pathEnds: '/clusters/kf-busy', code: 503, status: 'UNAVAILABLE', message: 'The service is currently unavailable.' });
+    let upgrade: string | undefined;
+    fake.beforeRequest = (method, path) => {
+      if (method === 'POST' && path.endsWith(':setAutoscaling') && !upgrade) upgrade = fake.startOperation(PROJECT, REGION, s.name, 'UPGRADE_MASTER').name;
+    };
+    const retrying = { ...deps, api: new ContainerApi({ endpoint: fake.url, tokens: staticTokenSource(token, 'test token'), retryBudgetMs: 10_000, retry: { sleep: async () => undefined } }) };
+    const r = await ensureCluster(retrying, s, { ...opts, update: true });
+    expect(r.applied.map((d) => d.field)).toEqual(['autoscaling']);
+    const calls = fake.requests.map((q) => `${q.method} ${q.path.split('/locations/')[1]}`);
+    expect(calls.filter((c) => c === `GET ${REGION}/clusters/kf-busy`).length).toBeGreaterThanOrEqual(2);
+    expect(calls.filter((c) => c.endsWith(':setAutoscaling'))).toHaveLength(2);
+    expect(calls).toContain(`GET ${REGION}/operations/${upgrade}`);
+    expect(deps.logger.lines.some((l) => l.includes(`cluster kf-busy is busy with UPGRADE_MASTER ${upgrade}; waiting for it`))).toBe(true);
+    expect(r.cluster.nodePools?.[0]?.autoscaling).toEqual({ enabled: true, totalMinNodeCount: 1, totalMaxNodeCount: 3, locationPolicy: 'BALANCED' });
   });
 
   it('rejects a token the API does not accept with the fix', async () => {

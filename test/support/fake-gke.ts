@@ -81,6 +81,8 @@ export class FakeGke {
   readonly cpuQuota = new Map<string, number>();
   /** The next operation of this type finishes DONE with this error (google.rpc.Code number). */
   readonly failNext = new Map<string, { code: number; message: string }>();
+  /** Answers the next requests matching method and path suffix with this error, once each (e.g. 503). */
+  readonly injected: Array<{ method: string; pathEnds: string; code: number; status: string; message: string }> = [];
   /** Runs before a request is handled (e.g. to let "another run" act between two calls). */
   beforeRequest: ((method: string, path: string) => void) | undefined;
   /** Tokens the STS endpoint hands out, with their lifetime in seconds. */
@@ -118,6 +120,11 @@ export class FakeGke {
     }, () => {
       cluster['status'] = 'ERROR';
     }).op;
+  }
+
+  /** Starts an operation of the given type on an existing cluster, as another client would; it changes nothing when done. */
+  startOperation(project: string, location: string, name: string, type: string): FakeOperation {
+    return this.newOp(project, location, type, `clusters/${name}`, () => undefined).op;
   }
 
   private clusterKey(project: string, location: string, name: string): string {
@@ -262,6 +269,11 @@ export class FakeGke {
       return this.fail(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
     }
     this.beforeRequest?.(method, url.pathname);
+    const i = this.injected.findIndex((x) => x.method === method && url.pathname.endsWith(x.pathEnds));
+    if (i >= 0) {
+      const [x] = this.injected.splice(i, 1);
+      return this.fail(res, x!.code, x!.status, x!.message);
+    }
 
     const m = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/(.*)$/.exec(url.pathname);
     if (!m) return this.fail(res, 404, 'NOT_FOUND', `Method not found: ${url.pathname}`);
