@@ -218,6 +218,7 @@ export async function ensureCluster(deps: ClusterDeps, spec: ClusterSpec, option
 
   let drift: Drift[] = [];
   const applied: Drift[] = [];
+  if (live.status === 'DEGRADED') logger.warning(`cluster ${ref.name} is DEGRADED${live.statusMessage ? `: ${live.statusMessage}` : ''}; it is used as it is`);
   if (action === 'reused') {
     drift = findDrift(spec, live);
     if (drift.length === 0) logger.info(`cluster ${ref.name} matches the inputs`);
