@@ -1,0 +1,85 @@
+import { Agent, request as undiciRequest } from 'undici';
+
+/** One HTTP exchange as the smoke test sees it. Redirects are never followed (a 302 to a login page is an answer). */
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface HttpClient {
+  /** Sends one request; rejects only when no HTTP answer came (connection refused, reset, timeout, TLS). */
+  send(request: HttpRequest): Promise<HttpResponse>;
+  /** Like send, for the load phase: only the status is kept and the body is drained, not decoded. */
+  status(request: HttpRequest): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface HttpClientOptions {
+  /** Keep-alive connections per origin (the load phase's concurrency). */
+  connections?: number;
+  /** Time allowed for the answer's headers and body, each. */
+  timeoutMs?: number;
+  /** TLS server name (SNI) to present, e.g. the Host header's name when calling a gateway by IP. */
+  servername?: string;
+  /** Accept any TLS certificate (a gateway with a self-signed certificate). */
+  insecure?: boolean;
+}
+
+/** An HttpClient over one pooled undici Agent: connections are reused across every request of a run. */
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const timeout = options.timeoutMs ?? 30_000;
+  const agent = new Agent({
+    connections: options.connections ?? 8,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+    connect: {
+      ...(options.servername ? { servername: options.servername } : {}),
+      ...(options.insecure ? { rejectUnauthorized: false } : {}),
+    },
+  });
+  const call = (r: HttpRequest) =>
+    undiciRequest(r.url, {
+      method: r.method,
+      dispatcher: agent,
+      headers: r.headers ?? {},
+      ...(r.body !== undefined ? { body: r.body } : {}),
+    });
+  return {
+    async send(r) {
+      const res = await call(r);
+      const body = await res.body.text();
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+      return { status: res.statusCode, headers, body };
+    },
+    async status(r) {
+      const res = await call(r);
+      // Reading to the end keeps the connection reusable; the bytes are not decoded.
+      for await (const chunk of res.body) void chunk;
+      return res.statusCode;
+    },
+    close: () => agent.close(),
+  };
+}
+
+/** A short description of a request failure without an HTTP answer (ECONNREFUSED, timeout, ...). */
+export function networkFailure(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    const text = [typeof code === 'string' ? code : '', typeof message === 'string' ? message : ''].filter(Boolean).join(': ');
+    if (text && !parts.some((p) => p.includes(text))) parts.push(text);
+  }
+  return parts.join(' <- ') || String(error);
+}
