@@ -7,11 +7,16 @@ v2 answers one FP64 output "score" of shape [rows].
 
 --load_delay: the model reports ready only after this many seconds (the server answers 503 before).
 --broken: the model loads and reports ready, but every prediction raises (a Ready server that fails).
+--quiet: no access log line per request (for benchmarks).
+The server listens on 127.0.0.1 only (KServe's server binds 0.0.0.0; its uvicorn Config is given the host).
 """
 import argparse
 import threading
 import uuid
 
+import logging
+
+import uvicorn
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer, model_server
 
 
@@ -47,14 +52,26 @@ class TinyModel(Model):
         return {"predictions": [self.score(r) for r in instances]}
 
 
+class LoopbackConfig(uvicorn.Config):
+    def __init__(self, *args, **kwargs):
+        kwargs["host"] = "127.0.0.1"
+        super().__init__(*args, **kwargs)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(parents=[model_server.parser])
     parser.add_argument("--load_delay", type=float, default=0.0)
     parser.add_argument("--broken", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
     args, _ = parser.parse_known_args()
+    uvicorn.Config = LoopbackConfig
     model = TinyModel(args.model_name, args.broken)
     if args.load_delay > 0:
         threading.Timer(args.load_delay, model.load).start()
     else:
         model.load()
-    ModelServer(http_port=args.http_port, enable_grpc=False, workers=1).start([model])
+    server = ModelServer(http_port=args.http_port, enable_grpc=False, workers=1, enable_latency_logging=not args.quiet)
+    if args.quiet:
+        for name in ("uvicorn.access", "kserve.trace"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    server.start([model])
