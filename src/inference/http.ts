@@ -1,4 +1,4 @@
-import { Agent, request as undiciRequest } from 'undici';
+import { Agent, Pool, request as undiciRequest, type Dispatcher } from 'undici';
 
 /** One HTTP exchange as the smoke test sees it. Redirects are never followed (a 302 to a login page is an answer). */
 export interface HttpResponse {
@@ -19,6 +19,8 @@ export interface HttpClient {
   send(request: HttpRequest): Promise<HttpResponse>;
   /** Like send, for the load phase: only the status is kept and the body is drained, not decoded. */
   status(request: HttpRequest): Promise<number>;
+  /** status() with a callback instead of a promise: no promise or microtask per call, for the load loop. */
+  statusThen(request: HttpRequest, done: (error: Error | undefined, status: number) => void): void;
   close(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export interface HttpClientOptions {
 /** An HttpClient over one pooled undici Agent: connections are reused across every request of a run. */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const timeout = options.timeoutMs ?? 30_000;
-  const agent = new Agent({
+  const poolOptions = {
     connections: options.connections ?? 8,
     pipelining: 1,
     keepAliveTimeout: 30_000,
@@ -46,7 +48,11 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       ...(options.servername ? { servername: options.servername } : {}),
       ...(options.insecure ? { rejectUnauthorized: false } : {}),
     },
-  });
+  };
+  const agent = new Agent(poolOptions);
+  // The load phase dispatches straight to the origin's pool (one lookup less per call than the Agent).
+  const pools = new Map<string, Pool>();
+  const prepared = new WeakMap<HttpRequest, { pool: Pool; dispatch: Dispatcher.DispatchOptions }>();
   const call = (r: HttpRequest) =>
     undiciRequest(r.url, {
       method: r.method,
@@ -62,14 +68,36 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
       return { status: res.statusCode, headers, body };
     },
-    async status(r) {
-      const res = await call(r);
-      // Reading to the end keeps the connection reusable; the bytes are not decoded.
-      for await (const chunk of res.body) void chunk;
-      return res.statusCode;
+    status(r) {
+      return new Promise<number>((resolve, reject) => statusThen(r, (error, status) => (error ? reject(error) : resolve(status))));
     },
-    close: () => agent.close(),
+    statusThen: (r, done) => statusThen(r, done),
+    close: async () => {
+      await Promise.all([agent.close(), ...[...pools.values()].map((p) => p.close())]);
+    },
   };
+  function statusThen(r: HttpRequest, done: (error: Error | undefined, status: number) => void): void {
+    // The load phase's path: the dispatcher's handler API without a response stream, the body
+    // encoded once per request object, the URL split once. Only the status is kept.
+    let p = prepared.get(r);
+    if (!p) {
+      const u = new URL(r.url);
+      let pool = pools.get(u.origin);
+      if (!pool) pools.set(u.origin, (pool = new Pool(u.origin, poolOptions)));
+      p = { pool, dispatch: { path: `${u.pathname}${u.search}`, method: r.method, headers: r.headers ?? {}, ...(r.body === undefined ? {} : { body: Buffer.from(r.body) }) } };
+      prepared.set(r, p);
+    }
+    let code = 0;
+    p.pool.dispatch(p.dispatch, {
+      onRequestStart: () => undefined,
+      onResponseStart: (_c, statusCode) => {
+        code = statusCode;
+      },
+      onResponseData: () => undefined,
+      onResponseEnd: () => done(undefined, code),
+      onResponseError: (_c, error) => done(error, 0),
+    });
+  }
 }
 
 /** A short description of a request failure without an HTTP answer (ECONNREFUSED, timeout, ...). */
