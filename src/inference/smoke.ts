@@ -2,7 +2,7 @@
  * The smoke test of a deployed model: ready (with retries only for what heals), refuses calls without
  * a token (optional), answers the payload correctly, and holds its latency under a small bounded load.
  */
-import { ConfigurationError, KfopsError } from '../common/errors.js';
+import { ConfigurationError } from '../common/errors.js';
 import { formatDuration } from '../common/duration.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -185,8 +185,4 @@ export function reportMarkdown(r: SmokeReport): string {
   const table = ['| check | result |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`)].join('\n');
   const failures = r.failures.length ? `\n\n${r.failures.map((f) => `- ${f.split('\n')[0]}${f.includes('\n') ? `\n\n\`\`\`\n${f.split('\n').slice(1).join('\n')}\n\`\`\`` : ''}`).join('\n')}` : '';
   return `${head}\n\n${table}${failures}\n`;
-}
-
-export class SmokeFailure extends KfopsError {
-  override readonly name = 'SmokeFailure';
 }

@@ -37,6 +37,8 @@ let broken: ModelServer;
 let wine: ModelServer;
 let editorToken: string;
 const servers: ModelServer[] = [];
+let createdGatewayService = false;
+let createdCrd = false;
 
 const base: SmokeSettings = { protocol: 'auto', payload: [[1, 2], [3, 4]], compare: 'subset', assertTokenRequired: false, timeoutMs: 20_000, load: { requests: 0, concurrency: 2 } };
 
@@ -75,6 +77,11 @@ async function setStatus(name: string, url: string): Promise<void> {
   });
 }
 
+/** The load balancer address of Service istio-system/istio-ingressgateway, as a cloud controller sets it. */
+async function setGatewayAddress(ingress: { ip: string }[] | null): Promise<void> {
+  await admin.request('PATCH', '/api/v1/namespaces/istio-system/services/istio-ingressgateway/status', { contentType: 'application/merge-patch+json', body: { status: { loadBalancer: { ingress } } } });
+}
+
 beforeAll(async () => {
   admin = adminClient();
   [iris, broken, wine] = await Promise.all([
@@ -107,6 +114,7 @@ beforeAll(async () => {
     },
   };
   const existing = await admin.get({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name });
+  createdCrd = !existing;
   await applyObjects(admin, [
     ...(existing ? [] : [crd]),
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
@@ -127,23 +135,29 @@ beforeAll(async () => {
   await setStatus('iris', `http://${host('iris')}`);
   await setStatus('wine', `http://${host('wine')}`);
   await setStatus('local', `http://local.${ns}.svc.cluster.local`);
+  // The gateway stand-in as Kubeflow's ingress gateway: a LoadBalancer Service whose http2 port is the stand-in's.
+  createdGatewayService = !(await admin.get({ apiVersion: 'v1', kind: 'Service', namespace: 'istio-system', name: 'istio-ingressgateway' }));
+  await applyObjects(admin, [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'istio-ingressgateway', namespace: 'istio-system' }, spec: { type: 'LoadBalancer', ports: [{ name: 'status-port', port: 15021 }, { name: 'http2', port: gateway.port }] } }], { force: true });
+  await setGatewayAddress([{ ip: '127.0.0.1' }]);
   editorToken = (await mintServiceAccountToken(admin, { namespace: ns, serviceAccount: 'default-editor', audience: DEFAULT_AUDIENCE, expirationSeconds: 600 })).token;
 }, 240_000);
 
 afterAll(async () => {
   await Promise.all([...servers.map((s) => s.stop()), gateway?.stop(), wrongIssuerGateway?.stop()]);
   await admin?.remove({ apiVersion: 'v1', kind: 'Namespace', name: ns });
+  // Leave the cluster as it was for the test files that follow.
+  if (createdGatewayService) await admin?.remove({ apiVersion: 'v1', kind: 'Service', namespace: 'istio-system', name: 'istio-ingressgateway' });
+  if (createdCrd) await admin?.remove({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'inferenceservices.serving.kserve.io' });
 });
 
 describe('the ingress gateway address', () => {
   it('fails with the cause when the gateway Service has no load balancer address, then finds it once it has one', async () => {
-    await applyObjects(admin, [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'istio-ingressgateway', namespace: 'istio-system' }, spec: { type: 'LoadBalancer', ports: [{ name: 'status-port', port: 15021 }, { name: 'http2', port: gateway.port }] } }], { force: true });
-    await admin.request('PATCH', '/api/v1/namespaces/istio-system/services/istio-ingressgateway/status', { contentType: 'application/merge-patch+json', body: { status: { loadBalancer: { ingress: null } } } });
+    await setGatewayAddress(null);
     const none = await resolveInferenceService(admin, { name: 'iris', namespace: ns, route: 'gateway', timeoutMs: 5000 }).then(() => undefined, (e: unknown) => e as KfopsError);
     expect(none?.message).toBe('the ingress gateway has no external address');
     expect(none?.describe()).toMatch(/type LoadBalancer with no load balancer address yet[\s\S]*expose: loadbalancer/);
 
-    await admin.request('PATCH', '/api/v1/namespaces/istio-system/services/istio-ingressgateway/status', { contentType: 'application/merge-patch+json', body: { status: { loadBalancer: { ingress: [{ ip: '127.0.0.1' }] } } } });
+    await setGatewayAddress([{ ip: '127.0.0.1' }]);
     const { endpoint, info } = await resolveInferenceService(admin, { name: 'iris', namespace: ns, route: 'gateway', timeoutMs: 5000 });
     expect(endpoint).toMatchObject({ baseUrl: gateway.url, hostHeader: host('iris'), model: 'iris' });
     expect(info.protocol).toBe('v1');
@@ -164,14 +178,41 @@ describe('the action, end to end', () => {
       'max-p95-ms': '5000',
       timeout: '30s',
     }, { KUBECONFIG: inject('kubeconfig') });
-    expect(run.log).not.toContain(editorToken.slice(-20));
     expect(run.code, run.log).toBe(0);
+    // The minted token is masked before anything else is logged, and appears nowhere but in that command.
+    const masked = [...run.log.matchAll(/::add-mask::(\S+)/g)].map((m) => m[1] as string);
+    expect(masked.some((t) => t.split('.').length === 3)).toBe(true);
+    const rest = run.log.replace(/::add-mask::\S+/g, '');
+    for (const t of masked) expect(rest).not.toContain(t);
     expect(run.outputs).toMatchObject({ passed: 'true', protocol: 'v1', model: 'iris', host: host('iris'), 'tokenless-status': '302', requests: '200', errors: '0', status: '200' });
     expect(JSON.parse(run.outputs['response'] as string)).toEqual({ predictions: [3, 9] });
     for (const k of ['p50-ms', 'p95-ms', 'p99-ms', 'throughput']) expect(Number(run.outputs[k])).toBeGreaterThan(0);
     expect(run.outputs['report-markdown']).toContain('| p50 / p95 / p99 |');
     expect(run.summary).toContain('Smoke test of `iris`: passed');
     expect(run.log).toMatch(/token for system:serviceaccount:smoke-[^:]+:default-editor/);
+  });
+
+  it('calls a given address with a Host header and a bearer token input, v2 detected, load capped by duration', async () => {
+    const file = join(tmpdir(), `${ns}-payload.yaml`);
+    writeFileSync(file, '- [1, 2]\n- [3, 4]\n');
+    const run = await runAction('smoke-test-endpoint', {
+      url: gateway.url,
+      'host-header': host('iris'),
+      'model-name': 'iris',
+      token: editorToken,
+      'payload-file': file,
+      datatype: 'fp32',
+      expected: '[3, 9]',
+      requests: '1000000',
+      concurrency: '2',
+      duration: '1s',
+    });
+    expect(run.code, run.log).toBe(0);
+    expect(run.outputs).toMatchObject({ passed: 'true', protocol: 'v2', url: `${gateway.url}/v2/models/iris/infer`, host: host('iris') });
+    expect(Number(run.outputs['requests'])).toBeGreaterThan(0);
+    expect(Number(run.outputs['requests'])).toBeLessThan(1_000_000);
+    expect(run.log).toContain(`::add-mask::${editorToken}`);
+    expect(run.log.replace(/::add-mask::\S+/g, '')).not.toContain(editorToken);
   });
 
   it('fails the step with a readable diff when the answer differs from expected', async () => {
