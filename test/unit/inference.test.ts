@@ -160,6 +160,14 @@ describe('readSettings', () => {
     expect(config({ url: 'http://gw', 'model-name': 'm', payload: '[1]', 'ingress-address': '1.2.3.4' }).input).toBe('ingress-address');
   });
 
+  it('the defaults of action.yml (as the runner sets them) are valid with url and with inferenceservice', () => {
+    const defaults = { route: 'gateway', protocol: 'auto', compare: 'subset', 'service-account': 'default-editor', audience: 'istio-ingressgateway.istio-system.svc.cluster.local', 'token-expiration': '10m', 'assert-token-required': 'false', timeout: '5m', 'request-timeout': '30s', requests: '100', concurrency: '4', 'max-error-rate': '0', 'insecure-skip-tls-verify': 'false' };
+    expect(readSettings(inputs({ ...defaults, url: 'http://gw', 'model-name': 'm', payload: '[1]' })).target.type).toBe('url');
+    expect(readSettings(inputs({ ...defaults, inferenceservice: 'm', namespace: 'ns', payload: '[1]', auth: 'serviceaccount' })).auth).toMatchObject({ kind: 'serviceaccount', serviceAccount: 'default-editor', namespace: 'ns', expirationSeconds: 600 });
+    expect(config({ ...defaults, url: 'http://gw', 'model-name': 'm', payload: '[1]', route: 'cluster-local' }).input).toBe('route');
+    expect(readSettings(inputs({ url: 'http://gw', 'model-name': 'm', payload: '[1]', compare: 'exact' })).tolerance).toEqual({ absolute: 0, relative: 0 });
+  });
+
   it('a secret is never quoted', () => {
     const e = config({ inferenceservice: 'iris', namespace: 'ns', payload: '[1]', token: 'sekrit', auth: 'none' });
     expect(e.message).not.toContain('sekrit');

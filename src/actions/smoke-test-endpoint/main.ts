@@ -95,9 +95,9 @@ export function readSettings(inputs: Inputs, readFile: (path: string) => string 
       throw new ConfigurationError('url', url, 'the base address only (scheme, host, port and any gateway prefix): the /v1/models/... or /v2/models/... paths are added for the protocol');
     }
     if (!model) throw new ConfigurationError('model-name', undefined, 'the model\'s name on the server (with url; KServe names it after the InferenceService)');
-    for (const n of ['ingress-address', 'route'] as const) {
-      if (inputs.optional(n)) throw new ConfigurationError(n, inputs.optional(n), `nothing with url (${n} applies to inferenceservice); put the address in url and the host in host-header`);
-    }
+    // `route` has a default, so only a value other than it is a mistake here.
+    const ignored = inputs.optional('ingress-address') !== undefined ? 'ingress-address' : (inputs.optional('route') ?? 'gateway') !== 'gateway' ? 'route' : undefined;
+    if (ignored) throw new ConfigurationError(ignored, inputs.optional(ignored), `nothing with url (${ignored} applies to inferenceservice); put the address in url and the host in host-header`);
     const hostHeader = inputs.matching('host-header', /^[A-Za-z0-9.-]+(:\d+)?$/, 'a host name such as iris.team.example.com');
     target = { type: 'url', url: url.replace(/\/+$/, ''), ...(hostHeader ? { hostHeader } : {}), model };
   } else {
@@ -113,8 +113,9 @@ export function readSettings(inputs: Inputs, readFile: (path: string) => string 
   if (!payload) throw new ConfigurationError('payload', undefined, 'a JSON request body ({"instances": [...]} for v1, {"inputs": [...]} for v2) or plain rows such as [[5.1, 3.5, 1.4, 0.2]] (or payload-file)');
   if (payload.value === null || typeof payload.value !== 'object') throw new ConfigurationError(payload.input, JSON.stringify(payload.value), 'a JSON object (a request body) or a JSON list (rows)');
   const expected = document(inputs, 'expected', 'expected-file', readFile, 'the expected answer as JSON');
+  const compare = inputs.choice('compare', COMPARE_MODES, 'subset');
   const toleranceText = inputs.optional('tolerance');
-  const tolerance = toleranceText === undefined ? DEFAULT_TOLERANCE : parseTolerance(toleranceText);
+  const tolerance = toleranceText === undefined ? (compare === 'exact' ? { absolute: 0, relative: 0 } : DEFAULT_TOLERANCE) : parseTolerance(toleranceText);
   if (!tolerance) throw new ConfigurationError('tolerance', toleranceText, TOLERANCE_FORM);
   const datatype = inputs.optional('datatype')?.toUpperCase();
   if (datatype && !(V2_DATATYPES as readonly string[]).includes(datatype)) throw new ConfigurationError('datatype', datatype, `one of ${V2_DATATYPES.join(', ')}`);
@@ -159,7 +160,7 @@ export function readSettings(inputs: Inputs, readFile: (path: string) => string 
     ...(inputName ? { inputName } : {}),
     ...(datatype ? { datatype: datatype as V2Datatype } : {}),
     ...(expected ? { expected: expected.value } : {}),
-    compare: inputs.choice('compare', COMPARE_MODES, 'subset'),
+    compare,
     tolerance,
     auth,
     assertTokenRequired,
@@ -169,7 +170,7 @@ export function readSettings(inputs: Inputs, readFile: (path: string) => string 
     concurrency: inputs.integer('concurrency', 4, { min: 1, max: 256 }),
     ...(durationText !== undefined ? { durationMs: inputs.duration('duration', durationText) } : {}),
     ...(maxP95 !== undefined ? { maxP95Ms: Number(maxP95) } : {}),
-    ...(rate(inputs, 'max-error-rate') !== undefined ? { maxErrorRate: rate(inputs, 'max-error-rate') as number } : { maxErrorRate: 0 }),
+    maxErrorRate: rate(inputs, 'max-error-rate') ?? 0,
     insecure: inputs.boolean('insecure-skip-tls-verify', false),
   };
 }
