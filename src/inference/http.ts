@@ -1,4 +1,4 @@
-import { Agent, Pool, request as undiciRequest, type Dispatcher } from 'undici';
+import { Agent, Client, Pool, request as undiciRequest, type Dispatcher } from 'undici';
 
 /** One HTTP exchange as the smoke test sees it. Redirects are never followed (a 302 to a login page is an answer). */
 export interface HttpResponse {
@@ -19,8 +19,12 @@ export interface HttpClient {
   send(request: HttpRequest): Promise<HttpResponse>;
   /** Like send, for the load phase: only the status is kept and the body is drained, not decoded. */
   status(request: HttpRequest): Promise<number>;
-  /** status() with a callback instead of a promise: no promise or microtask per call, for the load loop. */
-  statusThen(request: HttpRequest, done: (error: Error | undefined, status: number) => void): void;
+  /**
+   * status() with a callback instead of a promise (no promise or microtask per call), for the load loop.
+   * Calls with the same `lane` share one keep-alive connection of their own, as a load generator's
+   * connections do; without a lane the origin's pool picks a connection.
+   */
+  statusThen(request: HttpRequest, done: (error: Error | undefined, status: number) => void, lane?: number): void;
   close(): Promise<void>;
 }
 
@@ -52,7 +56,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const agent = new Agent(poolOptions);
   // The load phase dispatches straight to the origin's pool (one lookup less per call than the Agent).
   const pools = new Map<string, Pool>();
-  const prepared = new WeakMap<HttpRequest, { pool: Pool; dispatch: Dispatcher.DispatchOptions }>();
+  const laneClients = new Map<string, Client[]>();
+  const prepared = new WeakMap<HttpRequest, { pool: Pool; origin: string; dispatch: Dispatcher.DispatchOptions }>();
   const call = (r: HttpRequest) =>
     undiciRequest(r.url, {
       method: r.method,
@@ -71,12 +76,18 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     status(r) {
       return new Promise<number>((resolve, reject) => statusThen(r, (error, status) => (error ? reject(error) : resolve(status))));
     },
-    statusThen: (r, done) => statusThen(r, done),
+    statusThen: (r, done, lane) => statusThen(r, done, lane),
     close: async () => {
-      await Promise.all([agent.close(), ...[...pools.values()].map((p) => p.close())]);
+      await Promise.all([agent.close(), ...[...pools.values()].map((p) => p.close()), ...[...laneClients.values()].flat().map((c) => c.close())]);
     },
   };
-  function statusThen(r: HttpRequest, done: (error: Error | undefined, status: number) => void): void {
+  function laneClient(origin: string, lane: number): Client {
+    let clients = laneClients.get(origin);
+    if (!clients) laneClients.set(origin, (clients = []));
+    const { connections: _c, ...clientOptions } = poolOptions;
+    return (clients[lane] ??= new Client(origin, clientOptions));
+  }
+  function statusThen(r: HttpRequest, done: (error: Error | undefined, status: number) => void, lane?: number): void {
     // The load phase's path: the dispatcher's handler API without a response stream, the body
     // encoded once per request object, the URL split once. Only the status is kept.
     let p = prepared.get(r);
@@ -84,11 +95,11 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       const u = new URL(r.url);
       let pool = pools.get(u.origin);
       if (!pool) pools.set(u.origin, (pool = new Pool(u.origin, poolOptions)));
-      p = { pool, dispatch: { path: `${u.pathname}${u.search}`, method: r.method, headers: r.headers ?? {}, ...(r.body === undefined ? {} : { body: Buffer.from(r.body) }) } };
+      p = { pool, origin: u.origin, dispatch: { path: `${u.pathname}${u.search}`, method: r.method, headers: r.headers ?? {}, ...(r.body === undefined ? {} : { body: Buffer.from(r.body) }) } };
       prepared.set(r, p);
     }
     let code = 0;
-    p.pool.dispatch(p.dispatch, {
+    (lane === undefined ? p.pool : laneClient(p.origin, lane)).dispatch(p.dispatch, {
       onRequestStart: () => undefined,
       onResponseStart: (_c, statusCode) => {
         code = statusCode;

@@ -80,7 +80,7 @@ export async function runLoad(http: HttpClient, request: HttpRequest, options: L
   // (no promise or microtask per call), so the client costs as little CPU as it can next to the model.
   await new Promise<void>((finish) => {
     let lanes = Math.max(1, Math.min(options.concurrency, total || 1));
-    const next = (): void => {
+    const next = (lane: number): void => {
       if (issued >= total || now() >= stopAt) {
         if (--lanes === 0) finish();
         return;
@@ -101,12 +101,12 @@ export async function runLoad(http: HttpClient, request: HttpRequest, options: L
           options.onProgress(done, lastProgress - started);
         }
         // A completion callback can run inside dispatch() (an immediate error); defer to keep the stack flat.
-        if (error) setImmediate(next);
-        else next();
-      });
+        if (error) setImmediate(next, lane);
+        else next(lane);
+      }, lane);
     };
     const start = lanes;
-    for (let i = 0; i < start; i++) next();
+    for (let i = 0; i < start; i++) next(i);
   });
   const elapsedMs = now() - started;
   const failed = done - ok;
