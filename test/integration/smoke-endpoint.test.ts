@@ -221,6 +221,15 @@ describe('the action, end to end', () => {
     expect(run.log.replace(/::add-mask::\S+/g, '')).not.toContain(editorToken);
   });
 
+  it('fails the step with the cause and fix, in the log and the job summary, when the gateway sends the call to the login', async () => {
+    const run = await runAction('smoke-test-endpoint', { inferenceservice: 'iris', namespace: ns, payload: '[[1, 2]]', timeout: '30s' }, { KUBECONFIG: inject('kubeconfig') });
+    expect(run.code).not.toBe(0);
+    expect(run.log).toMatch(/::error::smoke-test-endpoint: GET http:\/\/127.0.0.1:\d+\/v1\/models\/iris \(Host: iris\.smoke-\S+\) was redirected to the login page \(302 to \/dex\/auth/);
+    expect(run.log).toMatch(/Fix: authenticate the call: `auth: serviceaccount`/);
+    expect(run.outputs['passed']).toBe('false');
+    expect(run.summary).toMatch(/Smoke test of `iris`: failed[\s\S]*Cause: the call carried no token/);
+  });
+
   it('fails the step with a readable diff when the answer differs from expected', async () => {
     const file = join(tmpdir(), `${ns}-expected.json`);
     writeFileSync(file, JSON.stringify({ predictions: [3, 8.5] }));
