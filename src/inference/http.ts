@@ -1,0 +1,124 @@
+import { Agent, Client, Pool, request as undiciRequest, type Dispatcher } from 'undici';
+
+/** One HTTP exchange as the smoke test sees it. Redirects are never followed (a 302 to a login page is an answer). */
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface HttpClient {
+  /** Sends one request; rejects only when no HTTP answer came (connection refused, reset, timeout, TLS). */
+  send(request: HttpRequest): Promise<HttpResponse>;
+  /** Like send, for the load phase: only the status is kept and the body is drained, not decoded. */
+  status(request: HttpRequest): Promise<number>;
+  /**
+   * status() with a callback instead of a promise (no promise or microtask per call), for the load loop.
+   * Calls with the same `lane` share one keep-alive connection of their own, as a load generator's
+   * connections do; without a lane the origin's pool picks a connection.
+   */
+  statusThen(request: HttpRequest, done: (error: Error | undefined, status: number) => void, lane?: number): void;
+  close(): Promise<void>;
+}
+
+export interface HttpClientOptions {
+  /** Keep-alive connections per origin (the load phase's concurrency). */
+  connections?: number;
+  /** Time allowed for the answer's headers and body, each. */
+  timeoutMs?: number;
+  /** TLS server name (SNI) to present, e.g. the Host header's name when calling a gateway by IP. */
+  servername?: string;
+  /** Accept any TLS certificate (a gateway with a self-signed certificate). */
+  insecure?: boolean;
+}
+
+/** An HttpClient over one pooled undici Agent: connections are reused across every request of a run. */
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const timeout = options.timeoutMs ?? 30_000;
+  const poolOptions = {
+    connections: options.connections ?? 8,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+    connect: {
+      ...(options.servername ? { servername: options.servername } : {}),
+      ...(options.insecure ? { rejectUnauthorized: false } : {}),
+    },
+  };
+  const agent = new Agent(poolOptions);
+  // The load phase dispatches straight to the origin's pool (one lookup less per call than the Agent).
+  const pools = new Map<string, Pool>();
+  const laneClients = new Map<string, Client[]>();
+  const prepared = new WeakMap<HttpRequest, { pool: Pool; origin: string; dispatch: Dispatcher.DispatchOptions }>();
+  const call = (r: HttpRequest) =>
+    undiciRequest(r.url, {
+      method: r.method,
+      dispatcher: agent,
+      headers: r.headers ?? {},
+      ...(r.body !== undefined ? { body: r.body } : {}),
+    });
+  return {
+    async send(r) {
+      const res = await call(r);
+      const body = await res.body.text();
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+      return { status: res.statusCode, headers, body };
+    },
+    status(r) {
+      return new Promise<number>((resolve, reject) => statusThen(r, (error, status) => (error ? reject(error) : resolve(status))));
+    },
+    statusThen: (r, done, lane) => statusThen(r, done, lane),
+    close: async () => {
+      await Promise.all([agent.close(), ...[...pools.values()].map((p) => p.close()), ...[...laneClients.values()].flat().map((c) => c.close())]);
+    },
+  };
+  function laneClient(origin: string, lane: number): Client {
+    let clients = laneClients.get(origin);
+    if (!clients) laneClients.set(origin, (clients = []));
+    const { connections: _c, ...clientOptions } = poolOptions;
+    return (clients[lane] ??= new Client(origin, clientOptions));
+  }
+  function statusThen(r: HttpRequest, done: (error: Error | undefined, status: number) => void, lane?: number): void {
+    // The load phase's path: the dispatcher's handler API without a response stream, the body
+    // encoded once per request object, the URL split once. Only the status is kept.
+    let p = prepared.get(r);
+    if (!p) {
+      const u = new URL(r.url);
+      let pool = pools.get(u.origin);
+      if (!pool) pools.set(u.origin, (pool = new Pool(u.origin, poolOptions)));
+      p = { pool, origin: u.origin, dispatch: { path: `${u.pathname}${u.search}`, method: r.method, headers: r.headers ?? {}, ...(r.body === undefined ? {} : { body: Buffer.from(r.body) }) } };
+      prepared.set(r, p);
+    }
+    let code = 0;
+    (lane === undefined ? p.pool : laneClient(p.origin, lane)).dispatch(p.dispatch, {
+      onRequestStart: () => undefined,
+      onResponseStart: (_c, statusCode) => {
+        code = statusCode;
+      },
+      onResponseData: () => undefined,
+      onResponseEnd: () => done(undefined, code),
+      onResponseError: (_c, error) => done(error, 0),
+    });
+  }
+}
+
+/** A short description of a request failure without an HTTP answer (ECONNREFUSED, timeout, ...). */
+export function networkFailure(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    const text = [typeof code === 'string' ? code : '', typeof message === 'string' ? message : ''].filter(Boolean).join(': ');
+    if (text && !parts.some((p) => p.includes(text))) parts.push(text);
+  }
+  return parts.join(' <- ') || String(error);
+}
