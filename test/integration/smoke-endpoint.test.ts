@@ -5,11 +5,9 @@
  * Every failure class is produced for real and its message checked.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { load } from 'js-yaml';
+import { join } from 'node:path';
 import { inject } from 'vitest';
 import type { KfopsError } from '../../src/common/errors.js';
 import { applyObjects } from '../../src/kube/apply.js';
@@ -23,14 +21,10 @@ import { resolveInferenceService } from '../../src/inference/target.js';
 import { discoverIssuer } from '../../src/kubeflow/platform.js';
 import { startGateway, type Gateway } from '../support/model-gateway.js';
 import { freePort, startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
-import { runAction as runActionProcess } from '../support/run-action.js';
+import { runAction } from '../support/run-action.js';
 import { adminClient, recordingLogger, uniqueName } from './helpers.js';
 
 const ns = uniqueName('smoke');
-const actionYml = load(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'actions', 'smoke-test-endpoint', 'action.yml'), 'utf8')) as { inputs: Record<string, { default?: string }> };
-/** Runs the action as the runner does: every input with a default in action.yml is set. */
-const runAction = (name: string, inputs: Record<string, string>, env: Record<string, string> = {}) =>
-  runActionProcess(name, { ...Object.fromEntries(Object.entries(actionYml.inputs).filter(([, i]) => i.default !== undefined).map(([k, i]) => [k, String(i.default)])), ...inputs }, env);
 const host = (name: string): string => `${name}.${ns}.example.com`;
 const editor = `system:serviceaccount:${ns}:default-editor`;
 

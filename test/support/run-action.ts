@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { load } from 'js-yaml';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -32,7 +33,10 @@ export async function runAction(name: string, inputs: Record<string, string>, en
   const summaryFile = join(dir, 'summary');
   writeFileSync(outputFile, '');
   writeFileSync(summaryFile, '');
-  const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
+  // As the runner does: every input with a default in action.yml is set when the step does not give it.
+  const meta = load(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as { inputs?: Record<string, { default?: unknown }> };
+  const defaults = Object.entries(meta.inputs ?? {}).flatMap(([k, i]) => (i.default === undefined ? [] : [[k, String(i.default)] as const]));
+  const inputEnv = Object.fromEntries([...defaults, ...Object.entries(inputs)].map(([k, v]) => [`INPUT_${k.replace(/ /g, '_').toUpperCase()}`, v]));
   const fromDist = process.env['KFOPS_ACTION_FROM_DIST'] === '1';
   const args = fromDist ? [join(root, 'dist', name, 'index.js')] : [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'src', 'actions', name, 'index.ts')];
   const child = spawn(process.execPath, args, {
