@@ -36,7 +36,7 @@ export interface TrafficTarget {
 export interface Assessment {
   state: 'ready' | 'pending' | 'failed';
   message: string;
-  failure?: { kind: FailureKind; headline: string; cause: string; fix: string; pod?: string; container?: string; previousLog?: boolean };
+  failure?: { kind: FailureKind; headline: string; cause: string; fix: string; pod?: string; container?: string; previousLog?: boolean; related?: string[] };
 }
 
 export interface WatchState {
@@ -122,7 +122,6 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
     const v1 = pod as unknown as V1Pod;
     const name = pod.metadata.name;
     const warnings = warningsFor(state.events, new Set([name]));
-    const eventsNote = warnings.length ? `\nEvents: ${warnings.join(' | ')}` : '';
     const init = (v1.status?.initContainerStatuses ?? []).find((c) => c.name === STORAGE_INITIALIZER);
     const term = init?.state?.terminated ?? init?.lastState?.terminated;
     if (init && term && term.exitCode !== 0) {
@@ -133,7 +132,7 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
         failure: {
           kind: 'storage-initializer',
           headline: `the storage-initializer could not download the model (pod ${name}, exit code ${term.exitCode}${term.reason ? `, ${term.reason}` : ''})`,
-          cause: `${output ? `it printed:\n${output}` : 'it printed no termination message'}${eventsNote}`,
+          cause: output ? `it printed:\n${output}` : 'it printed no termination message',
           fix: storageFix(`${output}\n${warnings.join('\n')}`),
           pod: name,
           container: STORAGE_INITIALIZER,
@@ -146,7 +145,7 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
         return {
           state: 'failed',
           message: `image pull failed for ${name}/${p.container}`,
-          failure: { kind: 'image-pull', headline: `the image of container ${p.container} cannot be pulled (pod ${name}: ${p.reason})`, cause: `${p.message}${eventsNote}`, fix: `${p.fix}; for a runtime image, check the ServingRuntime (runtime input) and that the cluster may reach its registry`, pod: name, ...(p.container ? { container: p.container } : {}) },
+          failure: { kind: 'image-pull', headline: `the image of container ${p.container} cannot be pulled (pod ${name}: ${p.reason})`, cause: p.message, fix: `${p.fix}; for a runtime image, check the ServingRuntime (runtime input) and that the cluster may reach its registry`, pod: name, ...(p.container ? { container: p.container } : {}) },
         };
       }
       if (p.kind === 'crash' && (p.restarts ?? 0) > 0 && /CrashLoopBackOff/.test(p.reason)) {
@@ -156,7 +155,7 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
           failure: {
             kind: 'crash-loop',
             headline: `container ${p.container} of pod ${name} keeps crashing (${p.reason}, ${p.restarts} restart(s))`,
-            cause: `${p.message ? `its termination message:\n${tail(p.message)}` : 'no termination message'}${eventsNote}`,
+            cause: p.message ? `its termination message:\n${tail(p.message)}` : 'no termination message',
             fix: /OOMKilled/.test(p.reason) ? p.fix : 'the model server exits on start: read its log tail; usual causes are a model-format/runtime mismatch, files missing from the model directory, or a Python dependency the model needs (MLflow models: their requirements.txt)',
             pod: name,
             ...(p.container ? { container: p.container } : {}),
@@ -165,7 +164,7 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
         };
       }
       if (p.kind === 'container-config') {
-        return { state: 'failed', message: `container config error in ${name}`, failure: { kind: 'container-config', headline: `pod ${name} cannot start container ${p.container}: ${p.reason}`, cause: `${p.message}${eventsNote}`, fix: p.fix, pod: name } };
+        return { state: 'failed', message: `container config error in ${name}`, failure: { kind: 'container-config', headline: `pod ${name} cannot start container ${p.container}: ${p.reason}`, cause: p.message, fix: p.fix, pod: name } };
       }
       if (p.kind === 'unschedulable' || p.kind === 'volume') {
         const reasons = eventReasons(state.events, name);
@@ -179,7 +178,7 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
         return {
           state: 'failed',
           message: `pod ${name} cannot be scheduled`,
-          failure: { kind: 'unschedulable', headline: `pod ${name} cannot be scheduled`, cause: `${p.message}${reasons.has('NotTriggerScaleUp') ? '\nThe cluster autoscaler will not add a node for it (NotTriggerScaleUp).' : ''}${eventsNote}`, fix: `${p.fix} (the resources input sets the predictor's requests)`, pod: name },
+          failure: { kind: 'unschedulable', headline: `pod ${name} cannot be scheduled`, cause: `${p.message}${reasons.has('NotTriggerScaleUp') ? '\nThe cluster autoscaler will not add a node for it (NotTriggerScaleUp).' : ''}`, fix: `${p.fix} (the resources input sets the predictor's requests)`, pod: name },
         };
       }
     }
@@ -213,7 +212,8 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
       failure: {
         kind: 'revision-failed',
         headline: `the predictor revision failed (${revisionFailed.type} ${revisionFailed.reason ?? ''}${latestCreated ? `, revision ${latestCreated}` : ''})`,
-        cause: `${revisionFailed.message ?? ''}${podNote}${warningsFor(state.events, new Set([isvc.metadata.name, latestCreated ?? ''])).map((w) => `\nEvent: ${w}`).join('')}`,
+        cause: `${revisionFailed.message ?? ''}${podNote}`,
+        related: [latestCreated ?? ''],
         fix: neverScaled
           ? 'no pod of the revision ever became ready. Most often the storage-initializer could not download the model (missing or wrong S3 credentials: set s3-access-key-id/s3-secret-access-key and s3-endpoint), otherwise the model server crashed or the pod could not be scheduled; kubectl describe the revision\'s pods shows which'
           : 'read the message above; fix the predictor spec and deploy again',
@@ -402,6 +402,15 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
 /** The failure as an error, with the failing container's log tail when the cluster can give it. */
 async function failWith(client: KubeClient, namespace: string, name: string, f: NonNullable<Assessment['failure']>, logLines: number): Promise<InferenceServiceError> {
   let cause = f.cause;
+  // Warning Events about the failing pod and the InferenceService, read fresh (the watch may lag the status).
+  try {
+    const events = await client.list({ apiVersion: 'v1', kind: 'Event', namespace });
+    const names = new Set([name, ...(f.pod ? [f.pod] : []), ...(f.related ?? [])].filter(Boolean));
+    const lines = warningsFor(new Map(events.items.map((e) => [e.metadata.name, e])), names, 5);
+    if (lines.length) cause += lines.map((l) => `\nEvent: ${l}`).join('');
+  } catch {
+    // Events only add detail.
+  }
   if (f.pod && f.container && (f.kind === 'storage-initializer' || f.kind === 'crash-loop')) {
     try {
       const text = await client.core.readNamespacedPodLog({ name: f.pod, namespace, container: f.container, tailLines: logLines, previous: f.previousLog ?? false });

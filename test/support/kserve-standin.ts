@@ -36,7 +36,15 @@ export class KServeStandin {
   ) {}
 
   async start(): Promise<void> {
-    const list = await this.client.request<{ items: KubeObject[]; metadata: { resourceVersion: string } }>('GET', ISVC_PATH(this.namespace));
+    // Right after its CRD is created, the API server may answer 429 while the kind's storage starts.
+    let list: { items: KubeObject[]; metadata: { resourceVersion: string } } | undefined;
+    for (let attempt = 0; !list; attempt++) {
+      list = await this.client.request<{ items: KubeObject[]; metadata: { resourceVersion: string } }>('GET', ISVC_PATH(this.namespace)).catch(async (e: unknown) => {
+        if ((e as { code?: number }).code !== 429 || attempt > 50) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+        return undefined;
+      });
+    }
     for (const i of list.items) this.enqueue(i);
     this.abort = await this.client.watcher.watch(ISVC_PATH(this.namespace), { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true }, (type: string, obj: KubeObject) => {
       if (type === 'ADDED' || type === 'MODIFIED') this.enqueue(obj);
@@ -177,8 +185,11 @@ export async function ensureStaticNode(client: KubeClient): Promise<void> {
   await client.request('POST', '/api/v1/nodes', { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: STATIC_NODE, labels: { 'kubernetes.io/hostname': STATIC_NODE } }, spec: { unschedulable: true } } });
 }
 
-/** A predictor pod on the static node, with the status a kubelet would report. */
-export async function predictorPodWithStatus(client: KubeClient, namespace: string, isvc: string, revision: string, status: Record<string, unknown>): Promise<string> {
+/**
+ * A predictor pod on the static node, with the status a kubelet would report; `before` runs between the
+ * pod's creation and its status (e.g. to record the Events a kubelet emits before the status changes).
+ */
+export async function predictorPodWithStatus(client: KubeClient, namespace: string, isvc: string, revision: string, status: Record<string, unknown>, before?: (pod: string) => Promise<void>): Promise<string> {
   const name = `${revision}-deployment-${randomBytes(3).toString('hex')}`;
   await client.request('POST', `/api/v1/namespaces/${namespace}/pods`, {
     body: {
@@ -193,6 +204,7 @@ export async function predictorPodWithStatus(client: KubeClient, namespace: stri
       },
     },
   });
+  await before?.(name);
   await client.request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, { body: { status }, contentType: 'application/merge-patch+json' });
   return name;
 }
