@@ -384,7 +384,9 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
       stop();
       reject(new InferenceServiceError(`InferenceService ${namespace}/${name} did not become ready within ${formatDuration(options.timeoutMs)}`, {
         cause: `last observed: ${last || 'nothing'}${warningsFor(state.events, new Set([name, ...state.pods.keys()].map((k) => k.split('/').pop() as string))).map((w) => `\nEvent: ${w}`).join('')}`,
-        fix: 'raise timeout if the model is large (the storage-initializer downloads it first), otherwise read the state above',
+        fix: statusOf(state.isvc).observedGeneration === undefined
+          ? 'no KServe controller wrote a status: check that KServe runs (kubectl get pods -n kubeflow -l control-plane=kserve-controller-manager) and that its webhook and controller logs show no error'
+          : 'raise timeout if the model is large (the storage-initializer downloads it first), otherwise read the state above',
       }, 'timeout'));
     }, options.timeoutMs);
     informer({ apiVersion: ISVC_API_VERSION, kind: 'InferenceService', namespace, fieldSelector: `metadata.name=${name}` }, (objects) => {

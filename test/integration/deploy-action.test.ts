@@ -333,6 +333,15 @@ describe('failures on the cluster are named with their cause and fix', () => {
     expect(e.details.fix).toContain('missing or wrong S3 credentials');
   });
 
+  it('a timeout with no controller at work says so', async () => {
+    const ns = await namespace('fail-timeout');
+    const error = await release(admin, base(ns, 'idle', { timeoutMs: 1500 }), { logger: recordingLogger() }).then(() => undefined, (x: unknown) => x as InferenceServiceError);
+    expect(error?.kind).toBe('timeout');
+    expect(error?.message).toBe(`InferenceService ${ns}/idle did not become ready within 1.5s`);
+    expect(error?.details.cause).toBe('last observed: waiting for the KServe controller to observe generation 1 (observed none)');
+    expect(error?.details.fix).toMatch(/^no KServe controller wrote a status/);
+  });
+
   it('RevisionMissing that lasts, and modelStatus.lastFailureInfo', async () => {
     const ns = await namespace('fail-missing');
     const missing = await failWhile(base(ns, 'wine', { revisionMissingGraceMs: 2000 }), (n, name) =>

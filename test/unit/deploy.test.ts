@@ -171,6 +171,22 @@ describe('assess', () => {
     expect(a.failure?.fix).toContain('kserve-mlserver');
   });
 
+  it('a pod the scheduler cannot place fails after the grace period, naming the resource', () => {
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'wine-predictor-00002-deployment-1', creationTimestamp: '2026-01-01T00:00:10Z' as unknown as Date, labels: { 'serving.knative.dev/revision': 'wine-predictor-00002' } },
+      status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.', lastTransitionTime: '2026-01-01T00:00:10Z' }] },
+    };
+    const st = (extra: Record<string, unknown> = {}) => state({ observedGeneration: 2, components: { predictor: { latestCreatedRevision: 'wine-predictor-00002' } }, ...extra }, [pod]);
+    expect(assess(st(), { ...opts, now: Date.parse('2026-01-01T00:00:20Z') }).state).toBe('pending');
+    const a = assess(st(), opts);
+    expect(a.failure?.kind).toBe('unschedulable');
+    expect(a.failure?.fix).toMatch(/^no node has enough free cpu: /);
+    // Pods of other revisions do not count.
+    expect(assess(state({ observedGeneration: 2, components: { predictor: { latestCreatedRevision: 'wine-predictor-00003' } } }, [pod]), opts).state).toBe('pending');
+  });
+
   it('storage-initializer output decides the fix', () => {
     expect(storageFix('botocore.exceptions.ClientError: An error occurred (InvalidAccessKeyId)')).toContain('credentials');
     expect(storageFix('RuntimeError: Failed to fetch model. No model found in s3://models/x.')).toContain('does not exist');
