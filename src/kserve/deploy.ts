@@ -5,7 +5,7 @@ import { applyObjects, type ApplyOutcome } from '../kube/apply.js';
 import type { KubeClient } from '../kube/client.js';
 import type { KubeObject } from '../kube/types.js';
 import { decideAuthPolicy, policyName, predictorPolicy } from './auth.js';
-import { ISVC_API_VERSION, planRelease, renderInferenceService, renderPredictor, stableJson, type ModelInfo, type PredictorSettings, type ReleaseAction, type ReleasePlan, type ServiceSettings } from './inferenceservice.js';
+import { APPLIED_ANNOTATION, ISVC_API_VERSION, planRelease, readRecord, renderInferenceService, renderPredictor, stableJson, withoutCanary, type ModelInfo, type PredictorSettings, type ReleaseAction, type ReleasePlan, type ServiceSettings } from './inferenceservice.js';
 import { storageObjects, type S3Settings } from './storage.js';
 import { statusOf, waitForInferenceService, type ReadyReport } from './wait.js';
 
@@ -90,8 +90,17 @@ export async function release(client: KubeClient, s: ReleaseSettings, deps: { lo
 
   const canary = plan.predictor['canaryTrafficPercent'];
   const latestPercent = s.service.deploymentMode === 'Serverless' ? (typeof canary === 'number' ? canary : 100) : undefined;
+  // What the controller must show before its status counts: a status written since the apply when the
+  // spec changed, and a new revision when the revision template (the predictor without the canary
+  // percent) changed.
+  const liveTemplate = live ? stableJson(withoutCanary(readRecord(live, APPLIED_ANNOTATION)?.predictor ?? ((live['spec'] as { predictor?: Record<string, unknown> } | undefined)?.predictor ?? {}))) : undefined;
+  const templateChanged = liveTemplate !== stableJson(withoutCanary(plan.predictor));
+  const changed = !live || (result.outcome !== 'unchanged' && result.object.metadata.generation !== live.metadata.generation);
   report.ready = await waitForInferenceService(client, name, namespace, {
-    generation: result.object.metadata.generation ?? 1,
+    changed,
+    baselineStatus: stableJson(result.object['status'] ?? null),
+    ...(changed && templateChanged ? { expectNewRevision: { previous: statusOf(result.object).components?.predictor?.latestCreatedRevision } } : {}),
+    deploymentMode: s.service.deploymentMode,
     since,
     timeoutMs: s.timeoutMs,
     ...(latestPercent !== undefined ? { latestPercent } : {}),

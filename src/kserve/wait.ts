@@ -5,10 +5,10 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { KubeClient } from '../kube/client.js';
 import { podProblems } from '../kube/diagnose.js';
-import type { ReadinessRule } from '../kube/readiness.js';
+import { deploymentRule, type ReadinessRule } from '../kube/readiness.js';
 import { conditionsOf, type Condition, type KubeObject, type ObjectRef } from '../kube/types.js';
 import { waitUntil, type WatchTarget } from '../kube/wait.js';
-import { ISVC_API_VERSION } from './inferenceservice.js';
+import { ISVC_API_VERSION, stableJson } from './inferenceservice.js';
 
 /** The label KServe puts on every pod of an InferenceService (both deployment modes). */
 export const ISVC_POD_LABEL = 'serving.kserve.io/inferenceservice';
@@ -41,13 +41,24 @@ export interface Assessment {
 
 export interface WatchState {
   isvc?: KubeObject | undefined;
+  /** RawDeployment: the predictor Deployment. */
+  deployment?: KubeObject | undefined;
   pods: ReadonlyMap<string, KubeObject>;
   events: ReadonlyMap<string, KubeObject>;
 }
 
 export interface AssessOptions {
-  /** metadata.generation of the applied spec; status must have observed it. */
-  generation: number;
+  /**
+   * The apply changed the spec (its generation moved). Then a status written after the apply is needed:
+   * KServe 0.13 copies status.observedGeneration from the predictor's Deployment or Knative Service, so
+   * it cannot be compared with the InferenceService's own generation.
+   */
+  changed: boolean;
+  /** The status the apply returned (stable JSON), to tell a status written since from the old one. */
+  baselineStatus: string;
+  /** The revision template changed: a new latestCreatedRevision must appear (other than this one). */
+  expectNewRevision?: { previous?: string | undefined };
+  deploymentMode?: 'Serverless' | 'RawDeployment';
   /** When the apply happened (ms); pods created before it belong to earlier revisions. */
   since: number;
   now: number;
@@ -109,8 +120,12 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
   const isvc = state.isvc;
   if (!isvc) return { state: 'pending', message: 'the InferenceService does not exist yet' };
   const s = statusOf(isvc);
-  const current = typeof s.observedGeneration === 'number' && s.observedGeneration >= o.generation;
-  const latestCreated = current ? s.components?.predictor?.latestCreatedRevision : undefined;
+  const created = s.components?.predictor?.latestCreatedRevision;
+  const statusWritten = stableJson(isvc['status'] ?? null) !== o.baselineStatus;
+  const newRevision = !o.expectNewRevision || (created !== undefined && created !== o.expectNewRevision.previous);
+  // A status written since the apply counts for failures; Ready also needs the new revision.
+  const reconciled = !o.changed || statusWritten;
+  const latestCreated = reconciled ? created : undefined;
 
   // Pods of the revision being rolled out (or created since the apply).
   const pods = [...state.pods.values()].filter((p) => {
@@ -184,8 +199,8 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
     }
   }
 
-  if (!current) {
-    return { state: 'pending', message: `waiting for the KServe controller to observe generation ${o.generation} (observed ${s.observedGeneration ?? 'none'})` };
+  if (!reconciled) {
+    return { state: 'pending', message: `waiting for the KServe controller to reconcile the change (${isvc['status'] ? 'no status written since the apply' : 'no status yet'})` };
   }
   const failure = s.modelStatus?.lastFailureInfo;
   if (failure?.reason) {
@@ -238,13 +253,23 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
     return { state: 'pending', message: `${missing.type} is False (RevisionMissing): ${missing.message ?? ''}`.trim() };
   }
   const ready = conditions.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True' && !newRevision) {
+    return { state: 'pending', message: `waiting for a new predictor revision (latest created: ${created ?? 'none'})` };
+  }
   if (ready?.status === 'True') {
+    if (o.deploymentMode === 'RawDeployment' && o.changed) {
+      // KServe reports Ready from the Deployment's Available condition, which stays True while a rolling
+      // update still runs the old pods: the rollout itself must be complete.
+      if (!state.deployment) return { state: 'pending', message: `Ready, waiting for Deployment ${isvc.metadata.name}-predictor` };
+      const rollout = deploymentRule.check(state.deployment);
+      if (rollout.state !== 'ready') return { state: 'pending', message: `Ready, waiting for the predictor Deployment's rollout: ${rollout.message}` };
+    }
     const traffic = trafficOf(isvc);
     const latest = traffic.filter((t) => t.latest).reduce((n, t) => n + t.percent, 0);
     if (traffic.length && o.latestPercent !== undefined && latest !== o.latestPercent) {
       return { state: 'pending', message: `Ready, waiting for traffic: the latest revision has ${latest}% (want ${o.latestPercent}%)` };
     }
-    return { state: 'ready', message: `Ready at generation ${s.observedGeneration}${traffic.length ? ` (${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')})` : ''}` };
+    return { state: 'ready', message: `Ready${created ? ` (revision ${created})` : ''}${traffic.length ? ` (${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')})` : ''}` };
   }
   const why = bad.filter((c) => c.type !== 'Ready').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
   return { state: 'pending', message: ready ? `Ready is ${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}${why.length ? `; not ready: ${why.join(', ')}` : ''}` : 'no Ready condition yet' };
@@ -312,7 +337,10 @@ export function readyReport(isvc: KubeObject, readyMs: number): ReadyReport {
 }
 
 export interface WaitIsvcOptions {
-  generation: number;
+  changed: boolean;
+  baselineStatus: string;
+  expectNewRevision?: { previous?: string | undefined };
+  deploymentMode?: 'Serverless' | 'RawDeployment';
   since: number;
   timeoutMs: number;
   latestPercent?: number;
@@ -333,7 +361,7 @@ const noRule: ReadinessRule = { name: 'InferenceService Ready', check: () => ({ 
 export async function waitForInferenceService(client: KubeClient, name: string, namespace: string, options: WaitIsvcOptions): Promise<ReadyReport> {
   const { logger = silentLogger, now = Date.now } = options;
   const ref: ObjectRef = { apiVersion: ISVC_API_VERSION, kind: 'InferenceService', name, namespace };
-  const state: { isvc?: KubeObject; pods: ReadonlyMap<string, KubeObject>; events: ReadonlyMap<string, KubeObject> } = { pods: new Map(), events: new Map() };
+  const state: { isvc?: KubeObject; deployment?: KubeObject; pods: ReadonlyMap<string, KubeObject>; events: ReadonlyMap<string, KubeObject> } = { pods: new Map(), events: new Map() };
   const started = now();
   const abort = new AbortController();
   return new Promise<ReadyReport>((resolve, reject) => {
@@ -348,7 +376,10 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
     const check = (): void => {
       if (done) return;
       const verdict = assess(state, {
-        generation: options.generation,
+        changed: options.changed,
+        baselineStatus: options.baselineStatus,
+        ...(options.expectNewRevision ? { expectNewRevision: options.expectNewRevision } : {}),
+        ...(options.deploymentMode ? { deploymentMode: options.deploymentMode } : {}),
         since: options.since,
         now: now(),
         unschedulableGraceMs: options.unschedulableGraceMs ?? 30_000,
@@ -384,7 +415,7 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
       stop();
       reject(new InferenceServiceError(`InferenceService ${namespace}/${name} did not become ready within ${formatDuration(options.timeoutMs)}`, {
         cause: `last observed: ${last || 'nothing'}${warningsFor(state.events, new Set([name, ...state.pods.keys()].map((k) => k.split('/').pop() as string))).map((w) => `\nEvent: ${w}`).join('')}`,
-        fix: statusOf(state.isvc).observedGeneration === undefined
+        fix: state.isvc?.['status'] === undefined
           ? 'no KServe controller wrote a status: check that KServe runs (kubectl get pods -n kubeflow -l control-plane=kserve-controller-manager) and that its webhook and controller logs show no error'
           : 'raise timeout if the model is large (the storage-initializer downloads it first), otherwise read the state above',
       }, 'timeout'));
@@ -398,6 +429,11 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
     informer({ apiVersion: 'v1', kind: 'Event', namespace }, (objects) => {
       state.events = objects;
     });
+    if (options.deploymentMode === 'RawDeployment') {
+      informer({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, fieldSelector: `metadata.name=${name}-predictor` }, (objects) => {
+        state.deployment = objects.values().next().value;
+      });
+    }
   });
 }
 

@@ -167,6 +167,7 @@ describe('the deploy-inferenceservice action (a real process, MLflow, S3 and API
     expect(again.code, again.log).toBe(0);
     expect(again.outputs['changed']).toBe('false');
     expect(again.log).toContain(`InferenceService ${ns}/wine unchanged (generation 1)`);
+    expect(again.log).toMatch(/: Ready \(revision wine-predictor-00001\) \(wine-predictor-00001 100%\)/);
     expect(again.log).toContain('wine-predictor-allow (ALLOW, only this model\'s predictor pods) unchanged');
     const after = await getIsvc(ns, 'wine');
     expect(after?.metadata.resourceVersion).toBe(before?.metadata.resourceVersion);
@@ -338,7 +339,7 @@ describe('failures on the cluster are named with their cause and fix', () => {
     const error = await release(admin, base(ns, 'idle', { timeoutMs: 1500 }), { logger: recordingLogger() }).then(() => undefined, (x: unknown) => x as InferenceServiceError);
     expect(error?.kind).toBe('timeout');
     expect(error?.message).toBe(`InferenceService ${ns}/idle did not become ready within 1.5s`);
-    expect(error?.details.cause).toBe('last observed: waiting for the KServe controller to observe generation 1 (observed none)');
+    expect(error?.details.cause).toBe('last observed: waiting for the KServe controller to reconcile the change (no status yet)');
     expect(error?.details.fix).toMatch(/^no KServe controller wrote a status/);
   });
 

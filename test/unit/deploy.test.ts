@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readSettings } from '../../src/actions/deploy-inferenceservice/main.js';
 import { Inputs } from '../../src/common/inputs.js';
 import { isProfileNamespace, predictorPolicy } from '../../src/kserve/auth.js';
-import { APPLIED_ANNOTATION, checkProtocol, parseResources, parseStringMap, planRelease, PREVIOUS_ANNOTATION, renderInferenceService, renderPredictor, type PredictorSettings } from '../../src/kserve/inferenceservice.js';
+import { APPLIED_ANNOTATION, checkProtocol, stableJson, parseResources, parseStringMap, planRelease, PREVIOUS_ANNOTATION, renderInferenceService, renderPredictor, type PredictorSettings } from '../../src/kserve/inferenceservice.js';
 import { parseEndpoint, parseS3Uri, S3_ANNOTATIONS, storageObjects } from '../../src/kserve/storage.js';
 import { assess, storageFix, type AssessOptions, type WatchState } from '../../src/kserve/wait.js';
 import type { KubeObject } from '../../src/kube/types.js';
@@ -142,31 +142,45 @@ describe('auth policy', () => {
 });
 
 describe('assess', () => {
-  const opts: AssessOptions = { generation: 2, since: Date.parse('2026-01-01T00:00:00Z'), now: Date.parse('2026-01-01T00:01:00Z'), unschedulableGraceMs: 30_000, revisionMissingGraceMs: 60_000, latestPercent: 100 };
+  const opts: AssessOptions = { changed: true, baselineStatus: 'null', since: Date.parse('2026-01-01T00:00:00Z'), now: Date.parse('2026-01-01T00:01:00Z'), unschedulableGraceMs: 30_000, revisionMissingGraceMs: 60_000, latestPercent: 100 };
   const isvc = (status: Record<string, unknown>): KubeObject => ({ apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: 'wine', namespace: 'ns', generation: 2 }, status });
   const state = (status: Record<string, unknown>, pods: KubeObject[] = []): WatchState => ({ isvc: isvc(status), pods: new Map(pods.map((x) => [x.metadata.name, x])), events: new Map() });
 
-  it('is ready only at the applied generation, with the expected traffic', () => {
-    const ready = { conditions: [{ type: 'Ready', status: 'True' }], components: { predictor: { traffic: [{ revisionName: 'r2', percent: 100, latestRevision: true }] } } };
-    expect(assess(state({ ...ready, observedGeneration: 1 }), opts).state).toBe('pending');
-    expect(assess(state({ ...ready, observedGeneration: 2 }), opts)).toEqual({ state: 'ready', message: 'Ready at generation 2 (r2 100%)' });
-    expect(assess(state({ ...ready, observedGeneration: 2 }), { ...opts, latestPercent: 10 }).message).toBe('Ready, waiting for traffic: the latest revision has 100% (want 10%)');
+  it('after a change, is ready only on a status written since the apply, with a new revision and the expected traffic', () => {
+    const ready = { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True' }], components: { predictor: { latestCreatedRevision: 'r2', traffic: [{ revisionName: 'r2', percent: 100, latestRevision: true }] } } };
+    const old = { ...ready, components: { predictor: { latestCreatedRevision: 'r1', traffic: [{ revisionName: 'r1', percent: 100, latestRevision: true }] } } };
+    // The status the apply returned is the old one: not yet reconciled.
+    expect(assess(state(old), { ...opts, baselineStatus: stableJson(old) }).message).toBe('waiting for the KServe controller to reconcile the change (no status written since the apply)');
+    // A status was written, but still for the old revision.
+    expect(assess(state({ ...old, conditions: [{ type: 'Ready', status: 'True', reason: 'x' }] }), { ...opts, baselineStatus: stableJson(old), expectNewRevision: { previous: 'r1' } }).message).toBe('waiting for a new predictor revision (latest created: r1)');
+    expect(assess(state(ready), { ...opts, baselineStatus: stableJson(old), expectNewRevision: { previous: 'r1' } })).toEqual({ state: 'ready', message: 'Ready (revision r2) (r2 100%)' });
+    expect(assess(state(ready), { ...opts, latestPercent: 10 }).message).toBe('Ready, waiting for traffic: the latest revision has 100% (want 10%)');
+    // Nothing changed: the live status counts as it is.
+    expect(assess(state(old), { ...opts, changed: false, baselineStatus: stableJson(old) }).state).toBe('ready');
+  });
+
+  it('RawDeployment: Ready also needs the predictor Deployment rolled out', () => {
+    const ready = { conditions: [{ type: 'Ready', status: 'True' }], components: { predictor: { latestCreatedRevision: '2' } } };
+    const dep = (updated: number): KubeObject => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'wine-predictor', generation: 2 }, spec: { replicas: 1 }, status: { observedGeneration: 2, replicas: 1 + (1 - updated), updatedReplicas: updated, availableReplicas: 1, conditions: [{ type: 'Available', status: 'True' }] } });
+    const raw = { ...opts, deploymentMode: 'RawDeployment' as const };
+    expect(assess({ ...state(ready), deployment: dep(0) }, raw).message).toMatch(/^Ready, waiting for the predictor Deployment's rollout: 1\/1 available, 0 updated/);
+    expect(assess({ ...state(ready), deployment: dep(1) }, raw).state).toBe('ready');
   });
 
   it('RevisionFailed with "Initial scale was never achieved" points at the storage credentials first', () => {
-    const a = assess(state({ observedGeneration: 2, conditions: [{ type: 'PredictorReady', status: 'False', reason: 'RevisionFailed', message: 'Revision "wine-predictor-00002" failed with message: Initial scale was never achieved.' }, { type: 'Ready', status: 'False', reason: 'RevisionFailed' }] }), opts);
+    const a = assess(state({ conditions: [{ type: 'PredictorReady', status: 'False', reason: 'RevisionFailed', message: 'Revision "wine-predictor-00002" failed with message: Initial scale was never achieved.' }, { type: 'Ready', status: 'False', reason: 'RevisionFailed' }] }), opts);
     expect(a.failure?.kind).toBe('revision-failed');
     expect(a.failure?.fix).toMatch(/^no pod of the revision ever became ready. Most often the storage-initializer could not download the model/);
   });
 
   it('RevisionMissing fails only after its grace period', () => {
-    const cond = (t: string) => ({ observedGeneration: 2, conditions: [{ type: 'Ready', status: 'False', reason: 'RevisionMissing', message: 'Configuration "wine-predictor" does not have any ready Revision.', lastTransitionTime: t }] });
+    const cond = (t: string) => ({ conditions: [{ type: 'Ready', status: 'False', reason: 'RevisionMissing', message: 'Configuration "wine-predictor" does not have any ready Revision.', lastTransitionTime: t }] });
     expect(assess(state(cond('2026-01-01T00:00:30Z')), opts).state).toBe('pending');
     expect(assess(state(cond('2026-01-01T00:00:00Z')), opts).failure?.kind).toBe('revision-missing');
   });
 
   it('lastFailureInfo names the reason and its fix', () => {
-    const a = assess(state({ observedGeneration: 2, modelStatus: { transitionStatus: 'InvalidSpec', lastFailureInfo: { reason: 'NoSupportingRuntime', message: 'Specified runtime does not support specified framework/version' } } }), opts);
+    const a = assess(state({ modelStatus: { transitionStatus: 'InvalidSpec', lastFailureInfo: { reason: 'NoSupportingRuntime', message: 'Specified runtime does not support specified framework/version' } } }), opts);
     expect(a.failure).toMatchObject({ kind: 'model-load', headline: 'KServe reports NoSupportingRuntime for the model (transition status InvalidSpec)' });
     expect(a.failure?.fix).toContain('kserve-mlserver');
   });
@@ -178,13 +192,13 @@ describe('assess', () => {
       metadata: { name: 'wine-predictor-00002-deployment-1', creationTimestamp: '2026-01-01T00:00:10Z' as unknown as Date, labels: { 'serving.knative.dev/revision': 'wine-predictor-00002' } },
       status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.', lastTransitionTime: '2026-01-01T00:00:10Z' }] },
     };
-    const st = (extra: Record<string, unknown> = {}) => state({ observedGeneration: 2, components: { predictor: { latestCreatedRevision: 'wine-predictor-00002' } }, ...extra }, [pod]);
+    const st = (extra: Record<string, unknown> = {}) => state({ components: { predictor: { latestCreatedRevision: 'wine-predictor-00002' } }, ...extra }, [pod]);
     expect(assess(st(), { ...opts, now: Date.parse('2026-01-01T00:00:20Z') }).state).toBe('pending');
     const a = assess(st(), opts);
     expect(a.failure?.kind).toBe('unschedulable');
     expect(a.failure?.fix).toMatch(/^no node has enough free cpu: /);
     // Pods of other revisions do not count.
-    expect(assess(state({ observedGeneration: 2, components: { predictor: { latestCreatedRevision: 'wine-predictor-00003' } } }, [pod]), opts).state).toBe('pending');
+    expect(assess(state({ components: { predictor: { latestCreatedRevision: 'wine-predictor-00003' } } }, [pod]), opts).state).toBe('pending');
   });
 
   it('storage-initializer output decides the fix', () => {
