@@ -7,13 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { applyObjects } from '../../src/kube/apply.js';
-import { crdRule } from '../../src/kube/readiness.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { waitFor } from '../../src/kube/wait.js';
 import { release, type ReleaseSettings } from '../../src/kserve/deploy.js';
 import { APPLIED_ANNOTATION, PREVIOUS_ANNOTATION } from '../../src/kserve/inferenceservice.js';
 import { InferenceServiceError } from '../../src/kserve/wait.js';
-import { authorizationPolicyCrd, inferenceServiceCrd } from '../support/kserve-crds.js';
+import { authorizationPolicyCrd, inferenceServiceCrd, installTestCrds, removeTestCrds } from '../support/kserve-crds.js';
 import { ensureStaticNode, KServeStandin, predictorPodWithStatus, recordEvent, standinRbac, writeIsvcStatus } from '../support/kserve-standin.js';
 import { runAction, type ActionRun } from '../support/run-action.js';
 import { startMlflow, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
@@ -48,10 +46,8 @@ const getIsvc = (ns: string, name: string): Promise<KubeObject | undefined> => a
 
 beforeAll(async () => {
   [s3, mlflow] = await Promise.all([startS3(), startMlflow(ARTIFACTS)]);
-  await applyObjects(admin, [inferenceServiceCrd, authorizationPolicyCrd, ...standinRbac('kserve-controller')], { fieldManager: 'test-setup' });
-  for (const crd of [inferenceServiceCrd, authorizationPolicyCrd]) {
-    await waitFor(admin, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name }, crdRule, { timeoutMs: 30_000 });
-  }
+  await installTestCrds(admin, [inferenceServiceCrd, authorizationPolicyCrd]);
+  await applyObjects(admin, standinRbac('kserve-controller'), { fieldManager: 'test-setup' });
   controller = userClient('kserve-controller');
   await ensureStaticNode(admin);
 
@@ -75,7 +71,9 @@ s3.put_object(Bucket='mlflow-store', Key='artifacts/0/models/${modelId}/artifact
 afterAll(async () => {
   for (const s of standins) s.stop();
   await Promise.all([s3?.stop(), mlflow?.stop()]);
-});
+  // Other test files install their own versions of these CRDs on the shared control plane.
+  await removeTestCrds(admin, [inferenceServiceCrd, authorizationPolicyCrd]);
+}, 120_000);
 
 const deployInputs = (ns: string, extra: Record<string, string> = {}): Record<string, string> => ({
   name: 'wine',
@@ -101,7 +99,8 @@ describe('the deploy-inferenceservice action (a real process, MLflow, S3 and API
     ns = await namespace('kubeflow-user', true);
     await withStandin(ns);
     // The gateway's policies in istio-system, which the action must leave alone.
-    await applyObjects(admin, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } }], { fieldManager: 'test-setup' });
+    // Owning no field of it: the Kubeflow-shaped install of other test files owns its labels.
+    await applyObjects(admin, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } }], { fieldManager: 'test-setup', markManaged: false });
     for (const name of ['istio-ingressgateway-require-jwt', 'istio-ingressgateway-oauth2-proxy']) {
       const r = await applyObjects(admin, [{ apiVersion: 'security.istio.io/v1beta1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'istio-system' }, spec: { action: name.endsWith('jwt') ? 'DENY' : 'CUSTOM', selector: { matchLabels: { app: 'istio-ingressgateway' } }, rules: [{}] } }], { fieldManager: 'test-setup' });
       protectedPolicies[name] = r.applied[0]?.object.metadata.resourceVersion as string;

@@ -6,13 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { applyObjects } from '../../src/kube/apply.js';
-import { crdRule } from '../../src/kube/readiness.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { waitFor } from '../../src/kube/wait.js';
 import { release } from '../../src/kserve/deploy.js';
 import { InferenceServiceError } from '../../src/kserve/wait.js';
-import { authorizationPolicyCrd, inferenceServiceCrd } from '../support/kserve-crds.js';
-import { startKServeController, type RunningController } from '../support/kserve-controller.js';
+import { authorizationPolicyCrd, inferenceServiceCrd, installTestCrds, removeTestCrds } from '../support/kserve-crds.js';
+import { kserveSupportCrds, startKServeController, type RunningController } from '../support/kserve-controller.js';
 import { runAction, type ActionRun } from '../support/run-action.js';
 import { startS3, type S3Server } from '../support/servers.js';
 import { adminClient, recordingLogger, uniqueName } from './helpers.js';
@@ -23,10 +21,7 @@ let controller: RunningController;
 let s3: S3Server;
 
 beforeAll(async () => {
-  await applyObjects(admin, [inferenceServiceCrd, authorizationPolicyCrd], { fieldManager: 'test-setup' });
-  for (const crd of [inferenceServiceCrd, authorizationPolicyCrd]) {
-    await waitFor(admin, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name }, crdRule, { timeoutMs: 30_000 });
-  }
+  await installTestCrds(admin, [inferenceServiceCrd, authorizationPolicyCrd, ...kserveSupportCrds]);
   [controller, s3] = await Promise.all([startKServeController(admin, kubeconfig), startS3()]);
   s3.python(`
 s3.create_bucket(Bucket='models')
@@ -37,7 +32,9 @@ for v in ['1', '2']:
 
 afterAll(async () => {
   await Promise.all([controller?.stop(), s3?.stop()]);
-});
+  // Other test files install their own versions of these CRDs on the shared control plane.
+  await removeTestCrds(admin, [inferenceServiceCrd, authorizationPolicyCrd, ...kserveSupportCrds]);
+}, 120_000);
 
 const run = (inputs: Record<string, string>): Promise<ActionRun> => runAction('deploy-inferenceservice', inputs, { KUBECONFIG: kubeconfig });
 const deployment = (ns: string): Promise<KubeObject | undefined> => admin.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'wine-predictor', namespace: ns });

@@ -15,9 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyObjects } from '../../src/kube/apply.js';
 import type { KubeClient } from '../../src/kube/client.js';
-import { crdRule } from '../../src/kube/readiness.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { waitFor } from '../../src/kube/wait.js';
 
 const source = join(dirname(fileURLToPath(import.meta.url)), 'kserve-controller');
 export const KSERVE_NAMESPACE = 'kserve';
@@ -94,13 +92,9 @@ export interface RunningController {
   stop: () => Promise<void>;
 }
 
-/** Installs what the controller reads and starts it with the admin kubeconfig. */
+/** Installs what the controller reads (its CRDs must be installed: kserveSupportCrds) and starts it with the admin kubeconfig. */
 export async function startKServeController(client: KubeClient, kubeconfig: string): Promise<RunningController> {
   const bin = buildKServeController();
-  await applyObjects(client, kserveSupportCrds, { fieldManager: 'test-setup', force: true });
-  for (const crd of kserveSupportCrds) {
-    await waitFor(client, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name }, crdRule, { timeoutMs: 30_000 });
-  }
   await applyObjects(client, configObjects(), { fieldManager: 'test-setup', force: true, retryBudgets: { 'kind-not-served': 30_000 } });
   const child: ChildProcess = spawn(bin, [], { env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', KUBECONFIG: kubeconfig, POD_NAMESPACE: KSERVE_NAMESPACE }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
