@@ -36,6 +36,8 @@ export interface TrafficTarget {
 export interface Assessment {
   state: 'ready' | 'pending' | 'failed';
   message: string;
+  /** Ready, but something looks wrong (KServe can report Ready while the model server restarts). */
+  warning?: string;
   failure?: { kind: FailureKind; headline: string; cause: string; fix: string; pod?: string; container?: string; previousLog?: boolean; related?: string[] };
 }
 
@@ -269,7 +271,11 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
     if (traffic.length && o.latestPercent !== undefined && latest !== o.latestPercent) {
       return { state: 'pending', message: `Ready, waiting for traffic: the latest revision has ${latest}% (want ${o.latestPercent}%)` };
     }
-    return { state: 'ready', message: `Ready${created ? ` (revision ${created})` : ''}${traffic.length ? ` (${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')})` : ''}` };
+    const message = `Ready${created ? ` (revision ${created})` : ''}${traffic.length ? ` (${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')})` : ''}`;
+    const restarting = pods.flatMap((p) => podProblems(p as unknown as V1Pod)).find((p) => p.kind === 'crash');
+    return restarting
+      ? { state: 'ready', message, warning: `InferenceService is Ready, but container ${restarting.container} of pod ${restarting.pod} is failing (${restarting.reason}, ${restarting.restarts ?? 0} restart(s)): KServe can report Ready while the model server crashes; call the endpoint (smoke test) before trusting it` }
+      : { state: 'ready', message };
   }
   const why = bad.filter((c) => c.type !== 'Ready').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
   return { state: 'pending', message: ready ? `Ready is ${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}${why.length ? `; not ready: ${why.join(', ')}` : ''}` : 'no Ready condition yet' };
@@ -391,6 +397,7 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
         logger.info(`${namespace}/${name}: ${verdict.message} (${formatDuration(now() - started)})`);
       }
       if (verdict.state === 'ready' && state.isvc) {
+        if (verdict.warning) logger.warning(verdict.warning);
         stop();
         resolve(readyReport(state.isvc, now() - started));
       } else if (verdict.state === 'failed' && verdict.failure) {

@@ -201,6 +201,18 @@ describe('assess', () => {
     expect(assess(state({ components: { predictor: { latestCreatedRevision: 'wine-predictor-00003' } } }, [pod]), opts).state).toBe('pending');
   });
 
+  it('Ready with a restarting model server is ready, with a warning', () => {
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'wine-predictor-00002-deployment-1', labels: { 'serving.knative.dev/revision': 'r2' } },
+      status: { phase: 'Running', containerStatuses: [{ name: 'kserve-container', image: 'mlserver', imageID: '', ready: false, restartCount: 2, state: { running: {} }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }] },
+    };
+    const a = assess(state({ conditions: [{ type: 'Ready', status: 'True' }], components: { predictor: { latestCreatedRevision: 'r2' } } }, [pod]), { ...opts, latestPercent: undefined });
+    expect(a.state).toBe('ready');
+    expect(a.warning).toMatch(/^InferenceService is Ready, but container kserve-container of pod wine-predictor-00002-deployment-1 is failing \(Error \(exit code 1\), 2 restart\(s\)\)/);
+  });
+
   it('storage-initializer output decides the fix', () => {
     expect(storageFix('botocore.exceptions.ClientError: An error occurred (InvalidAccessKeyId)')).toContain('credentials');
     expect(storageFix('RuntimeError: Failed to fetch model. No model found in s3://models/x.')).toContain('does not exist');
