@@ -161,7 +161,8 @@ export function planRelease(action: ReleaseAction, live: KubeObject | undefined,
   const liveApplied = readRecord(live, APPLIED_ANNOTATION) ?? (live ? { predictor: ((live['spec'] as { predictor?: Record<string, unknown> } | undefined)?.predictor ?? {}) } : undefined);
   const livePrevious = readRecord(live, PREVIOUS_ANNOTATION);
   const serving = predictorStatus(live);
-  const servingRevision = serving.latestReadyRevision ?? serving.latestRolledoutRevision;
+  // RawDeployment reports only latestCreatedRevision (the Deployment's revision number).
+  const servingRevision = serving.latestReadyRevision ?? serving.latestRolledoutRevision ?? serving.latestCreatedRevision;
   if (action === 'deploy') {
     if (!desired) throw new Error('deploy needs a predictor; this is a bug');
     const changed = !liveApplied || stableJson(liveApplied.predictor) !== stableJson(desired.predictor);

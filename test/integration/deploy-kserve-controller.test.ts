@@ -91,6 +91,8 @@ describe('with the real KServe controller (RawDeployment)', () => {
     const back = await run({ name: 'wine', namespace: ns, action: 'rollback', timeout: '90s' });
     expect(back.code, back.log).toBe(0);
     expect(back.outputs['model-uri']).toBe('s3://models/wine/1');
+    expect(back.outputs['previous-revision']).toBe('2');
+    expect(back.summary).toContain('Rolled back from 2.');
     expect(back.log).toMatch(/: Ready \(revision 3\)/);
     expect((await deployment(ns))?.['spec']).toMatchObject({ template: { metadata: { annotations: { 'internal.serving.kserve.io/storage-initializer-sourceuri': 's3://models/wine/1' } } } });
   }, 120_000);
