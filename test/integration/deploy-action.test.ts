@@ -14,7 +14,7 @@ import { InferenceServiceError } from '../../src/kserve/wait.js';
 import { authorizationPolicyCrd, inferenceServiceCrd, installTestCrds, removeTestCrds } from '../support/kserve-crds.js';
 import { ensureStaticNode, KServeStandin, predictorPodWithStatus, recordEvent, standinRbac, writeIsvcStatus } from '../support/kserve-standin.js';
 import { runAction, type ActionRun } from '../support/run-action.js';
-import { startMlflow, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
+import { startMlflow, startEach, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
 import { adminClient, recordingLogger, sleep, uniqueName, userClient } from './helpers.js';
 
 const kubeconfig = inject('kubeconfig');
@@ -45,7 +45,10 @@ async function withStandin(ns: string): Promise<KServeStandin> {
 const getIsvc = (ns: string, name: string): Promise<KubeObject | undefined> => admin.get({ apiVersion: ISVC, kind: 'InferenceService', name, namespace: ns });
 
 beforeAll(async () => {
-  [s3, mlflow] = await Promise.all([startS3(), startMlflow(ARTIFACTS)]);
+  await startEach<[S3Server, MlflowServer]>([startS3(), startMlflow(ARTIFACTS)], ([a, b]) => {
+    if (a) s3 = a;
+    if (b) mlflow = b;
+  });
   await installTestCrds(admin, [inferenceServiceCrd, authorizationPolicyCrd]);
   await applyObjects(admin, standinRbac('kserve-controller'), { fieldManager: 'test-setup' });
   controller = userClient('kserve-controller');

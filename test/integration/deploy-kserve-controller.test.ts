@@ -12,7 +12,7 @@ import { InferenceServiceError } from '../../src/kserve/wait.js';
 import { authorizationPolicyCrd, inferenceServiceCrd, installTestCrds, removeTestCrds } from '../support/kserve-crds.js';
 import { kserveSupportCrds, startKServeController, type RunningController } from '../support/kserve-controller.js';
 import { runAction, type ActionRun } from '../support/run-action.js';
-import { startS3, type S3Server } from '../support/servers.js';
+import { startEach, startS3, type S3Server } from '../support/servers.js';
 import { adminClient, recordingLogger, uniqueName } from './helpers.js';
 
 const kubeconfig = inject('kubeconfig');
@@ -22,7 +22,10 @@ let s3: S3Server;
 
 beforeAll(async () => {
   await installTestCrds(admin, [inferenceServiceCrd, authorizationPolicyCrd, ...kserveSupportCrds]);
-  [controller, s3] = await Promise.all([startKServeController(admin, kubeconfig), startS3()]);
+  await startEach<[RunningController, S3Server]>([startKServeController(admin, kubeconfig), startS3()], ([a, b]) => {
+    if (a) controller = a;
+    if (b) s3 = b;
+  });
   s3.python(`
 s3.create_bucket(Bucket='models')
 for v in ['1', '2']:

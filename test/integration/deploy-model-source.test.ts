@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkS3Location, s3Client, StorageCheckError, type S3Settings } from '../../src/kserve/storage.js';
 import { MlflowClient, MlflowError, parseRegistryUri, resolveModel } from '../../src/mlflow/registry.js';
-import { freePort, startMlflow, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
+import { freePort, startMlflow, startEach, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
 
 /** The rejection of a promise that must fail. */
 const failure = <T,>(p: Promise<unknown>): Promise<T> => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as T);
@@ -15,7 +15,10 @@ let mlflow: MlflowServer;
 const ARTIFACTS = 's3://mlflow-store/artifacts';
 
 beforeAll(async () => {
-  [s3, mlflow] = await Promise.all([startS3(), startMlflow(ARTIFACTS)]);
+  await startEach<[S3Server, MlflowServer]>([startS3(), startMlflow(ARTIFACTS)], ([a, b]) => {
+    if (a) s3 = a;
+    if (b) mlflow = b;
+  });
 }, 200_000);
 afterAll(async () => {
   await Promise.all([s3?.stop(), mlflow?.stop()]);

@@ -107,7 +107,10 @@ export async function startKServeController(client: KubeClient, kubeconfig: stri
   const deadline = Date.now() + 60_000;
   while (!/Starting workers/.test(log)) {
     if (child.exitCode !== null) throw new Error(`the KServe controller exited ${child.exitCode}:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`the KServe controller did not start within 60 s:\n${log}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the KServe controller did not start within 60 s:\n${log}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   return {

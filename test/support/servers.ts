@@ -132,3 +132,14 @@ export async function startMlflow(artifactsDestination: string): Promise<MlflowS
   };
   return { url, port, log, stop: () => stopGroup(child), api };
 }
+
+/**
+ * Awaits every start; hands each one that came up to `keep` (so the caller can stop it even when another
+ * failed), then throws the first failure.
+ */
+export async function startEach<T extends unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }, keep: (values: { [K in keyof T]: T[K] | undefined }) => void): Promise<void> {
+  const settled = await Promise.allSettled(starts as unknown as Promise<unknown>[]);
+  keep(settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as { [K in keyof T]: T[K] | undefined });
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
