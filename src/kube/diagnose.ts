@@ -60,7 +60,7 @@ const IMAGE_PULL = ['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'Err
 const CONFIG = ['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError'];
 
 function schedulingFix(message: string): { kind: ProblemKind; fix: string } {
-  const insufficient = [...message.matchAll(/Insufficient ([\w./-]+)/g)].map((m) => m[1]);
+  const insufficient = [...message.matchAll(/Insufficient ([\w./-]*\w)/g)].map((m) => m[1]);
   if (insufficient.length) {
     return {
       kind: 'unschedulable',

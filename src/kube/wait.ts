@@ -15,6 +15,8 @@ export interface WaitOptions {
   logger?: Logger;
   /** Called whenever the observed readiness changes. */
   onProgress?: (readiness: Readiness, obj: KubeObject | undefined) => void;
+  /** Ends the wait early: it stops watching and resolves with undefined. */
+  signal?: AbortSignal;
 }
 
 /** The deadline passed before the object became ready; carries the last observed state. */
@@ -97,6 +99,8 @@ export async function waitUntil(
       else resolve(obj);
     };
     const deadline = setTimeout(() => finish(new WaitTimeoutError(what.ref, what.rule, timeoutMs, last, lastObject)), timeoutMs);
+    if (options.signal?.aborted) finish(undefined);
+    options.signal?.addEventListener('abort', () => finish(undefined), { once: true });
 
     const observe = (): void => {
       const { readiness: next, object } = evaluate(objects);

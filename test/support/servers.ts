@@ -1,0 +1,145 @@
+/**
+ * Real servers on loopback for the deploy tests: an S3-compatible server (moto's server mode, from
+ * test/python/s3.txt) that authenticates requests with IAM access keys, and an MLflow tracking server
+ * (test/python/mlflow.txt) with a SQLite store. Each runs in its own process group, stopped by its id.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pythonEnv } from './python.js';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Server {
+  url: string;
+  port: number;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+async function startProcess(command: string, args: string[], env: Record<string, string>, healthUrl: string, timeoutMs: number): Promise<{ child: ChildProcess; log: () => string }> {
+  const child = spawn(command, args, { env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let log = '';
+  child.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+  child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${command} exited ${child.exitCode}:\n${log}`);
+    try {
+      const r = await fetch(healthUrl, { signal: AbortSignal.timeout(1000) });
+      if (r.status < 500) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      stopGroup(child);
+      throw new Error(`${command} did not answer ${healthUrl} within ${timeoutMs} ms:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return { child, log: () => log };
+}
+
+function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // gone
+      }
+      resolve();
+    }, 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    try {
+      process.kill(-(child.pid as number), 'SIGTERM');
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+export interface S3Server extends Server {
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** Runs boto3 code with `s3` bound to a client using the valid key (in the same virtualenv). */
+  python: (code: string) => string;
+}
+
+/**
+ * moto in server mode with IAM authentication on: the first requests (creating a user, its access
+ * key and its policy) run unauthenticated, every later one must be signed with a key it knows.
+ */
+export async function startS3(): Promise<S3Server> {
+  const venv = pythonEnv('s3');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const { child, log } = await startProcess(join(venv, 'bin', 'moto_server'), ['-H', '127.0.0.1', '-p', String(port)], { INITIAL_NO_AUTH_ACTION_COUNT: '3' }, `${url}/moto-api/`, 60_000);
+  const py = join(venv, 'bin', 'python');
+  const setup = `
+import boto3, json
+iam = boto3.client('iam', endpoint_url='${url}', region_name='us-east-1', aws_access_key_id='setup', aws_secret_access_key='setup')
+iam.create_user(UserName='kserve')
+key = iam.create_access_key(UserName='kserve')['AccessKey']
+iam.put_user_policy(UserName='kserve', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))
+print(json.dumps({'id': key['AccessKeyId'], 'secret': key['SecretAccessKey']}))
+`;
+  const key = JSON.parse(execFileSync(py, ['-c', setup], { encoding: 'utf8' }).trim()) as { id: string; secret: string };
+  const python = (code: string): string =>
+    execFileSync(py, ['-c', `import boto3\ns3 = boto3.client('s3', endpoint_url='${url}', region_name='us-east-1', aws_access_key_id='${key.id}', aws_secret_access_key='${key.secret}')\n${code}`], { encoding: 'utf8' });
+  return { url, port, log, stop: () => stopGroup(child), accessKeyId: key.id, secretAccessKey: key.secret, python };
+}
+
+export interface MlflowServer extends Server {
+  /** POST/GET on api/2.0/mlflow/<path>; throws with the body on a non-2xx answer. */
+  api: <T = Record<string, unknown>>(method: 'GET' | 'POST', path: string, body?: unknown) => Promise<T>;
+}
+
+/** An MLflow tracking server proxying artifacts to `artifactsDestination` (it never touches it here). */
+export async function startMlflow(artifactsDestination: string): Promise<MlflowServer> {
+  const venv = pythonEnv('mlflow');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'kfops-mlflow-'));
+  const url = `http://127.0.0.1:${port}`;
+  const { child, log } = await startProcess(
+    join(venv, 'bin', 'mlflow'),
+    ['server', '--host', '127.0.0.1', '--port', String(port), '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', artifactsDestination, '--workers', '1'],
+    { MLFLOW_TRACKING_DIR: dir },
+    `${url}/health`,
+    150_000,
+  );
+  const api = async <T,>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+    const r = await fetch(`${url}/api/2.0/mlflow/${path}`, { method, headers: { 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    return JSON.parse(text) as T;
+  };
+  return { url, port, log, stop: () => stopGroup(child), api };
+}
+
+/**
+ * Awaits every start; hands each one that came up to `keep` (so the caller can stop it even when another
+ * failed), then throws the first failure.
+ */
+export async function startEach<T extends unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }, keep: (values: { [K in keyof T]: T[K] | undefined }) => void): Promise<void> {
+  const settled = await Promise.allSettled(starts as unknown as Promise<unknown>[]);
+  keep(settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as { [K in keyof T]: T[K] | undefined });
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
