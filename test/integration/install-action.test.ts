@@ -112,6 +112,33 @@ describe('the install-kubeflow action (a real process, a real API server)', () =
     expect(missing.log).toContain(`::error::install-kubeflow: Input 'kubeflow-version' has the value "v0.0.0-nope": expected a tag or branch of file://${repo}`);
   });
 
+  it('renders only the given components of a git ref, each object once', async () => {
+    const ns = uniqueName('comp');
+    const repo = mkdtempSync(join(tmpdir(), 'kfops-repo-'));
+    const component = (path: string, objects: KubeObject[]): void => {
+      mkdirSync(join(repo, path), { recursive: true });
+      writeFileSync(join(repo, path, 'kustomization.yaml'), 'resources:\n- objects.yaml\n');
+      writeFileSync(join(repo, path, 'objects.yaml'), toYaml(objects));
+    };
+    const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } };
+    // Both components carry the namespace, as kubeflow/manifests components do; a third is not asked for.
+    component('common/base', [namespace, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'common', namespace: ns }, data: { a: '1' } }]);
+    component('apps/one', [namespace, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'one', namespace: ns }, data: { b: '2' } }]);
+    component('apps/other', [namespace, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'other', namespace: ns }, data: { c: '3' } }]);
+    const git = (...args: string[]): string => execFileSync('git', ['-C', repo, '-c', 'user.email=t@example.com', '-c', 'user.name=t', ...args], { encoding: 'utf8' });
+    git('init', '-q');
+    git('add', '.');
+    git('commit', '-qm', 'manifests');
+    git('tag', 'v9.9.8');
+    const env = { KUBECONFIG: kubeconfig, PATH: `${kustomizeBin}:${process.env['PATH']}` };
+    const r = await runAction('install-kubeflow', { 'kubeflow-version': 'v9.9.8', 'manifests-repo': `file://${repo}`, components: 'common/base\napps/one', timeout: '1m' }, env);
+    expect(r.code, r.log).toBe(0);
+    expect(r.log).toContain('3 object(s) from');
+    expect(r.outputs['created']).toBe('3');
+    expect(await client.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'one', namespace: ns })).toBeDefined();
+    expect(await client.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'other', namespace: ns })).toBeUndefined();
+  });
+
   it('refuses two manifest sources, naming both', async () => {
     const r = await runAction('install-kubeflow', { 'manifests-file': '/tmp/a.yaml', 'manifests-path': '/tmp/b' }, { KUBECONFIG: kubeconfig });
     expect(r.code).toBe(1);
