@@ -67,3 +67,15 @@ export function describeError(error: unknown): string {
     return `non-Error value thrown: ${String(error)}`;
   }
 }
+
+/** A short description of a request failure without an HTTP answer (ECONNREFUSED, timeout, ...). */
+export function networkFailure(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    const message = (e as { message?: unknown }).message;
+    const text = [typeof code === 'string' ? code : '', typeof message === 'string' ? message : ''].filter(Boolean).join(': ');
+    if (text && !parts.some((p) => p.includes(text))) parts.push(text);
+  }
+  return parts.join(' <- ') || String(error);
+}

@@ -1,4 +1,5 @@
-import { KfopsError } from '../common/errors.js';
+import { KfopsError, networkFailure } from '../common/errors.js';
+import { parseJsonBody } from '../common/json.js';
 import { withRetry, type RetryDeps } from '../common/retry.js';
 import { explainApiError, GkeApiError } from './errors.js';
 import { clusterPath, type Cluster, type ClusterRef, type ClusterUpdate, type NodePoolAutoscaling, type Operation, type RpcStatus } from './types.js';
@@ -61,18 +62,13 @@ export class ContainerApi {
         try {
           response = await this.fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
         } catch (error) {
-          throw new KfopsError(`Could not ${what}: the request to ${url} failed (${error instanceof Error ? `${error.message}${(error as { cause?: unknown }).cause ? `: ${String((error as { cause?: { message?: string } }).cause?.message ?? (error as { cause?: unknown }).cause)}` : ''}` : String(error)})`, {
+          throw new KfopsError(`Could not ${what}: the request to ${url} failed (${networkFailure(error)})`, {
             cause: 'the Container API endpoint could not be reached',
             fix: `check the api-endpoint input (${this.endpoint}) and the runner's network access to it`,
           }, { cause: error });
         }
         const text = await response.text();
-        let parsed: unknown;
-        try {
-          parsed = text ? JSON.parse(text) : {};
-        } catch {
-          parsed = undefined;
-        }
+        const parsed = parseJsonBody(text);
         if (response.status >= 200 && response.status < 300) {
           if (parsed === undefined) throw new KfopsError(`Could not ${what}: the API answered HTTP ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`);
           return parsed as T;

@@ -5,10 +5,10 @@
  * once, each with the cause and the fix.
  */
 import { formatDuration } from '../common/duration.js';
-import { KfopsError } from '../common/errors.js';
+import { KfopsError, networkFailure } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
-import { networkFailure, type HttpClient, type HttpRequest, type HttpResponse } from './http.js';
+import type { HttpClient, HttpRequest, HttpResponse } from './http.js';
 import { describeCall, other, pathsFor, type Protocol } from './protocol.js';
 
 /** The audience Kubeflow's gateway accepts for machine-to-machine ServiceAccount tokens. */

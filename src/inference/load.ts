@@ -3,7 +3,8 @@
  * over the pooled HTTP client, measuring each call's latency. Percentiles are over successful calls;
  * failed calls (non-2xx or no answer) count towards the error rate.
  */
-import { networkFailure, type HttpClient, type HttpRequest } from './http.js';
+import { networkFailure } from '../common/errors.js';
+import type { HttpClient, HttpRequest } from './http.js';
 
 export interface LoadOptions {
   requests: number;

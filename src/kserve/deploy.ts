@@ -1,11 +1,12 @@
 import { KfopsError } from '../common/errors.js';
+import { stableJson } from '../common/json.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { applyObjects, type ApplyOutcome } from '../kube/apply.js';
 import type { KubeClient } from '../kube/client.js';
 import type { KubeObject } from '../kube/types.js';
 import { decideAuthPolicy, policyName, predictorPolicy } from './auth.js';
-import { APPLIED_ANNOTATION, ISVC_API_VERSION, planRelease, readRecord, renderInferenceService, renderPredictor, stableJson, withoutCanary, type ModelInfo, type PredictorSettings, type ReleaseAction, type ReleasePlan, type ServiceSettings } from './inferenceservice.js';
+import { APPLIED_ANNOTATION, ISVC_API_VERSION, planRelease, readRecord, renderInferenceService, renderPredictor, withoutCanary, type ModelInfo, type PredictorSettings, type ReleaseAction, type ReleasePlan, type ServiceSettings } from './inferenceservice.js';
 import { storageObjects, type S3Settings } from './storage.js';
 import { statusOf, waitForInferenceService, type ReadyReport } from './wait.js';
 

@@ -1,4 +1,5 @@
 import { ConfigurationError, KfopsError } from '../common/errors.js';
+import { stableJson } from '../common/json.js';
 import type { KubeObject } from '../kube/types.js';
 
 export const ISVC_API_VERSION = 'serving.kserve.io/v1beta1';
@@ -121,17 +122,6 @@ export function readRecord(live: KubeObject | undefined, annotation: string): Re
   } catch {
     return undefined;
   }
-}
-
-export function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 export type ReleaseAction = 'deploy' | 'promote' | 'rollback';

@@ -8,7 +8,8 @@ import { podProblems } from '../kube/diagnose.js';
 import { deploymentRule, type ReadinessRule } from '../kube/readiness.js';
 import { conditionsOf, type Condition, type KubeObject, type ObjectRef } from '../kube/types.js';
 import { waitUntil, type WatchTarget } from '../kube/wait.js';
-import { ISVC_API_VERSION, stableJson } from './inferenceservice.js';
+import { ISVC_API_VERSION } from './inferenceservice.js';
+import { stableJson } from '../common/json.js';
 
 /** The label KServe puts on every pod of an InferenceService (both deployment modes). */
 export const ISVC_POD_LABEL = 'serving.kserve.io/inferenceservice';

@@ -1,5 +1,6 @@
 import { mapSettled } from '../common/concurrency.js';
 import { KfopsError } from '../common/errors.js';
+import { stableJson } from '../common/json.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { withRetry, type RetryDeps } from '../common/retry.js';
@@ -107,17 +108,6 @@ function sameContent(a: KubeObject, b: KubeObject): boolean {
     return { ...o, metadata };
   };
   return stableJson(strip(a)) === stableJson(strip(b));
-}
-
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { ConfigurationError, KfopsError, quote } from '../common/errors.js';
+import { ConfigurationError, KfopsError, networkFailure, quote } from '../common/errors.js';
+import { parseJsonBody } from '../common/json.js';
 
 /**
  * Resolves an MLflow Model Registry reference (`models:/<name>@<alias>`, `models:/<name>/<version>`)
@@ -110,7 +111,7 @@ export class MlflowClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (error) {
-      const reason = networkReason(error);
+      const reason = networkFailure(error);
       throw new MlflowError(
         `The MLflow tracking server at ${this.base} is not reachable`,
         { cause: `${method} ${path} failed: ${reason}`, fix: 'check mlflow-tracking-uri (scheme, host and port) and that the server runs and is reachable from this runner' },
@@ -120,12 +121,7 @@ export class MlflowClient {
       );
     }
     const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : {};
-    } catch {
-      parsed = undefined;
-    }
+    const parsed = parseJsonBody(text);
     if (response.status >= 200 && response.status < 300 && parsed !== undefined) return parsed as T;
     const err = (parsed ?? {}) as { error_code?: string; message?: string };
     const detail = err.message ?? text.slice(0, 300);
@@ -200,15 +196,6 @@ export class MlflowClient {
   async downloadUri(name: string, version: string): Promise<string> {
     return (await this.call<{ artifact_uri: string }>('GET', 'model-versions/get-download-uri', { name, version })).artifact_uri;
   }
-}
-
-function networkReason(error: unknown): string {
-  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z]+|^UND_ERR/.test(code)) return `${code}${(e as { message?: string }).message ? ` (${(e as { message?: string }).message})` : ''}`;
-    if ((e as { name?: string }).name === 'TimeoutError') return 'no answer within the request timeout';
-  }
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

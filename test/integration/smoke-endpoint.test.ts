@@ -20,7 +20,9 @@ import { smokeTest, type SmokeSettings } from '../../src/inference/smoke.js';
 import { resolveInferenceService } from '../../src/inference/target.js';
 import { discoverIssuer } from '../../src/kubeflow/platform.js';
 import { startGateway, type Gateway } from '../support/model-gateway.js';
-import { freePort, startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
+import { startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
+import { freePort } from '../support/servers.js';
+import { inferenceServiceCrd, installTestCrds, removeTestCrds } from '../support/kserve-crds.js';
 import { runAction } from '../support/run-action.js';
 import { adminClient, recordingLogger, uniqueName } from './helpers.js';
 
@@ -38,7 +40,6 @@ let wine: ModelServer;
 let editorToken: string;
 const servers: ModelServer[] = [];
 let createdGatewayService = false;
-let createdCrd = false;
 
 const base: SmokeSettings = { protocol: 'auto', payload: [[1, 2], [3, 4]], compare: 'subset', assertTokenRequired: false, timeoutMs: 20_000, load: { requests: 0, concurrency: 2 } };
 
@@ -102,31 +103,13 @@ beforeAll(async () => {
     g.routes.set(host('dead'), { upstream: `http://127.0.0.1:${deadPort}` });
   }
 
-  const crd: KubeObject = {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: 'inferenceservices.serving.kserve.io' },
-    spec: {
-      group: 'serving.kserve.io',
-      scope: 'Namespaced',
-      names: { kind: 'InferenceService', plural: 'inferenceservices', singular: 'inferenceservice', listKind: 'InferenceServiceList', shortNames: ['isvc'] },
-      versions: [{ name: 'v1beta1', served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }, status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
-    },
-  };
-  const existing = await admin.get({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name });
-  createdCrd = !existing;
+  await installTestCrds(admin, [inferenceServiceCrd]);
   await applyObjects(admin, [
-    ...(existing ? [] : [crd]),
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default-editor', namespace: ns } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'outsider', namespace: ns } },
   ], { force: true });
-  // Wait until the CRD is served (applyObjects waits for CRDs only when it has to).
-  for (let i = 0; i < 50 && !(await admin.resourceFor({ apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService' }).catch(() => undefined)); i++) {
-    admin.objects.forget('serving.kserve.io/v1beta1');
-    await new Promise((r) => setTimeout(r, 200));
-  }
   await applyObjects(admin, [
     inferenceService('iris', { model: { modelFormat: { name: 'sklearn' }, storageUri: 'gs://models/iris' } }),
     inferenceService('wine', { model: { modelFormat: { name: 'mlflow' }, protocolVersion: 'v2', storageUri: 's3://models/wine' } }),
@@ -147,7 +130,7 @@ afterAll(async () => {
   await admin?.remove({ apiVersion: 'v1', kind: 'Namespace', name: ns });
   // Leave the cluster as it was for the test files that follow.
   if (createdGatewayService) await admin?.remove({ apiVersion: 'v1', kind: 'Service', namespace: 'istio-system', name: 'istio-ingressgateway' });
-  if (createdCrd) await admin?.remove({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: 'inferenceservices.serving.kserve.io' });
+  if (admin) await removeTestCrds(admin, [inferenceServiceCrd]);
 });
 
 describe('the ingress gateway address', () => {

@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import type { KubeClient } from '../../src/kube/client.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { stableJson, withoutCanary } from '../../src/kserve/inferenceservice.js';
+import { stableJson } from '../../src/common/json.js';
+import { withoutCanary } from '../../src/kserve/inferenceservice.js';
 
 const ISVC_PATH = (ns: string): string => `/apis/serving.kserve.io/v1beta1/namespaces/${ns}/inferenceservices`;
 

@@ -6,13 +6,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { request } from 'undici';
 import { pythonEnv } from './python.js';
+import { freePort } from './servers.js';
 
 const pythonDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'python');
 
@@ -23,18 +23,6 @@ export interface ModelServer {
   /** Everything the process wrote, for failing tests. */
   log(): string;
   stop(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function track(child: ChildProcess): () => string {

@@ -1,25 +1,15 @@
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { readSettings } from '../../src/actions/setup-gke/main.js';
-import { ConfigurationError } from '../../src/common/errors.js';
 import { Inputs } from '../../src/common/inputs.js';
 import { describeProgress } from '../../src/gke/cluster.js';
 import { deniedPermission, explainApiError, findQuotaShortages, operationError } from '../../src/gke/errors.js';
 import { renderKubeconfig, serviceAccountIssuer } from '../../src/gke/kubeconfig.js';
 import { clusterForCreate, findDrift, isZone } from '../../src/gke/spec.js';
+import { configError } from '../support/config-error.js';
 
 const inputs = (values: Record<string, string>): Inputs => new Inputs((n) => values[n] ?? '');
 const base = { project: 'my-project-1', location: 'asia-northeast3', 'cluster-name': 'kubeflow' };
-
-function configError(fn: () => unknown): ConfigurationError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigurationError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigurationError');
-}
 
 describe('setup-gke settings', () => {
   it('defaults to a Kubeflow-sized cluster: 3 nodes of e2-standard-8 in a region, Workload Identity on', () => {

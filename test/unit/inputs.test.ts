@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/common/errors.js';
 import { Inputs } from '../../src/common/inputs.js';
+import { configError } from '../support/config-error.js';
 
 const inputs = (values: Record<string, string>, masked: string[] = []): Inputs => new Inputs((n) => values[n] ?? '', (s) => masked.push(s));
-
-function configError(fn: () => unknown): ConfigurationError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ConfigurationError) return e;
-    throw e;
-  }
-  throw new Error('expected a ConfigurationError');
-}
 
 describe('Inputs', () => {
   it('reads required and optional values, trimming whitespace', () => {
