@@ -10,6 +10,10 @@ etcd_peer_port=$((etcd_port + 10))
 api_port=${KFOPS_API_PORT:-26443}
 cm_port=${KFOPS_CM_PORT:-20257}
 sched_port=${KFOPS_SCHEDULER_PORT:-20259}
+# Service ClusterIPs come from a loopback /20 (stand-ins listen on them); control planes that run
+# side by side need ranges of their own (e.g. 127.0.112.0/20). The first address is the API Service.
+service_cidr=${KFOPS_SERVICE_CIDR:-127.0.96.0/20}
+api_service_ip=$(echo "${service_cidr%/*}" | awk -F. '{printf "%d.%d.%d.%d", $1, $2, $3, $4 + 1}')
 # GKE-shaped on purpose: a real cluster's issuer differs from Kubeflow's default (kubernetes.default.svc...).
 sa_issuer=${KFOPS_SA_ISSUER:-https://container.googleapis.com/v1/projects/kfops-local/locations/local/clusters/kfops}
 api_url="https://127.0.0.1:$api_port"

@@ -48,7 +48,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/pki/ca.key" -out "$dir/p
 openssl req -new -newkey rsa:2048 -nodes -keyout "$dir/pki/apiserver.key" -subj "/CN=kube-apiserver" \
   -out "$dir/pki/apiserver.csr" 2>/dev/null
 cat > "$dir/pki/apiserver.ext" <<EXT
-subjectAltName=IP:127.0.0.1,DNS:localhost,IP:127.0.96.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+subjectAltName=IP:127.0.0.1,DNS:localhost,IP:$api_service_ip,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 extendedKeyUsage=serverAuth
 keyUsage=digitalSignature,keyEncipherment
 EXT
@@ -99,7 +99,7 @@ start kube-apiserver "${audit[@]}" --etcd-servers "http://127.0.0.1:$etcd_port" 
   --secure-port "$api_port" --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
   --client-ca-file "$dir/pki/ca.crt" --service-account-issuer "$sa_issuer" \
   --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
-  --service-cluster-ip-range 127.0.96.0/20 --authorization-mode RBAC --allow-privileged=true \
+  --service-cluster-ip-range "$service_cidr" --authorization-mode RBAC --allow-privileged=true \
   --enable-priority-and-fairness=false --profiling=false --v 1
 wait_until 90 kube-apiserver api_ready
 
