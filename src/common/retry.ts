@@ -23,9 +23,26 @@ export interface RetryDeps {
   now?: () => number;
   random?: () => number;
   logger?: Logger;
+  /** Ends the retries: a pending delay ends at once and the last error is thrown. */
+  signal?: AbortSignal;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A delay that ends early (resolves) when the signal aborts. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return sleep(ms);
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 export async function withRetry<T>(
   what: string,
@@ -33,7 +50,8 @@ export async function withRetry<T>(
   policy: RetryPolicy,
   deps: RetryDeps = {},
 ): Promise<T> {
-  const { sleep: wait = sleep, now = Date.now, random = Math.random, logger = silentLogger } = deps;
+  const { now = Date.now, random = Math.random, logger = silentLogger, signal } = deps;
+  const wait = deps.sleep ?? ((ms: number) => abortableSleep(ms, signal));
   const firstSeen: Record<string, number> = {};
   const initial = policy.initialDelayMs ?? 500;
   const max = policy.maxDelayMs ?? 10_000;
@@ -43,15 +61,16 @@ export async function withRetry<T>(
     } catch (error) {
       const cls = policy.classify(error);
       const budget = cls === undefined ? undefined : policy.budgets[cls];
-      if (cls === undefined || budget === undefined) throw error;
+      if (cls === undefined || budget === undefined || signal?.aborted) throw error;
       const started = (firstSeen[cls] ??= now());
       const spent = now() - started;
       if (spent >= budget) throw error;
       // Full jitter: a random delay up to the exponential cap, never past the remaining budget.
       const cap = Math.min(max, initial * 2 ** Math.min(attempt - 1, 20));
       const delay = Math.min(budget - spent, Math.max(initial / 2, random() * cap));
-      logger.debug(`${what}: ${cls} (${describeError(error).split('\n')[0]}); retry ${attempt} in ${Math.round(delay)}ms`);
+      logger.info(`${what}: ${cls} (${describeError(error).split('\n')[0]}); retry ${attempt} in ${Math.round(delay)} ms, ${Math.round((budget - spent - delay) / 1000)} s left of its ${Math.round(budget / 1000)} s budget`);
       await wait(delay);
+      if (signal?.aborted) throw error;
     }
   }
 }

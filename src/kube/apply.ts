@@ -4,9 +4,10 @@ import { stableJson } from '../common/json.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { withRetry, type RetryDeps } from '../common/retry.js';
-import type { KubeClient } from './client.js';
+import type { KubeClient, LiveMetadata } from './client.js';
 import type { KubeApiError } from './errors.js';
 import { DEFAULT_RETRY_BUDGETS, explainKubeError, healableClass } from './errors.js';
+import { yieldOwnedPlaceholders, type YieldedField } from './owned-fields.js';
 import { describeRef, refOf, type KubeObject, type ObjectRef } from './types.js';
 
 export const FIELD_MANAGER = 'kfops';
@@ -24,6 +25,8 @@ export interface AppliedObject {
   outcome: ApplyOutcome;
   /** The object as the API server returned it. */
   object: KubeObject;
+  /** Placeholder fields of the manifest left to the component that owns them on the cluster (see owned-fields.ts). */
+  yielded?: YieldedField[];
 }
 
 export interface ApplyOptions {
@@ -52,6 +55,13 @@ export interface ApplyOptions {
    * counted as created without reading the cluster first.
    */
   knownAbsent?: (ref: ObjectRef) => boolean;
+  /**
+   * Names the retry class of an error (default: healableClass), e.g. to give a webhook that refuses
+   * while its Service has ready endpoints a shorter budget than one whose pods are still starting.
+   */
+  classify?: (error: KubeApiError) => string | undefined;
+  /** Stops the apply: no new object is started and no retry waits any longer. */
+  signal?: AbortSignal;
 }
 
 export interface ApplyReport {
@@ -68,13 +78,34 @@ export class ApplyError extends KfopsError {
     const total = failures.length + report.applied.length;
     const lines = failures.slice(0, 20).map((f) => `  - ${f.error.message}`);
     if (failures.length > 20) lines.push(`  - … and ${failures.length - 20} more`);
-    const first = failures[0]?.error.details ?? {};
-    const sameReason = failures.every((f) => f.error.reason === failures[0]?.error.reason);
-    super(`${failures.length} of ${total} object(s) could not be applied:\n${lines.join('\n')}`, sameReason ? first : {
-      cause: 'several different causes, listed above',
-      fix: 'see each object above',
-    });
+    super(`${failures.length} of ${total} object(s) could not be applied:\n${lines.join('\n')}`, combinedDetails(failures));
   }
+}
+
+/**
+ * Cause and fix of several failures: each distinct cause once, with the objects it applies to, so that
+ * no object's cause is hidden behind the first one's.
+ */
+function combinedDetails(failures: readonly { ref: ObjectRef; error: KubeApiError }[]): { cause?: string; fix?: string } {
+  const group = (pick: (e: KubeApiError) => string | undefined): Map<string, ObjectRef[]> => {
+    const out = new Map<string, ObjectRef[]>();
+    for (const f of failures) {
+      const text = pick(f.error);
+      if (text) out.set(text, [...(out.get(text) ?? []), f.ref]);
+    }
+    return out;
+  };
+  const causes = group((e) => e.details.cause);
+  const fixes = group((e) => e.details.fix);
+  const show = (m: Map<string, ObjectRef[]>): string | undefined => {
+    if (m.size === 0) return undefined;
+    if (m.size === 1) return [...m.keys()][0];
+    const items = [...m].slice(0, 20).map(([text, refs]) => `\n  - ${refs.slice(0, 3).map(describeRef).join(', ')}${refs.length > 3 ? ` (+${refs.length - 3})` : ''}: ${text}`);
+    return `${items.join('')}${m.size > 20 ? `\n  - … ${m.size - 20} more` : ''}`;
+  };
+  const cause = show(causes);
+  const fix = show(fixes);
+  return { ...(cause ? { cause } : {}), ...(fix ? { fix } : {}) };
 }
 
 /** Checks the shape every manifest object needs; returns what is wrong or undefined. */
@@ -90,7 +121,9 @@ export function shapeProblem(obj: unknown): string | undefined {
 const IGNORED_METADATA = ['managedFields', 'resourceVersion', 'creationTimestamp', 'uid', 'generation', 'selfLink'];
 
 /** The object as sent: server-owned metadata removed. */
-function applyBody(obj: KubeObject, namespace: string | undefined, fieldManager: string | undefined): KubeObject {
+function applyBody(given: KubeObject, namespace: string | undefined, fieldManager: string | undefined): KubeObject {
+  // A copy: fields left to their owners are removed from it, never from the caller's object.
+  const obj = structuredClone(given);
   const metadata: Record<string, unknown> = { ...obj.metadata };
   for (const k of IGNORED_METADATA) delete metadata[k];
   const labels = (obj.metadata.labels ?? {}) as Record<string, string>;
@@ -126,9 +159,12 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
   // Whether each object exists, and at which resourceVersion, tells created / configured / unchanged.
   // One metadata-only list per kind and namespace replaces a GET per object (dry runs compare whole
   // objects, so they still read each one).
-  const versions = dryRun ? new Map<string, string | undefined>() : await priorVersions(client, objects, defaultNamespace, concurrency, options.knownAbsent);
+  const versions = dryRun ? new Map<string, LiveMetadata | undefined>() : await priorVersions(client, objects, defaultNamespace, concurrency, options.knownAbsent);
+  const classify = options.classify;
+  const signal = options.signal;
   const settled = await mapSettled(objects, concurrency, async (obj) => {
     const initialRef = refOf(obj);
+    signal?.throwIfAborted();
     return withRetry(
       `apply ${describeRef(initialRef)}`,
       async () => {
@@ -141,7 +177,11 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
           const body = applyBody(obj, namespace, options.markManaged === false ? undefined : fieldManager);
           const key = describeRef(ref);
           const existing = versions.has(key) ? undefined : await client.get(ref);
-          const priorVersion = versions.has(key) ? versions.get(key) : existing?.metadata.resourceVersion;
+          const prior: LiveMetadata | undefined = versions.has(key) ? versions.get(key) : existing && { resourceVersion: existing.metadata.resourceVersion ?? '', ...(existing.metadata.managedFields ? { managedFields: existing.metadata.managedFields as LiveMetadata['managedFields'] } : {}) };
+          const priorVersion = prior?.resourceVersion;
+          // Even with force: a placeholder must not overwrite what a component injected.
+          const yielded = yieldOwnedPlaceholders(body, prior && { metadata: prior }, fieldManager);
+          if (yielded.length) logger.debug(`${describeRef(ref)}: left to their owners: ${yielded.map((y) => `${y.path} (${y.managers.join(', ')})`).join('; ')}`);
           const result = await client.serverSideApply(body, { fieldManager, force, dryRun });
           const outcome: ApplyOutcome = priorVersion === undefined
             ? 'created'
@@ -150,15 +190,15 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
               : priorVersion === result.metadata.resourceVersion ? 'unchanged' : 'configured';
           logger.debug(`${describeRef(ref)} ${outcome}${dryRun ? ' (dry run)' : ''}`);
           options.onApplied?.(obj, outcome);
-          return { ref, outcome, object: result };
+          return { ref, outcome, object: result, ...(yielded.length ? { yielded } : {}) };
         } catch (error) {
           throw explainKubeError(error, { action: dryRun ? 'dry-run apply' : 'apply', ref, server: client.server });
         }
       },
       // A webhook whose endpoints just became ready can refuse for a moment (proxy rules still
       // propagating): the first retry comes soon.
-      { classify: healableClass, budgets, initialDelayMs: 200 },
-      { logger, ...options.retryDeps },
+      { classify: classify ? (e) => classify(explainKubeError(e, { action: 'apply' })) : healableClass, budgets, initialDelayMs: 200 },
+      { logger, ...(signal ? { signal } : {}), ...options.retryDeps },
     );
   });
   const applied: AppliedObject[] = [];
@@ -178,13 +218,13 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
 }
 
 /**
- * resourceVersion before the apply (undefined: absent) of objects that share a kind and namespace with
+ * resourceVersion and managedFields before the apply (undefined: absent) of objects that share a kind and namespace with
  * another object, from one metadata list per group. Objects left out (a lone object of its kind, a kind
  * not served yet, a list the caller may not read) are read one by one when applied.
  */
-async function priorVersions(client: KubeClient, objects: readonly KubeObject[], defaultNamespace: string, concurrency: number, knownAbsent?: (ref: ObjectRef) => boolean): Promise<Map<string, string | undefined>> {
+async function priorVersions(client: KubeClient, objects: readonly KubeObject[], defaultNamespace: string, concurrency: number, knownAbsent?: (ref: ObjectRef) => boolean): Promise<Map<string, LiveMetadata | undefined>> {
   const groups = new Map<string, { ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>; refs: ObjectRef[] }>();
-  const out = new Map<string, string | undefined>();
+  const out = new Map<string, LiveMetadata | undefined>();
   for (const obj of objects) {
     const resource = await client.resourceFor(obj).catch(() => undefined);
     if (!resource) continue;
@@ -201,7 +241,7 @@ async function priorVersions(client: KubeClient, objects: readonly KubeObject[],
   }
   const listed = [...groups.values()].filter((g) => g.refs.length > 1);
   await mapSettled(listed, concurrency, async (g) => {
-    const live = await client.listVersions(g.ref);
+    const live = await client.listMetadata(g.ref);
     for (const r of g.refs) out.set(describeRef(r), live.get(r.name));
   });
   return out;

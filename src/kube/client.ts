@@ -15,7 +15,17 @@ import { fetch } from 'undici';
 import { KfopsError } from '../common/errors.js';
 import { explainKubeError } from './errors.js';
 import { statusCodeOf } from './errors.js';
+import type { ManagedFieldsEntry } from './owned-fields.js';
 import { groupOf, type KubeObject, type ObjectRef } from './types.js';
+
+/** What a metadata-only list tells about a live object. */
+export interface LiveMetadata {
+  resourceVersion: string;
+  managedFields?: ManagedFieldsEntry[];
+}
+
+/** Deadline of one API request (not of watches), so a server that accepts and never answers cannot hang a run. */
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 type Query = Record<string, string | number | boolean | undefined>;
 
@@ -131,6 +141,8 @@ export class KubeClient {
   readonly watcher: Watch;
   readonly server: string;
   private dispatcher: ReturnType<RequestContext['getDispatcher']>;
+  /** Deadline of each request made with request() (watches have their own). */
+  requestTimeoutMs = REQUEST_TIMEOUT_MS;
 
   constructor(
     readonly kc: KubeConfig,
@@ -193,6 +205,7 @@ export class KubeClient {
       method,
       headers,
       dispatcher: this.dispatcher,
+      signal: AbortSignal.timeout(this.requestTimeoutMs),
       ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
     });
     const text = await response.text();
@@ -231,15 +244,16 @@ export class KubeClient {
   }
 
   /**
-   * Name -> resourceVersion of every object of ref's kind in ref's namespace (or cluster-wide), read as
-   * metadata only (PartialObjectMetadataList), so a list of large objects such as CRDs stays small.
+   * Name -> resourceVersion and managedFields of every object of ref's kind in ref's namespace (or
+   * cluster-wide), read as metadata only (PartialObjectMetadataList), so a list of large objects such as
+   * CRDs stays small.
    */
-  async listVersions(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>): Promise<Map<string, string>> {
+  async listMetadata(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>): Promise<Map<string, LiveMetadata>> {
     const { path } = await this.collectionPath(ref);
-    const result = await this.request<{ items?: { metadata: { name: string; resourceVersion?: string } }[] }>('GET', path, {
+    const result = await this.request<{ items?: { metadata: { name: string; resourceVersion?: string; managedFields?: ManagedFieldsEntry[] } }[] }>('GET', path, {
       accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
     });
-    return new Map((result.items ?? []).map((i) => [i.metadata.name, i.metadata.resourceVersion ?? ''] as const));
+    return new Map((result.items ?? []).map((i) => [i.metadata.name, { resourceVersion: i.metadata.resourceVersion ?? '', ...(i.metadata.managedFields ? { managedFields: i.metadata.managedFields } : {}) }] as const));
   }
 
   /** Server-side apply of one object (its namespace already resolved). */

@@ -3,10 +3,11 @@ import type { KubeClient } from './client.js';
 import { explainKubeError } from './errors.js';
 import { conditionOf, describeRef, refOf, type KubeObject, type ObjectRef } from './types.js';
 
-export type ProblemKind = 'unschedulable' | 'image-pull' | 'crash' | 'container-config' | 'volume' | 'pending';
+export type ProblemKind = 'unschedulable' | 'image-pull' | 'crash' | 'container-config' | 'volume' | 'pending' | 'pod-creation';
 
 export interface PodProblem {
   kind: ProblemKind;
+  /** The pod, or for 'pod-creation' the controller whose pod creations were refused (e.g. ReplicaSet/web-5d8f). */
   pod: string;
   container?: string;
   reason: string;
@@ -119,6 +120,39 @@ export function podProblems(pod: V1Pod): PodProblem[] {
   return out;
 }
 
+/** Reasons of FailedCreate messages, each with its fix: pods that were never created show no pod problem. */
+const CREATION_RULES: { test: RegExp; reason: string; fix: (m: RegExpExecArray) => string }[] = [
+  {
+    test: /failed calling webhook "([^"]+)"/,
+    reason: 'admission webhook not reachable',
+    fix: (m) => `the API server could not call admission webhook "${m[1]}" for this pod; make the webhook's workload ready and reachable (its CA bundle injected, its port open to the control plane): the controller creates the pods again on its own`,
+  },
+  { test: /admission webhook "([^"]+)" denied the request/, reason: 'admission webhook denied', fix: (m) => `admission webhook "${m[1]}" refuses the pod: change the pod template as its message says` },
+  { test: /exceeded quota/, reason: 'quota exceeded', fix: () => 'a ResourceQuota of the namespace is used up: raise it or lower the pod requests' },
+  { test: /violates PodSecurity/, reason: 'PodSecurity', fix: () => "the pod violates the namespace's Pod Security level: fix the pod's securityContext or the namespace label" },
+  { test: /serviceaccount "([^"]+)" not found/i, reason: 'ServiceAccount missing', fix: (m) => `create ServiceAccount "${m[1]}" (the pod template names it)` },
+];
+
+/** Pod creations refused, from FailedCreate events of the controllers (ReplicaSets, StatefulSets, Jobs...). */
+export function creationProblems(events: readonly CoreV1Event[]): PodProblem[] {
+  const out = new Map<string, PodProblem>();
+  for (const e of events) {
+    if (e.type !== 'Warning' || e.reason !== 'FailedCreate') continue;
+    const message = (e.message ?? '').trim();
+    const owner = `${e.involvedObject.kind ?? ''}/${e.involvedObject.name ?? ''}`;
+    let problem: PodProblem = { kind: 'pod-creation', pod: owner, reason: 'FailedCreate', message, fix: 'the controller cannot create pods: read the message' };
+    for (const rule of CREATION_RULES) {
+      const m = rule.test.exec(message);
+      if (m) {
+        problem = { ...problem, reason: `FailedCreate: ${rule.reason}`, fix: rule.fix(m) };
+        break;
+      }
+    }
+    if (!out.has(owner)) out.set(owner, problem);
+  }
+  return [...out.values()];
+}
+
 /**
  * For an object that is not ready: its pods' waiting/terminated reasons, recent Events about it, its pods
  * and ReplicaSets, and the log tail of the first crashing container (when the kubelet can give it).
@@ -139,15 +173,27 @@ export async function diagnose(client: KubeClient, obj: KubeObject, options: Dia
       }
     }
   }
-  const problems = pods.flatMap(podProblems);
-
+  // Controllers between the object and its pods (a Deployment's ReplicaSets): when pod creation is
+  // refused there are no pods, and only their events say why.
+  const owners: string[] = [];
+  if (ns && obj.kind === 'Deployment') {
+    const selector = selectorString((obj['spec'] as { selector?: LabelSelector } | undefined)?.selector);
+    try {
+      const sets = await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns }, selector ? { labelSelector: selector } : {});
+      for (const rs of sets.items) if ((rs.metadata.ownerReferences ?? []).some((o) => o.uid === obj.metadata.uid || o.name === ref.name)) owners.push(rs.metadata.name);
+    } catch (error) {
+      throw explainKubeError(error, { action: 'list ReplicaSets of', ref });
+    }
+  }
   const events: EventLine[] = [];
+  let warnings: CoreV1Event[] = [];
   if (ns) {
-    const names = new Set([ref.name, ...pods.map((p) => p.metadata?.name ?? '')]);
+    const names = new Set([ref.name, ...owners, ...pods.map((p) => p.metadata?.name ?? '')]);
     for (const p of pods) for (const o of p.metadata?.ownerReferences ?? []) names.add(o.name);
     try {
       const list = (await client.core.listNamespacedEvent({ namespace: ns })).items.filter((e) => names.has(e.involvedObject.name ?? ''));
       list.sort((a, b) => eventTime(b) - eventTime(a) || (a.type === 'Warning' ? -1 : 1));
+      warnings = list.filter((e) => e.type === 'Warning');
       for (const e of list.slice(0, eventLimit)) {
         events.push({ type: e.type ?? 'Normal', reason: e.reason ?? '', object: `${e.involvedObject.kind}/${e.involvedObject.name}`, message: (e.message ?? '').trim(), count: e.count ?? e.series?.count ?? 1 });
       }
@@ -155,6 +201,7 @@ export async function diagnose(client: KubeClient, obj: KubeObject, options: Dia
       // Events are a best-effort addition; a diagnosis without them is still useful.
     }
   }
+  const problems = [...pods.flatMap(podProblems), ...creationProblems(warnings)];
 
   const crash = problems.find((p) => p.kind === 'crash' && p.container);
   let logTail: Diagnosis['logTail'];

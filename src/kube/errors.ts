@@ -9,10 +9,21 @@ export class KubeApiError extends KfopsError {
     details: { cause?: string; fix?: string },
     readonly code: number | undefined,
     readonly reason: KubeErrorReason,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; webhook?: WebhookCall },
   ) {
     super(message, details, options);
+    if (options?.webhook) this.webhook = options.webhook;
   }
+
+  /** For 'webhook-unreachable': the webhook, the Service it calls (when it names one) and what the API server said. */
+  readonly webhook?: WebhookCall;
+}
+
+export interface WebhookCall {
+  name: string;
+  service?: { namespace: string; name: string };
+  /** The API server's description of the failed call, e.g. "dial tcp 10.0.0.5:443: connect: connection refused". */
+  detail: string;
 }
 
 export type KubeErrorReason =
@@ -94,8 +105,8 @@ export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiErro
   const code = statusCodeOf(error);
   const status = statusBodyOf(error);
   const message = status?.message ?? (error instanceof Error ? error.message.split('\n')[0] : String(error)) ?? '';
-  const make = (reason: KubeErrorReason, summary: string, cause: string, fix?: string): KubeApiError =>
-    new KubeApiError(`${head}: ${summary}`, fix === undefined ? { cause } : { cause, fix }, code, reason, { cause: error });
+  const make = (reason: KubeErrorReason, summary: string, cause: string, fix?: string, webhook?: WebhookCall): KubeApiError =>
+    new KubeApiError(`${head}: ${summary}`, fix === undefined ? { cause } : { cause, fix }, code, reason, { cause: error, ...(webhook ? { webhook } : {}) });
 
   const unrecognized = /Unrecognized API version and kind: (\S+) (\S+)/.exec(message) ?? /no matches for kind "([^"]+)" in version "([^"]+)"/.exec(message);
   if (unrecognized) {
@@ -123,13 +134,15 @@ export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiErro
     const host = url?.[1] ?? '';
     const svc = /^([^.]+)\.([^.]+)\.svc/.exec(host);
     const service = svc ? `Service ${svc[2]}/${svc[1]}` : host ? `endpoint ${host}` : 'its endpoint';
+    const detail = (webhook[2] ?? '').replace(/^failed to call webhook: /, '');
     return make(
       'webhook-unreachable',
       `admission webhook "${webhook[1]}" could not be called`,
-      `the webhook's ${service} did not answer (${(webhook[2] ?? '').replace(/^failed to call webhook: /, '')})`,
+      `the webhook's ${service} did not answer (${detail})`,
       svc
-        ? `wait until the Deployment behind Service ${svc[2]}/${svc[1]} is Available and the Service has ready endpoints, then apply again`
+        ? `if Service ${svc[2]}/${svc[1]} has no ready endpoints, make the workload behind it ready; if it has, see why the API server cannot call it (${refusalHint(detail)})`
         : 'make the webhook endpoint reachable, then apply again',
+      { name: webhook[1] as string, ...(svc ? { service: { namespace: svc[2] as string, name: svc[1] as string } } : {}), detail },
     );
   }
   const denied = /admission webhook "([^"]+)" denied the request: (.*)/.exec(message);
@@ -183,7 +196,7 @@ export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiErro
   if (code === 404) return make('not-found', 'not found', message);
   if (code === 429) return make('throttled', 'the API server is throttling requests (429)', message);
   if (code !== undefined && code >= 500) return make('server', `the API server answered ${code}: ${message}`, message);
-  const net = networkCodeOf(error);
+  const net = (error as { name?: unknown } | undefined)?.name === 'TimeoutError' ? 'no answer before the request deadline' : networkCodeOf(error);
   if (net) {
     return make(
       'unreachable',
@@ -193,6 +206,38 @@ export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiErro
     );
   }
   return make('other', code ? `HTTP ${code}: ${message}` : message, message);
+}
+
+/** What a failed webhook call's detail points at, in a few words. */
+function refusalHint(detail: string): string {
+  if (/x509|certificate|tls:/i.test(detail)) return "the webhook's caBundle does not hold the CA that signed its serving certificate";
+  if (/connection refused|no route to host|i\/o timeout|context deadline exceeded|Client\.Timeout/i.test(detail)) return "the control plane cannot reach the webhook's pods on their port";
+  if (/\b404\b|not found/i.test(detail)) return 'the webhook serves no such path';
+  return 'read the message above';
+}
+
+/**
+ * A webhook call that failed although the webhook's Service has ready endpoints: waiting for endpoints
+ * cannot help, so the cause and fix name what can (CA bundle injection, the network path to the pods'
+ * port, the path), from what the API server reported.
+ */
+export function explainWebhookRefusal(error: KubeApiError, service: { namespace: string; name: string; endpoints: number; targetPort?: string | number; injectedBy?: string }): KubeApiError {
+  const call = error.webhook;
+  if (!call) return error;
+  const where = `Service ${service.namespace}/${service.name}`;
+  const port = service.targetPort !== undefined ? ` (target port ${service.targetPort})` : '';
+  const cause = `${where} has ${service.endpoints} ready endpoint(s), yet the API server could not call webhook "${call.name}" through it: ${call.detail}`;
+  let fix: string;
+  if (/x509|certificate|tls:/i.test(call.detail)) {
+    fix = `the webhook configuration's caBundle does not hold the CA that signed the serving certificate of ${where}: make sure ${service.injectedBy ?? 'the component that injects it (cert-manager\'s cainjector for the annotation cert-manager.io/inject-ca-from, istiod, Knative\'s webhook)'} is running and has injected it (and that the Certificate it names is Ready), then run again`;
+  } else if (/connection refused|no route to host|i\/o timeout|context deadline exceeded|Client\.Timeout|EOF/i.test(call.detail)) {
+    fix = `the API server cannot reach the pods of ${where}${port}: allow traffic from the control plane to that port (on a GKE private cluster, a firewall rule from the control plane's range to the nodes on port ${service.targetPort ?? 'the target port'}), check NetworkPolicies in namespace ${service.namespace}, and that the pods listen on that port`;
+  } else if (/\b404\b|not found/i.test(call.detail)) {
+    fix = `the pods of ${where} do not serve the webhook's path: check that the webhook configuration and the workload are of the same version`;
+  } else {
+    fix = `the pods of ${where} are ready but the webhook call fails: read the message above and the webhook pods' logs`;
+  }
+  return new KubeApiError(error.message.replace(/could not be called$/, `could not be called although ${where} has ready endpoints`), { cause, fix }, error.code, error.reason, { cause: error, webhook: call });
 }
 
 /** Classes of errors that heal on their own, for RetryPolicy.classify. */

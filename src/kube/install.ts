@@ -3,13 +3,15 @@ import { describeError, KfopsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { mapSettled } from '../common/concurrency.js';
-import { ApplyError, applyObjects, type ApplyOutcome } from './apply.js';
+import { ApplyError, applyObjects, type ApplyOutcome, type ApplyReport } from './apply.js';
 import type { KubeClient } from './client.js';
 import { diagnose, formatDiagnosis, type Diagnosis } from './diagnose.js';
+import { explainWebhookRefusal, healableClass, type KubeApiError } from './errors.js';
+import type { YieldedField } from './owned-fields.js';
 import { describeGate, planInstall, type Gate, type Plan, type PlannedObject } from './plan.js';
 import { crdRule, namespaceRule, ruleFor } from './readiness.js';
 import { describeRef, groupOf, type KubeObject, type ObjectRef } from './types.js';
-import { readyEndpoints, waitFor, waitForServiceEndpoints, WaitTimeoutError, NotReadyError } from './wait.js';
+import { readyEndpoints, waitFor, waitForServiceEndpoints, WaitTimeoutError, NotReadyError, type WaitOptions } from './wait.js';
 
 export interface InstallOptions {
   /** Deadline for the whole install, in ms. */
@@ -23,6 +25,14 @@ export interface InstallOptions {
   logger?: Logger;
   /** Server-side watch timeout for the waits (tests shorten it). */
   watchTimeoutSeconds?: number;
+  /**
+   * How long a webhook may keep failing after its Service has ready endpoints before the install stops
+   * (default 20 s): long enough for a CA bundle to be injected or proxy rules to settle, short enough
+   * that a webhook that cannot be called (a missing CA bundle, a firewall) fails the run in seconds.
+   */
+  refusedGraceMs?: number;
+  /** Ends the install early (it fails with what it had done). */
+  signal?: AbortSignal;
 }
 
 export interface PhaseReport {
@@ -34,12 +44,34 @@ export interface PhaseReport {
   durationMs: number;
 }
 
+/** Placeholder fields of an object that were left to the component owning them on the cluster. */
+export interface YieldedReport {
+  ref: ObjectRef;
+  fields: YieldedField[];
+}
+
 export interface InstallReport {
   plan: Plan;
   phases: PhaseReport[];
   counts: Record<ApplyOutcome, number>;
   /** Workloads that were waited for at the end. */
   ready: number;
+  yielded: YieldedReport[];
+  durationMs: number;
+}
+
+/** What an install that stopped had not done: objects never applied, each under the gate that held it. */
+export interface BlockedGate {
+  gate: string;
+  state: 'failed' | 'waiting' | 'not started';
+  objects: ObjectRef[];
+}
+
+export interface PartialInstallReport extends Omit<InstallReport, 'durationMs'> {
+  /** Objects not applied when the install stopped. */
+  notApplied: ObjectRef[];
+  /** The gates that held them. */
+  blocked: BlockedGate[];
   durationMs: number;
 }
 
@@ -48,7 +80,7 @@ export class InstallError extends KfopsError {
   override readonly name = 'InstallError';
   constructor(
     message: string,
-    readonly report: Omit<InstallReport, 'durationMs'>,
+    readonly report: PartialInstallReport,
     readonly diagnoses: Diagnosis[],
     details: { cause?: string; fix?: string },
   ) {
@@ -57,149 +89,373 @@ export class InstallError extends KfopsError {
 }
 
 const WORKLOADS = ['Deployment', 'StatefulSet', 'DaemonSet'];
+const REFUSED_GRACE_MS = 20_000;
+const REFUSED_CLASS = 'webhook-refused';
 
 /**
  * Installs a set of manifests in dependency order: each object is server-side applied as soon as the
  * gates it needs are open (its Namespace Active, its CRD Established, the Service of a fail-closed
  * webhook that intercepts it ready), all within one deadline. Ends by waiting for every workload to be
- * ready. On failure the error names what blocked what and diagnoses every object that is not ready.
+ * ready. On failure the error names what blocked what and diagnoses every object that is not ready;
+ * every wait and retry still running is cancelled before it returns.
  */
 export async function install(client: KubeClient, objects: readonly KubeObject[], options: InstallOptions): Promise<InstallReport> {
-  const started = Date.now();
-  const deadline = started + options.timeoutMs;
-  const remaining = (): number => Math.max(1, deadline - Date.now());
-  const logger = options.logger ?? silentLogger;
-  const plan = planInstall(objects);
-  const counts: Record<ApplyOutcome, number> = { created: 0, configured: 0, unchanged: 0 };
-  const phases: PhaseReport[] = [];
-  const applied = new Set<PlannedObject>();
-  const gateResult = new Map<string, Promise<void>>();
-  const gateError = new Map<string, unknown>();
-  const opened = new Set<string>();
-  const waitOpts = { logger, ...(options.watchTimeoutSeconds ? { watchTimeoutSeconds: options.watchTimeoutSeconds } : {}) };
-  const partial = (): Omit<InstallReport, 'durationMs'> => ({ plan, phases, counts, ready: 0 });
+  const run = new Installation(client, planInstall(objects), options);
+  try {
+    return await run.run();
+  } finally {
+    run.stop();
+  }
+}
 
-  const waitGate = async (gate: Gate): Promise<void> => {
-    if (gate.kind === 'namespace') {
-      await waitFor(client, { apiVersion: 'v1', kind: 'Namespace', name: gate.name }, namespaceRule, { ...waitOpts, timeoutMs: remaining() });
-    } else if (gate.kind === 'crd') {
-      await waitFor(client, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: gate.name }, crdRule, { ...waitOpts, timeoutMs: remaining() });
-    } else {
-      for (const w of gate.providers.filter((r) => WORKLOADS.includes(r.kind))) {
-        await waitFor(client, w, ruleFor({ kind: w.kind }), { ...waitOpts, timeoutMs: remaining() });
-      }
-      await waitForServiceEndpoints(client, gate.namespace as string, gate.name, { ...waitOpts, timeoutMs: remaining() });
-    }
-  };
-  const startGate = (key: string): void => {
-    if (gateResult.has(key)) return;
-    const gate = plan.gates.get(key) as Gate;
-    logger.debug(`waiting for ${describeGate(gate)}`);
-    gateResult.set(
-      key,
-      waitGate(gate).then(
-        () => void opened.add(key),
-        (error: unknown) => void gateError.set(key, error),
-      ),
-    );
-  };
-  const byRef = new Map(plan.objects.map((p) => [describeRef(p.ref), p] as const));
-  const providersApplied = (gate: Gate): boolean =>
-    gate.providers.every((r) => {
-      const p = byRef.get(describeRef(r));
-      return !p || applied.has(p);
-    });
+/** One install's state, and its steps. */
+class Installation {
+  readonly started = Date.now();
+  readonly deadline: number;
+  readonly logger: Logger;
+  readonly counts: Record<ApplyOutcome, number> = { created: 0, configured: 0, unchanged: 0 };
+  readonly phases: PhaseReport[] = [];
+  readonly yielded: YieldedReport[] = [];
+  /** Objects applied (or attempted and failed in the phase that stopped the install). */
+  readonly applied = new Set<PlannedObject>();
+  readonly gateResult = new Map<string, Promise<void>>();
+  readonly gateError = new Map<string, unknown>();
+  /** Open gates, with the time they opened. */
+  readonly opened = new Map<string, number>();
+  /** What this run created cannot have held anything before (no reads needed for objects in it). */
+  readonly createdNamespaces = new Set<string>();
+  readonly createdKinds = new Set<string>();
+  /** First refusal (ms) of each webhook Service whose gate was open. */
+  readonly refusedSince = new Map<string, number>();
+  readonly byRef: Map<string, PlannedObject>;
+  readonly plannedOf: Map<KubeObject, PlannedObject>;
+  readonly gatesOf = new Map<string, Gate[]>();
+  readonly abort = new AbortController();
+  private readonly deadlineTimer: NodeJS.Timeout;
+  private ready = 0;
 
-  // Gates start waiting as soon as their last provider is applied, while the rest of its phase is
-  // still being applied (a Namespace or CRD is usually ready by the time the phase ends).
-  const plannedOf = new Map(plan.objects.map((p) => [p.object, p] as const));
-  const gatesOf = new Map<string, Gate[]>();
-  for (const g of plan.gates.values()) for (const r of g.providers) gatesOf.set(describeRef(r), [...(gatesOf.get(describeRef(r)) ?? []), g]);
-  // What this run created cannot have held anything before: objects in those Namespaces, and custom
-  // resources of those CRDs, are applied without reading the cluster first.
-  const createdNamespaces = new Set<string>();
-  const createdKinds = new Set<string>();
-  const knownAbsent = (ref: ObjectRef): boolean => (ref.namespace !== undefined && createdNamespaces.has(ref.namespace)) || createdKinds.has(`${groupOf(ref.apiVersion)}/${ref.kind}`);
-  const onApplied = (object: KubeObject, outcome: ApplyOutcome): void => {
-    if (outcome === 'created' && object.kind === 'Namespace' && object.apiVersion === 'v1') createdNamespaces.add(object.metadata.name);
-    if (outcome === 'created' && object.kind === 'CustomResourceDefinition') {
-      const spec = object['spec'] as { group?: string; names?: { kind?: string } } | undefined;
-      if (spec?.group && spec.names?.kind) createdKinds.add(`${spec.group}/${spec.names.kind}`);
-    }
-    const p = plannedOf.get(object);
-    if (!p) return;
-    applied.add(p);
-    for (const g of gatesOf.get(describeRef(p.ref)) ?? []) if (g.blocks.length && providersApplied(g)) startGate(g.key);
-  };
-
-  let lastOpened = new Set<string>();
-  for (;;) {
-    const batch = plan.objects.filter((p) => !applied.has(p) && p.gates.every((g) => opened.has(g)));
-    if (batch.length) {
-      const index = phases.length;
-      const after = [...opened].filter((g) => !lastOpened.has(g));
-      lastOpened = new Set(opened);
-      const t0 = Date.now();
-      const title = `phase ${index + 1}: apply ${batch.length} object(s)${after.length ? ` released by ${after.length} gate(s)` : ''}`;
-      const report = await logger.group(title, async () => {
-        for (const g of after) logger.info(`  open: ${describeGate(plan.gates.get(g) as Gate)}`);
-        try {
-          return await applyObjects(client, byUrgency(batch, plan, opened), {
-            concurrency: options.concurrency ?? 8,
-            force: options.force ?? false,
-            logger,
-            onApplied,
-            knownAbsent,
-            ...(options.retryBudgets ? { retryBudgets: options.retryBudgets } : {}),
-          });
-        } catch (error) {
-          if (error instanceof ApplyError) {
-            for (const a of error.report.applied) counts[a.outcome]++;
-            throw new InstallError(`${title} failed: ${error.message}`, partial(), [], error.details);
-          }
-          throw error;
-        }
-      });
-      for (const p of batch) applied.add(p);
-      for (const a of report.applied) counts[a.outcome]++;
-      const phase = { index, after, objects: batch.length, counts: report.counts, durationMs: Date.now() - t0 };
-      phases.push(phase);
-      logger.info(`phase ${index + 1}: ${batch.length} object(s): ${report.counts.created} created, ${report.counts.configured} configured, ${report.counts.unchanged} unchanged (${formatDuration(phase.durationMs)})`);
-    }
-    if (applied.size === plan.objects.length) break;
-    // Start waiting on every gate that something still needs and whose providers are all applied.
-    const needed = new Set(plan.objects.filter((p) => !applied.has(p)).flatMap((p) => p.gates.filter((g) => !opened.has(g))));
-    for (const key of needed) if (providersApplied(plan.gates.get(key) as Gate)) startGate(key);
-    const failed = [...needed].filter((k) => gateError.has(k));
-    if (failed.length) throw await blockedError(client, plan, failed, gateError, partial());
-    // Gates may have opened while the last phase was being applied: release what they hold first.
-    if (plan.objects.some((p) => !applied.has(p) && p.gates.every((g) => opened.has(g)))) continue;
-    const pending = [...needed].filter((k) => gateResult.has(k) && !opened.has(k));
-    if (pending.length === 0) {
-      throw new InstallError('nothing left to apply can proceed', partial(), [], { cause: `waiting objects need gates that nothing provides: ${[...needed].join(', ')}` });
-    }
-    await Promise.race(pending.map((k) => gateResult.get(k) as Promise<void>));
+  constructor(
+    readonly client: KubeClient,
+    readonly plan: Plan,
+    readonly options: InstallOptions,
+  ) {
+    this.deadline = this.started + options.timeoutMs;
+    this.logger = options.logger ?? silentLogger;
+    this.byRef = new Map(plan.objects.map((p) => [describeRef(p.ref), p] as const));
+    this.plannedOf = new Map(plan.objects.map((p) => [p.object, p] as const));
+    for (const g of plan.gates.values()) for (const r of g.providers) this.gatesOf.set(describeRef(r), [...(this.gatesOf.get(describeRef(r)) ?? []), g]);
+    this.deadlineTimer = setTimeout(() => this.abort.abort(new Error(`the install's deadline of ${formatDuration(options.timeoutMs)} passed`)), options.timeoutMs);
+    options.signal?.addEventListener('abort', () => this.abort.abort(options.signal?.reason), { once: true });
   }
 
-  let ready = 0;
-  if (options.waitForReady ?? true) {
-    const workloads = plan.objects.filter((p) => WORKLOADS.includes(p.ref.kind));
-    await logger.group(`wait for ${workloads.length} workload(s) to be ready`, async () => {
-      const results = await mapSettled(workloads, 32, (p) => waitFor(client, p.ref, ruleFor(p.object), { ...waitOpts, timeoutMs: remaining() }));
-      const notReady = results.flatMap((r, i) => (r.ok ? [] : [{ p: workloads[i] as PlannedObject, error: r.error }]));
-      ready = workloads.length - notReady.length;
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  remaining(): number {
+    return Math.max(1, this.deadline - Date.now());
+  }
+
+  /** Cancels every wait, watch and retry still running. */
+  stop(): void {
+    clearTimeout(this.deadlineTimer);
+    if (!this.abort.signal.aborted) this.abort.abort(new Error('the install ended'));
+  }
+
+  async run(): Promise<InstallReport> {
+    let lastOpened = new Set<string>();
+    for (;;) {
+      const batch = this.releasable();
+      if (batch.length) {
+        const after = [...this.opened.keys()].filter((g) => !lastOpened.has(g));
+        lastOpened = new Set(this.opened.keys());
+        await this.applyPhase(batch, after);
+      }
+      if (this.applied.size === this.plan.objects.length) break;
+      await this.waitForNextGate();
+    }
+    if (this.options.waitForReady ?? true) await this.waitForWorkloads();
+    return { plan: this.plan, phases: this.phases, counts: this.counts, ready: this.ready, yielded: this.yielded, durationMs: Date.now() - this.started };
+  }
+
+  /** Objects not applied yet whose gates are all open. */
+  releasable(): PlannedObject[] {
+    return this.plan.objects.filter((p) => !this.applied.has(p) && p.gates.every((g) => this.opened.has(g)));
+  }
+
+  /** Starts the gates that something still needs and whose providers are applied; waits until one opens. Throws when one failed. */
+  async waitForNextGate(): Promise<void> {
+    const needed = new Set(this.plan.objects.filter((p) => !this.applied.has(p)).flatMap((p) => p.gates.filter((g) => !this.opened.has(g))));
+    for (const key of needed) if (this.providersApplied(this.plan.gates.get(key) as Gate)) this.startGate(key);
+    const failed = [...needed].filter((k) => this.gateError.has(k));
+    if (failed.length) throw await this.blockedError(failed);
+    // Gates may have opened while the last phase was being applied: release what they hold first.
+    if (this.releasable().length) return;
+    const pending = [...needed].filter((k) => this.gateResult.has(k) && !this.opened.has(k));
+    if (pending.length === 0) {
+      throw this.fail('nothing left to apply can proceed', { cause: `waiting objects need gates that nothing provides: ${[...needed].join(', ')}` });
+    }
+    await Promise.race(pending.map((k) => this.gateResult.get(k) as Promise<void>));
+    if (this.signal.aborted) throw this.fail(`the install stopped: ${describeError(this.signal.reason)}`, { cause: describeError(this.signal.reason) });
+  }
+
+  providersApplied(gate: Gate): boolean {
+    return gate.providers.every((r) => {
+      const p = this.byRef.get(describeRef(r));
+      return !p || this.applied.has(p);
+    });
+  }
+
+  startGate(key: string): void {
+    if (this.gateResult.has(key)) return;
+    const gate = this.plan.gates.get(key) as Gate;
+    this.logger.debug(`waiting for ${describeGate(gate)}`);
+    this.gateResult.set(
+      key,
+      this.waitGate(gate).then(
+        () => {
+          if (!this.signal.aborted) this.opened.set(key, Date.now());
+        },
+        (error: unknown) => void this.gateError.set(key, error),
+      ),
+    );
+  }
+
+  async waitGate(gate: Gate): Promise<void> {
+    const opts = this.waitOptions();
+    if (gate.kind === 'namespace') {
+      await waitFor(this.client, { apiVersion: 'v1', kind: 'Namespace', name: gate.name }, namespaceRule, opts());
+    } else if (gate.kind === 'crd') {
+      await waitFor(this.client, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: gate.name }, crdRule, opts());
+    } else {
+      for (const w of gate.providers.filter((r) => WORKLOADS.includes(r.kind))) {
+        await waitFor(this.client, w, ruleFor({ kind: w.kind }), opts());
+        if (this.signal.aborted) return;
+      }
+      await waitForServiceEndpoints(this.client, gate.namespace as string, gate.name, opts());
+    }
+  }
+
+  waitOptions(): () => WaitOptions {
+    return () => ({
+      logger: this.logger,
+      timeoutMs: this.remaining(),
+      signal: this.signal,
+      ...(this.options.watchTimeoutSeconds ? { watchTimeoutSeconds: this.options.watchTimeoutSeconds } : {}),
+    });
+  }
+
+  /** Records an applied object; gates it was the last provider of start waiting at once. */
+  onApplied(object: KubeObject, outcome: ApplyOutcome): void {
+    if (outcome === 'created' && object.kind === 'Namespace' && object.apiVersion === 'v1') this.createdNamespaces.add(object.metadata.name);
+    if (outcome === 'created' && object.kind === 'CustomResourceDefinition') {
+      const spec = object['spec'] as { group?: string; names?: { kind?: string } } | undefined;
+      if (spec?.group && spec.names?.kind) this.createdKinds.add(`${spec.group}/${spec.names.kind}`);
+    }
+    const p = this.plannedOf.get(object);
+    if (!p) return;
+    this.applied.add(p);
+    for (const g of this.gatesOf.get(describeRef(p.ref)) ?? []) if (g.blocks.length && this.providersApplied(g)) this.startGate(g.key);
+  }
+
+  knownAbsent(ref: ObjectRef): boolean {
+    return (ref.namespace !== undefined && this.createdNamespaces.has(ref.namespace)) || this.createdKinds.has(`${groupOf(ref.apiVersion)}/${ref.kind}`);
+  }
+
+  /**
+   * Retry classes: a webhook whose Service gate is open (it has ready endpoints) and that still cannot
+   * be called gets a grace period shared by every object it intercepts, counted from its first refusal;
+   * after it, the error is final. Everything else as healableClass.
+   */
+  classify(error: KubeApiError): string | undefined {
+    const service = error.webhook?.service;
+    if (error.reason === 'webhook-unreachable' && service && this.opened.has(`service:${service.namespace}/${service.name}`)) {
+      const key = `${service.namespace}/${service.name}`;
+      const since = this.refusedSince.get(key) ?? Date.now();
+      this.refusedSince.set(key, since);
+      return Date.now() - since < (this.options.refusedGraceMs ?? REFUSED_GRACE_MS) ? REFUSED_CLASS : undefined;
+    }
+    return healableClass(error);
+  }
+
+  async applyPhase(batch: PlannedObject[], after: string[]): Promise<void> {
+    const index = this.phases.length;
+    const t0 = Date.now();
+    const title = `phase ${index + 1}: apply ${batch.length} object(s)${after.length ? ` released by ${after.length} gate(s)` : ''}`;
+    const report = await this.logger.group(title, async () => {
+      for (const g of after) this.logger.info(`  open: ${describeGate(this.plan.gates.get(g) as Gate)}`);
+      try {
+        return await applyObjects(this.client, byUrgency(batch, this.plan, new Set(this.opened.keys())), {
+          concurrency: this.options.concurrency ?? 8,
+          force: this.options.force ?? false,
+          logger: this.logger,
+          onApplied: (o, outcome) => this.onApplied(o, outcome),
+          knownAbsent: (ref) => this.knownAbsent(ref),
+          classify: (e) => this.classify(e),
+          signal: this.signal,
+          retryBudgets: { ...this.options.retryBudgets, [REFUSED_CLASS]: this.options.refusedGraceMs ?? REFUSED_GRACE_MS },
+        });
+      } catch (error) {
+        if (error instanceof ApplyError) {
+          // Objects that failed stay "not applied"; those applied were recorded as they went in.
+          this.record(error.report);
+          throw await this.applyFailure(title, error);
+        }
+        throw error;
+      }
+    });
+    for (const p of batch) this.applied.add(p);
+    this.record(report);
+    const phase = { index, after, objects: batch.length, counts: report.counts, durationMs: Date.now() - t0 };
+    this.phases.push(phase);
+    const kept = report.applied.reduce((n, a) => n + (a.yielded?.length ?? 0), 0);
+    this.logger.info(
+      `phase ${index + 1}: ${batch.length} object(s): ${report.counts.created} created, ${report.counts.configured} configured, ${report.counts.unchanged} unchanged` +
+        `${kept ? `; ${kept} placeholder field(s) left to the components that own them` : ''} (${formatDuration(phase.durationMs)})`,
+    );
+  }
+
+  record(report: ApplyReport): void {
+    for (const a of report.applied) {
+      this.counts[a.outcome]++;
+      if (a.yielded?.length) this.yielded.push({ ref: a.ref, fields: a.yielded });
+    }
+  }
+
+  /** An apply that failed: webhooks that refused while their Service had ready endpoints get the cause and fix that fit. */
+  async applyFailure(title: string, error: ApplyError): Promise<InstallError> {
+    const failures = await Promise.all(
+      error.failures.map(async (f) => {
+        const service = f.error.webhook?.service;
+        if (f.error.reason !== 'webhook-unreachable' || !service || !this.opened.has(`service:${service.namespace}/${service.name}`)) return f;
+        const svc = this.plan.objects.find((p) => p.ref.kind === 'Service' && p.ref.apiVersion === 'v1' && p.ref.name === service.name && (p.ref.namespace ?? 'default') === service.namespace);
+        const endpoints = await this.endpointsOf(service.namespace, service.name);
+        return { ...f, error: explainWebhookRefusal(f.error, { ...service, endpoints, ...webhookTarget(svc?.object, f.error.webhook?.name, this.plan), ...injectorOf(f.error.webhook?.name, this.plan) }) };
+      }),
+    );
+    const explained = new ApplyError(failures, error.report);
+    const stopped = this.signal.aborted ? ` (retries stopped: ${describeError(this.signal.reason)})` : '';
+    return this.fail(`${title} failed${stopped}: ${explained.message}`, explained.details);
+  }
+
+  async endpointsOf(namespace: string, name: string): Promise<number> {
+    try {
+      const slices = await this.client.list({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace }, { labelSelector: `kubernetes.io/service-name=${name}` });
+      return readyEndpoints(slices.items);
+    } catch {
+      return 0;
+    }
+  }
+
+  async waitForWorkloads(): Promise<void> {
+    const workloads = this.plan.objects.filter((p) => WORKLOADS.includes(p.ref.kind));
+    await this.logger.group(`wait for ${workloads.length} workload(s) to be ready`, async () => {
+      const opts = this.waitOptions();
+      const results = await mapSettled(workloads, 32, (p) => waitFor(this.client, p.ref, ruleFor(p.object), opts()));
+      const notReady = results.flatMap((r, i) => (r.ok && r.value ? [] : [{ p: workloads[i] as PlannedObject, error: r.ok ? undefined : r.error }]));
+      this.ready = workloads.length - notReady.length;
       if (notReady.length) {
-        const diagnoses = await diagnoseAll(client, notReady.map((n) => lastObjectOf(n.error) ?? n.p.object));
-        throw new InstallError(
-          `${notReady.length} of ${workloads.length} workload(s) not ready within ${formatDuration(options.timeoutMs)}: ${notReady.slice(0, 10).map((n) => describeRef(n.p.ref)).join(', ')}${notReady.length > 10 ? ', …' : ''}`,
-          { ...partial(), ready },
-          diagnoses,
+        const diagnoses = await diagnoseAll(this.client, notReady.map((n) => lastObjectOf(n.error) ?? n.p.object));
+        const why = this.signal.aborted ? describeError(this.signal.reason) : `within ${formatDuration(this.options.timeoutMs)}`;
+        throw this.fail(
+          `${notReady.length} of ${workloads.length} workload(s) not ready (${why}): ${notReady.slice(0, 10).map((n) => describeRef(n.p.ref)).join(', ')}${notReady.length > 10 ? ', …' : ''}`,
           { cause: `\n${diagnoses.map(formatDiagnosis).join('\n')}`, fix: 'see the fix for each problem above' },
+          diagnoses,
         );
       }
     });
   }
-  return { plan, phases, counts, ready, durationMs: Date.now() - started };
+
+  /** The report so far: what was applied, and what was not under which gate. */
+  partial(): PartialInstallReport {
+    const notApplied = this.plan.objects.filter((p) => !this.applied.has(p));
+    const blocked = new Map<string, BlockedGate>();
+    for (const p of notApplied) {
+      const key = p.gates.find((g) => this.gateError.has(g)) ?? p.gates.find((g) => !this.opened.has(g));
+      if (!key) continue;
+      const gate = this.plan.gates.get(key) as Gate;
+      const state = this.gateError.has(key) ? 'failed' : this.gateResult.has(key) ? 'waiting' : 'not started';
+      const entry = blocked.get(key) ?? { gate: describeGate(gate), state, objects: [] };
+      entry.objects.push(p.ref);
+      blocked.set(key, entry);
+    }
+    return {
+      plan: this.plan,
+      phases: this.phases,
+      counts: this.counts,
+      ready: this.ready,
+      yielded: this.yielded,
+      notApplied: notApplied.map((p) => p.ref),
+      blocked: [...blocked.values()],
+      durationMs: Date.now() - this.started,
+    };
+  }
+
+  /** An InstallError with the report so far; everything still running is cancelled. */
+  fail(message: string, details: { cause?: string; fix?: string }, diagnoses: Diagnosis[] = []): InstallError {
+    const error = new InstallError(message, this.partial(), diagnoses, details);
+    this.stop();
+    return error;
+  }
+
+  async blockedError(failed: string[]): Promise<InstallError> {
+    const lines: string[] = [];
+    const stuck: KubeObject[] = [];
+    for (const key of failed) {
+      const gate = this.plan.gates.get(key) as Gate;
+      const error = this.gateError.get(key);
+      const blocked = gate.blocks;
+      lines.push(`${describeGate(gate)} did not happen: ${describeError(error).split('\n').join(' ')}`);
+      lines.push(`  it blocks ${blocked.length} object(s): ${blocked.slice(0, 8).map(describeRef).join(', ')}${blocked.length > 8 ? `, … ${blocked.length - 8} more` : ''}`);
+      const last = lastObjectOf(error);
+      if (last) stuck.push(last);
+      else {
+        for (const r of gate.providers.filter((p) => WORKLOADS.includes(p.kind))) {
+          const live = await this.client.get(r as ObjectRef).catch(() => undefined);
+          if (live) stuck.push(live);
+        }
+      }
+    }
+    const diagnoses = await diagnoseAll(this.client, stuck);
+    const webhookGates = failed.map((k) => this.plan.gates.get(k) as Gate).filter((g) => g.kind === 'service');
+    return this.fail(
+      lines.join('\n'),
+      {
+        cause: diagnoses.length ? `\n${diagnoses.map(formatDiagnosis).join('\n')}` : 'see above',
+        fix: webhookGates.length
+          ? `make the workloads behind ${webhookGates.map((g) => `Service ${g.namespace}/${g.name}`).join(', ')} ready (see the problems above); the objects their webhooks intercept are applied as soon as they are`
+          : 'see the problems above',
+      },
+      diagnoses,
+    );
+  }
+}
+
+/** The Service port a webhook calls (clientConfig.service.port, default 443) and the pods' target port behind it. */
+function webhookTarget(service: KubeObject | undefined, webhook: string | undefined, plan: Plan): { targetPort?: string | number } {
+  const ports = (service?.['spec'] as { ports?: { port: number; targetPort?: string | number }[] } | undefined)?.ports ?? [];
+  let port = 443;
+  for (const p of plan.objects) {
+    if (p.ref.kind !== 'ValidatingWebhookConfiguration' && p.ref.kind !== 'MutatingWebhookConfiguration') continue;
+    const w = ((p.object['webhooks'] as { name: string; clientConfig?: { service?: { port?: number } } }[] | undefined) ?? []).find((x) => x.name === webhook);
+    if (w?.clientConfig?.service?.port) port = w.clientConfig.service.port;
+  }
+  const match = ports.find((p) => p.port === port);
+  return match ? { targetPort: match.targetPort ?? match.port } : {};
+}
+
+/** Who injects the CA bundle of a webhook, when its configuration says (cert-manager's annotations). */
+function injectorOf(webhook: string | undefined, plan: Plan): { injectedBy?: string } {
+  for (const p of plan.objects) {
+    if (p.ref.kind !== 'ValidatingWebhookConfiguration' && p.ref.kind !== 'MutatingWebhookConfiguration') continue;
+    if (!((p.object['webhooks'] as { name: string }[] | undefined) ?? []).some((x) => x.name === webhook)) continue;
+    const a = p.object.metadata.annotations ?? {};
+    const from = a['cert-manager.io/inject-ca-from'];
+    if (from) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from: ${from} on ${p.ref.kind} ${p.ref.name}; Certificate ${from} must be Ready)` };
+    const secret = a['cert-manager.io/inject-ca-from-secret'];
+    if (secret) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from-secret: ${secret} on ${p.ref.kind} ${p.ref.name})` };
+  }
+  return {};
 }
 
 /**
@@ -240,34 +496,6 @@ function lastObjectOf(error: unknown): KubeObject | undefined {
 async function diagnoseAll(client: KubeClient, objects: KubeObject[]): Promise<Diagnosis[]> {
   const results = await mapSettled(objects, 8, (o) => diagnose(client, o));
   return results.flatMap((r) => (r.ok ? [r.value] : []));
-}
-
-async function blockedError(client: KubeClient, plan: Plan, failed: string[], errors: Map<string, unknown>, report: Omit<InstallReport, 'durationMs'>): Promise<InstallError> {
-  const lines: string[] = [];
-  const stuck: KubeObject[] = [];
-  for (const key of failed) {
-    const gate = plan.gates.get(key) as Gate;
-    const error = errors.get(key);
-    const blocked = gate.blocks;
-    lines.push(`${describeGate(gate)} did not happen: ${describeError(error).split('\n').join(' ')}`);
-    lines.push(`  it blocks ${blocked.length} object(s): ${blocked.slice(0, 8).map(describeRef).join(', ')}${blocked.length > 8 ? `, … ${blocked.length - 8} more` : ''}`);
-    const last = lastObjectOf(error);
-    if (last) stuck.push(last);
-    else {
-      for (const r of gate.providers.filter((p) => WORKLOADS.includes(p.kind))) {
-        const live = await client.get(r as ObjectRef).catch(() => undefined);
-        if (live) stuck.push(live);
-      }
-    }
-  }
-  const diagnoses = await diagnoseAll(client, stuck);
-  const webhookGates = failed.map((k) => plan.gates.get(k) as Gate).filter((g) => g.kind === 'service');
-  return new InstallError(lines.join('\n'), report, diagnoses, {
-    cause: diagnoses.length ? `\n${diagnoses.map(formatDiagnosis).join('\n')}` : 'see above',
-    fix: webhookGates.length
-      ? `make the workloads behind ${webhookGates.map((g) => `Service ${g.namespace}/${g.name}`).join(', ')} ready (see the problems above); the objects their webhooks intercept are applied as soon as they are`
-      : 'see the problems above',
-  });
 }
 
 /** The gates of a plan that are open on the cluster right now (for dry runs): checked once, no waiting. */

@@ -40,3 +40,13 @@ export function recordingLogger(): Logger & { lines: string[] } {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Makes kwok-volume the cluster's default StorageClass (the Kubeflow render's PVCs name no class; the
+ * action's preflight does the same on a real cluster with input default-storage-class).
+ */
+export async function ensureDefaultStorageClass(client: KubeClient): Promise<void> {
+  const { applyObjects } = await import('../../src/kube/apply.js');
+  const { DEFAULT_CLASS_ANNOTATION } = await import('../../src/kubeflow/preflight.js');
+  await applyObjects(client, [{ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'kwok-volume', annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } }, provisioner: 'kwok.x-k8s.io/volume', volumeBindingMode: 'Immediate' }], { fieldManager: 'test-setup' });
+}

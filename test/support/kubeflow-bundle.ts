@@ -1,9 +1,13 @@
 /**
- * A generated bundle with the shape of `kustomize build example` of kubeflow/manifests v1.9.1
- * (counts from the project reference: 569 objects, 66 CRDs one of which is larger than the 262,144-byte
- * client-side-apply annotation limit, 13 validating and 9 mutating webhook configurations that fail
- * closed, 44 Deployments, 1 StatefulSet, 6 Namespaces, 3 PVCs, RBAC, a Profile). Names follow Kubeflow's;
- * contents are written here, not copied.
+ * SYNTHETIC: a generated bundle with the shape of `kustomize build example` of kubeflow/manifests v1.9.1
+ * (569 objects, 66 CRDs one of which is larger than the 262,144-byte client-side-apply annotation limit,
+ * 13 validating and 9 mutating webhook configurations that fail closed, 44 Deployments, 1 StatefulSet,
+ * 6 Namespaces, 3 PVCs, RBAC, a Profile). Names follow Kubeflow's; contents are written here, not copied,
+ * and differ from the real render where it matters (first Service port, admission review versions,
+ * caBundle placeholders, paths).
+ *
+ * Test against the real render (test/support/kubeflow-render.ts). Use this only for variants the real
+ * render lacks: unschedulable workloads, slow-starting pods, a caBundle given up front.
  */
 import type { KubeObject } from '../../src/kube/types.js';
 

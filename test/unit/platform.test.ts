@@ -3,11 +3,11 @@ import { readSettings } from '../../src/actions/install-kubeflow/main.js';
 import { Inputs } from '../../src/common/inputs.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { exposeGateway, gatewayAddress, knativeDomain, loadBalancerRule, setKnativeDomain, setM2mIssuer } from '../../src/kubeflow/platform.js';
-import { generateKubeflowBundle } from '../support/kubeflow-bundle.js';
+import { loadKubeflowRender } from '../support/kubeflow-render.js';
 
 describe('platform edits', () => {
   it('turns the gateway into a LoadBalancer and reads its address', () => {
-    const objects = generateKubeflowBundle();
+    const objects = loadKubeflowRender();
     exposeGateway(objects, undefined);
     const gw = objects.find((o) => o.metadata.name === 'istio-ingressgateway' && o.kind === 'Service') as KubeObject;
     expect((gw['spec'] as { type: string }).type).toBe('LoadBalancer');
@@ -33,20 +33,38 @@ describe('platform edits', () => {
   });
 
   it('replaces the domain in config-domain, keeping the example key', () => {
-    const objects = generateKubeflowBundle();
+    const objects = loadKubeflowRender();
     setKnativeDomain(objects, 'old.example.com', undefined);
     setKnativeDomain(objects, '34.1.2.3.sslip.io', undefined);
     expect(Object.keys(objects.find((o) => o.metadata.name === 'config-domain')?.['data'] as object)).toEqual(['_example', '34.1.2.3.sslip.io']);
   });
 
-  it('sets only the issuer of the m2m RequestAuthentication', () => {
-    const objects = generateKubeflowBundle();
-    const before = structuredClone(objects.find((o) => o.metadata.name === 'm2m-token-issuer')) as KubeObject;
-    setM2mIssuer(objects, 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c', undefined);
+  it('names the missing m2m RequestAuthentication: the example render only has Dex\'s', () => {
+    const objects = loadKubeflowRender();
+    // kubeflow/manifests v1.9.1 example uses oauth2-proxy's m2m-dex-only overlay: no m2m-token-issuer.
+    expect(objects.filter((o) => o.kind === 'RequestAuthentication').map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['istio-system/dex-jwt']);
+    expect(() => setM2mIssuer(objects, 'https://issuer.example', undefined)).toThrow(/RequestAuthentication istio-system\/m2m-token-issuer is neither in the manifests nor on the cluster/);
+  });
+
+  it('sets only the issuer of the m2m RequestAuthentication, taken from the cluster when the render lacks it', () => {
+    const objects = loadKubeflowRender();
+    const count = objects.length;
+    // As the m2m overlays of common/oauth2-proxy install it (Kubernetes' own issuer, claims to headers).
+    const live: KubeObject = {
+      apiVersion: 'security.istio.io/v1beta1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'm2m-token-issuer', namespace: 'istio-system', resourceVersion: '42', uid: 'u-1' },
+      spec: { selector: { matchLabels: { app: 'istio-ingressgateway' } }, jwtRules: [{ issuer: 'https://kubernetes.default.svc.cluster.local', forwardOriginalToken: true, outputClaimToHeaders: [{ header: 'kubeflow-userid', claim: 'sub' }, { header: 'kubeflow-groups', claim: 'groups' }] }] },
+    };
+    setM2mIssuer(objects, 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c', live);
+    expect(objects).toHaveLength(count + 1);
     const after = objects.find((o) => o.metadata.name === 'm2m-token-issuer') as KubeObject;
+    expect(after.metadata).toEqual({ name: 'm2m-token-issuer', namespace: 'istio-system' });
     const rules = (after['spec'] as { jwtRules: Record<string, unknown>[] }).jwtRules;
     expect(rules[0]?.['issuer']).toBe('https://container.googleapis.com/v1/projects/p/locations/l/clusters/c');
-    expect({ ...rules[0], issuer: undefined }).toEqual({ ...(before['spec'] as { jwtRules: Record<string, unknown>[] }).jwtRules[0], issuer: undefined });
+    expect({ ...rules[0], issuer: undefined }).toEqual({ ...(live['spec'] as { jwtRules: Record<string, unknown>[] }).jwtRules[0], issuer: undefined });
+    // Dex's RequestAuthentication is left as rendered.
+    expect(objects.find((o) => o.metadata.name === 'dex-jwt')).toEqual(loadKubeflowRender().find((o) => o.metadata.name === 'dex-jwt'));
   });
 
   it('checks the exposure inputs', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/common/errors.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { addUsers, dexHashEnv, parseUsers, safeEmail, type DexStaticPassword } from '../../src/kubeflow/users.js';
-import { generateKubeflowBundle } from '../support/kubeflow-bundle.js';
+import { loadKubeflowRender } from '../support/kubeflow-render.js';
 
 const env = { ALICE_PW: 'correct horse battery', BOB_PW: 'another long one' };
 const find = (objects: KubeObject[], kind: string, name: string): KubeObject | undefined => objects.find((o) => o.kind === kind && o.metadata.name === name);
@@ -39,14 +39,16 @@ describe('parseUsers', () => {
 });
 
 describe('addUsers', () => {
-  const bundle = generateKubeflowBundle();
+  const render = loadKubeflowRender();
   const { users, passwords } = parseUsers([{ email: 'alice@example.com', 'password-env': 'ALICE_PW', contributors: [{ email: 'bob@example.com', role: 'edit' }] }], env);
 
   it('adds Dex logins by hashFromEnv, bcrypt hashes in dex-passwords, a Profile and contributor access', async () => {
-    const { objects, rehashed } = await addUsers(bundle, users, passwords, {}, 4);
+    const { objects, rehashed } = await addUsers(render, users, passwords, {}, 4);
     expect(rehashed).toEqual(['alice@example.com']);
     const config = load((find(objects, 'ConfigMap', 'dex')?.['data'] as Record<string, string>)['config.yaml'] as string) as { staticPasswords: DexStaticPassword[] };
+    // The render's default login (user@example.com, hashFromEnv DEX_USER_PASSWORD) stays first.
     expect(config.staticPasswords.map((e) => e.email)).toEqual(['user@example.com', 'alice@example.com']);
+    expect(config.staticPasswords[0]).toMatchObject({ hashFromEnv: 'DEX_USER_PASSWORD' });
     const alice = config.staticPasswords[1] as DexStaticPassword;
     expect(alice).toMatchObject({ hashFromEnv: 'KFOPS_DEX_HASH_ALICE_EXAMPLE_COM', username: 'alice' });
     expect(alice.hash).toBeUndefined();
@@ -57,7 +59,14 @@ describe('addUsers', () => {
     const dex = find(objects, 'Deployment', 'dex') as KubeObject;
     const template = (dex['spec'] as { template: { metadata: { annotations: Record<string, string> }; spec: { containers: { envFrom: unknown[] }[] } } }).template;
     expect(template.metadata.annotations['kfops.dev/dex-config-digest']).toMatch(/^[0-9a-f]{16}$/);
-    expect(template.spec.containers[0]?.envFrom).toEqual([{ secretRef: { name: 'dex-passwords' } }]);
+    // The render's Dex already reads dex-passwords (and its OIDC client Secret): named once, order kept.
+    const rendered = (find(render, 'Deployment', 'dex')?.['spec'] as { template: { spec: { containers: { envFrom: { secretRef: { name: string } }[] }[] } } }).template.spec.containers[0]?.envFrom;
+    expect(rendered?.map((e) => e.secretRef.name)).toEqual(['dex-oidc-client', 'dex-passwords']);
+    expect(template.spec.containers[0]?.envFrom).toEqual(rendered);
+    // The render's default login keeps its hash next to the new one.
+    const renderedHashes = find(render, 'Secret', 'dex-passwords')?.['stringData'] as Record<string, string>;
+    expect(Object.keys(renderedHashes)).toEqual(['DEX_USER_PASSWORD']);
+    expect(find(objects, 'Secret', 'dex-passwords')?.['stringData']).toMatchObject(renderedHashes);
     expect(find(objects, 'Profile', 'kubeflow-alice-example-com')?.['spec']).toEqual({ owner: { kind: 'User', name: 'alice@example.com' } });
     const name = `user-${safeEmail('bob@example.com')}-clusterrole-edit`;
     expect(name).toBe('user-bob-example-com-clusterrole-edit');
@@ -66,16 +75,16 @@ describe('addUsers', () => {
     const ap = objects.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === name);
     expect(JSON.stringify(ap?.['spec'])).toContain('"values":["bob@example.com"]');
     // The input manifests are left as they were.
-    expect(JSON.stringify(bundle)).not.toContain('KFOPS_DEX_HASH');
+    expect(JSON.stringify(render)).not.toContain('KFOPS_DEX_HASH');
   });
 
   it('keeps a stored hash that still matches, so a re-run changes nothing; a new password changes the digest', async () => {
-    const first = await addUsers(bundle, users, passwords, {}, 4);
+    const first = await addUsers(render, users, passwords, {}, 4);
     const stored = secretAsData(find(first.objects, 'Secret', 'dex-passwords') as KubeObject);
-    const again = await addUsers(bundle, users, passwords, { dexPasswords: stored }, 4);
+    const again = await addUsers(render, users, passwords, { dexPasswords: stored }, 4);
     expect(again.rehashed).toEqual([]);
     expect(JSON.stringify(again.objects)).toBe(JSON.stringify(first.objects));
-    const changed = await addUsers(bundle, users, new Map([['alice@example.com', 'a brand new password']]), { dexPasswords: stored }, 4);
+    const changed = await addUsers(render, users, new Map([['alice@example.com', 'a brand new password']]), { dexPasswords: stored }, 4);
     expect(changed.rehashed).toEqual(['alice@example.com']);
     const digest = (o: { objects: KubeObject[] }): string => ((find(o.objects, 'Deployment', 'dex')?.['spec'] as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations['kfops.dev/dex-config-digest']) as string;
     expect(digest(changed)).not.toBe(digest(first));

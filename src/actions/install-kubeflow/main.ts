@@ -2,70 +2,36 @@ import * as core from '@actions/core';
 import { ConfigurationError } from '../../common/errors.js';
 import { nodeExec } from '../../common/exec.js';
 import { formatDuration } from '../../common/duration.js';
-import type { Inputs } from '../../common/inputs.js';
 import { applyObjects } from '../../kube/apply.js';
 import { KubeClient } from '../../kube/client.js';
-import { install, openGatesNow, type InstallReport } from '../../kube/install.js';
-import { describeGate, formatPlan, planInstall, type Gate, type Plan } from '../../kube/plan.js';
-import { DEFAULT_KUBEFLOW_VERSION, DEFAULT_MANIFESTS_REPO, loadManifests, type ManifestSource } from '../../kubeflow/manifests.js';
-import { preflight, type PreflightReport } from '../../kubeflow/preflight.js';
-import { addUsers, parseUsers, USERS_FORM, type UserSpec } from '../../kubeflow/users.js';
+import { install, InstallError, openGatesNow } from '../../kube/install.js';
+import { describeGate, formatPlan, planInstall, type Gate } from '../../kube/plan.js';
+import { loadManifests } from '../../kubeflow/manifests.js';
+import { preflight } from '../../kubeflow/preflight.js';
+import { addUsers } from '../../kubeflow/users.js';
 import { discoverIssuer, exposeGateway, GATEWAY, gatewayAddress, knativeDomain, REQUIRE_JWT_POLICY, setKnativeDomain, setM2mIssuer, waitForGatewayAddress } from '../../kubeflow/platform.js';
 import type { KubeObject } from '../../kube/types.js';
 import { actionInputs, coreLogger, runAction } from '../runner.js';
+import { readSettings, type Settings } from './inputs.js';
+import { setOutputs, waitsFor, writeFailureSummary, writeSummary, type PlatformState } from './outputs.js';
 
-export interface Settings {
-  kubeconfig?: string;
-  source: ManifestSource;
-  defaultStorageClass?: string;
-  planOnly: boolean;
-  timeoutMs: number;
-  concurrency: number;
-  forceConflicts: boolean;
-  users: UserSpec[];
-  passwords: Map<string, string>;
-  expose: 'none' | 'loadbalancer';
-  /** '' (leave Knative's domain alone), 'sslip' (magic DNS from the gateway address) or a domain. */
-  domain: string;
-  m2mAuth: boolean;
-}
-
-/** Reads and checks every input before anything touches the cluster; passwords come from `env`. */
-export function readSettings(inputs: Inputs, env: Record<string, string | undefined> = {}): Settings {
-  const file = inputs.optional('manifests-file');
-  const path = inputs.optional('manifests-path');
-  const version = inputs.optional('kubeflow-version');
-  const components = inputs.list('components');
-  const given = [file && 'manifests-file', path && 'manifests-path', version && 'kubeflow-version'].filter(Boolean) as string[];
-  if (given.length > 1) {
-    throw new ConfigurationError(given[1] as string, inputs.optional(given[1] as string), `only one of kubeflow-version, manifests-path and manifests-file (also given: ${given[0]})`);
-  }
-  if (file && components.length) throw new ConfigurationError('components', components.join(', '), 'no components with manifests-file (the file is already rendered)');
-  const ref = inputs.matching('kubeflow-version', /^[\w./-]+$/, 'a git tag or branch of kubeflow/manifests, e.g. v1.9.1', DEFAULT_KUBEFLOW_VERSION) as string;
-  const source: ManifestSource = file
-    ? { type: 'file', file }
-    : path
-      ? { type: 'path', path, components }
-      : { type: 'version', version: ref, repo: inputs.optional('manifests-repo') ?? DEFAULT_MANIFESTS_REPO, components };
-  const kubeconfig = inputs.optional('kubeconfig');
-  const defaultStorageClass = inputs.matching('default-storage-class', /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'the name of a StorageClass');
-  return {
-    ...(kubeconfig ? { kubeconfig } : {}),
-    source,
-    ...(defaultStorageClass ? { defaultStorageClass } : {}),
-    planOnly: inputs.boolean('plan-only', false),
-    timeoutMs: inputs.duration('timeout', '45m'),
-    concurrency: inputs.integer('concurrency', 8, { min: 1, max: 64 }),
-    forceConflicts: inputs.boolean('force-conflicts', false),
-    ...parseUsers(inputs.structured('users', USERS_FORM), env),
-    expose: inputs.choice('expose', ['none', 'loadbalancer'] as const, 'none'),
-    domain: inputs.matching('domain', /^(sslip|([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,})$/, '`sslip` (magic DNS <ip>.sslip.io from the gateway address) or a DNS domain such as models.example.com') ?? '',
-    m2mAuth: inputs.boolean('m2m-auth', false),
-  };
-}
+export { readSettings } from './inputs.js';
 
 export function run(): Promise<void> {
+  let summaryWritten = false;
   return runAction('install-kubeflow', async () => {
+    try {
+      await body();
+    } catch (error) {
+      if (!summaryWritten && !(error instanceof ConfigurationError)) {
+        core.setOutput('result', 'failure');
+        await writeFailureSummary(undefined, error);
+      }
+      throw error;
+    }
+  });
+
+  async function body(): Promise<void> {
     const settings = readSettings(actionInputs(), process.env);
     for (const password of settings.passwords.values()) core.setSecret(password);
     const logger = coreLogger;
@@ -112,7 +78,14 @@ export function run(): Promise<void> {
     }
 
     const started = Date.now();
-    const report = await install(client, objects, { timeoutMs: settings.timeoutMs, concurrency: settings.concurrency, force: settings.forceConflicts, logger });
+    const report = await install(client, objects, { timeoutMs: settings.timeoutMs, concurrency: settings.concurrency, force: settings.forceConflicts, logger }).catch(async (error: unknown) => {
+      if (error instanceof InstallError) {
+        setOutputs(error.report.counts, pre, error.report, platform, 'failure');
+        await writeFailureSummary(`${origin} (${objects.length} objects)`, error);
+        summaryWritten = true;
+      }
+      throw error;
+    });
     if (settings.expose === 'loadbalancer') {
       await core.group('wait for the gateway address', async () => {
         platform.address = await waitForGatewayAddress(client, { timeoutMs: Math.max(1000, settings.timeoutMs - (Date.now() - started)), logger });
@@ -132,15 +105,7 @@ export function run(): Promise<void> {
     core.info(changed === 0 ? `nothing changed: all ${objects.length} object(s) were already as declared; ${report.ready} workload(s) ready` : `installed in ${formatDuration(report.durationMs)}: ${report.counts.created} created, ${report.counts.configured} configured, ${report.counts.unchanged} unchanged; ${report.ready} workload(s) ready`);
     setOutputs(report.counts, pre, report, platform);
     await writeSummary(origin, objects.length, pre, report, platform, settings.users);
-  });
-}
-
-interface PlatformState {
-  /** Objects changed after the install (Knative's domain, once the gateway address is known). */
-  changedAfterInstall?: number;
-  address?: string;
-  domain?: string;
-  issuer?: string;
+  }
 }
 
 /**
@@ -182,66 +147,3 @@ async function configurePlatform(client: KubeClient, objects: KubeObject[], sett
   return state;
 }
 
-function setOutputs(counts: { created: number; configured: number; unchanged: number }, pre: PreflightReport, report?: InstallReport, platform: PlatformState = {}): void {
-  core.setOutput('gateway-address', platform.address ?? '');
-  core.setOutput('dashboard-url', platform.address ? `http://${platform.address}/` : '');
-  core.setOutput('knative-domain', platform.domain ?? '');
-  core.setOutput('issuer', platform.issuer ?? '');
-  core.setOutput('created', counts.created);
-  core.setOutput('configured', counts.configured);
-  core.setOutput('unchanged', counts.unchanged);
-  core.setOutput('changed', counts.created + counts.configured + (platform.changedAfterInstall ?? 0) > 0);
-  core.setOutput('server-version', pre.serverVersion);
-  core.setOutput('default-storage-class', pre.defaultStorageClass ?? '');
-  if (report) {
-    core.setOutput('phases', report.phases.length);
-    core.setOutput('ready-workloads', report.ready);
-    core.setOutput('duration-seconds', Math.round(report.durationMs / 1000));
-  }
-}
-
-async function writeSummary(origin: string, total: number, pre: PreflightReport, report: InstallReport, platform: PlatformState, users: UserSpec[]): Promise<void> {
-  core.summary
-    .addHeading('install-kubeflow', 2)
-    .addRaw(`Manifests: ${origin} (${total} objects) on Kubernetes ${pre.serverVersion}; default StorageClass ${pre.defaultStorageClass ?? '(none needed)'}${pre.storageClassSet ? ' (set by this run)' : ''}.`, true)
-    .addTable([
-      [
-        { data: 'phase', header: true },
-        { data: 'released by', header: true },
-        { data: 'objects', header: true },
-        { data: 'created', header: true },
-        { data: 'configured', header: true },
-        { data: 'unchanged', header: true },
-        { data: 'time', header: true },
-      ],
-      ...report.phases.map((p) => [
-        String(p.index + 1),
-        p.after.length ? waitsFor(report.plan, p.after) || `${p.after.length} namespace(s)` : 'start',
-        String(p.objects),
-        String(p.counts.created),
-        String(p.counts.configured),
-        String(p.counts.unchanged),
-        formatDuration(p.durationMs),
-      ]),
-      ['total', '', String(total), String(report.counts.created), String(report.counts.configured), String(report.counts.unchanged), formatDuration(report.durationMs)],
-    ])
-    .addRaw(`${report.ready} workload(s) ready.${platform.address ? ` Dashboard: http://${platform.address}/.` : ''}${platform.domain ? ` Model URLs under ${platform.domain}.` : ''}${platform.issuer ? ` Machine-to-machine tokens from ${platform.issuer}.` : ''}${pre.warnings.length ? ` Warnings: ${pre.warnings.join(' ')}` : ''}`, true);
-  if (users.length) {
-    core.summary.addTable([
-      [
-        { data: 'Dex login', header: true },
-        { data: 'profile', header: true },
-        { data: 'contributors', header: true },
-      ],
-      ...users.map((u) => [u.email, u.profile ?? '-', u.contributors.map((c) => `${c.email} (${c.role})`).join('<br>') || '-']),
-    ]);
-  }
-  await core.summary.write();
-}
-
-/** The gates other than namespaces, described, at most three. */
-function waitsFor(plan: Plan, keys: string[]): string {
-  const shown = [...new Set(keys)].filter((g) => !g.startsWith('namespace:'));
-  const text = shown.slice(0, 3).map((g) => describeGate(plan.gates.get(g) as Gate)).join('<br>');
-  return shown.length > 3 ? `${text}<br>… ${shown.length - 3} more` : text;
-}
