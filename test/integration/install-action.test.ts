@@ -8,12 +8,16 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { applyObjects } from '../../src/kube/apply.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { DEFAULT_CLASS_ANNOTATION } from '../../src/kubeflow/preflight.js';
+import { startCaInjector } from '../support/ca-injector.js';
+import { kubeflowRenderPath, loadKubeflowRender } from '../support/kubeflow-render.js';
 import { runAction } from '../support/run-action.js';
-import { adminClient, uniqueName } from './helpers.js';
+import { startWebhookStandins } from '../support/webhook-standin.js';
+import { adminClient, ensureDefaultStorageClass, uniqueName } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const kubeconfig = inject('kubeconfig');
 const client = adminClient();
+const render = loadKubeflowRender();
 const toYaml = (objects: KubeObject[]): string => objects.map((o) => dump(o)).join('---\n');
 
 function smallSet(ns: string): KubeObject[] {
@@ -138,6 +142,33 @@ describe('the install-kubeflow action (a real process, a real API server)', () =
     expect(await client.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'one', namespace: ns })).toBeDefined();
     expect(await client.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'other', namespace: ns })).toBeUndefined();
   });
+
+  it('on the real render, a webhook that refuses while its Service has endpoints fails the step within a minute, the process exits at once, and outputs and summary say how far it got', async () => {
+    await ensureDefaultStorageClass(client);
+    const standins = startWebhookStandins(client, dirname(kubeconfig), render, { refuse: ['kubeflow/kserve-webhook-server-service'] });
+    const injector = startCaInjector(client, dirname(kubeconfig));
+    const started = Date.now();
+    let errorAt = 0;
+    const r = await runAction('install-kubeflow', { 'manifests-file': kubeflowRenderPath(), timeout: '10m' }, { KUBECONFIG: kubeconfig }, (line) => {
+      if (line.startsWith('::error::')) errorAt = Date.now();
+    }).finally(async () => {
+      await standins.stop();
+      await injector.stop();
+    });
+    const exitedAt = Date.now();
+    console.log(`refused webhook through the action: error after ${errorAt - started} ms, exit ${exitedAt - errorAt} ms later`);
+    expect(r.code).toBe(1);
+    expect(errorAt - started).toBeLessThan(60_000);
+    expect(exitedAt - errorAt).toBeLessThan(3_000);
+    expect(r.log).toMatch(/::error::install-kubeflow: phase \d+: apply \d+ object\(s\) released by \d+ gate\(s\) failed: /);
+    expect(r.log).toContain('although Service kubeflow/kserve-webhook-server-service has ready endpoints');
+    expect(r.outputs['result']).toBe('failure');
+    expect(Number(r.outputs['not-applied'])).toBeGreaterThanOrEqual(10);
+    expect(Number(r.outputs['created']) + Number(r.outputs['configured']) + Number(r.outputs['unchanged']) + Number(r.outputs['not-applied'])).toBe(569);
+    expect(r.summary).toContain('install-kubeflow failed');
+    expect(r.summary).toMatch(/\d+ applied \(\d+ created, \d+ configured, \d+ unchanged\), \d+ not applied/);
+    expect(r.summary).toContain('ClusterServingRuntime kserve-huggingfaceserver');
+  }, 120_000);
 
   it('refuses two manifest sources, naming both', async () => {
     const r = await runAction('install-kubeflow', { 'manifests-file': '/tmp/a.yaml', 'manifests-path': '/tmp/b' }, { KUBECONFIG: kubeconfig });
