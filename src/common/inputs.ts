@@ -1,6 +1,7 @@
 import { load as loadYaml } from 'js-yaml';
-import { durationInput } from './duration.js';
+import { DURATION_FORM, durationInput } from './duration.js';
 import { ConfigurationError } from './errors.js';
+import { isKubeName, kubeNameForm, type NameKind } from './names.js';
 
 /** Reads a raw input by name; returns '' when the input is not set. */
 export type InputReader = (name: string) => string;
@@ -49,9 +50,20 @@ export class Inputs {
     throw new ConfigurationError(name, v, '`true` or `false`');
   }
 
-  /** Milliseconds. */
-  duration(name: string, fallback: string): number {
-    return durationInput(name, this.optional(name) ?? fallback);
+  /** Milliseconds. With `positive`, zero is refused (a deadline of 0 would mean none). */
+  duration(name: string, fallback: string, options: { positive?: boolean } = {}): number {
+    const text = this.optional(name) ?? fallback;
+    const ms = durationInput(name, text);
+    if (options.positive && ms <= 0) throw new ConfigurationError(name, text, `${DURATION_FORM}, greater than zero`);
+    return ms;
+  }
+
+  /** A Kubernetes object name (see common/names.ts). */
+  kubeName(name: string, kind: NameKind = 'label', what?: string, fallback?: string): string | undefined {
+    const v = this.optional(name) ?? fallback;
+    if (v === undefined) return undefined;
+    if (!isKubeName(v, kind)) throw new ConfigurationError(name, v, kubeNameForm(kind, what));
+    return v;
   }
 
   integer(name: string, fallback: number, range: { min?: number; max?: number } = {}): number {

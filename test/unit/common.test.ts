@@ -99,3 +99,28 @@ describe('mapSettled', () => {
     expect(results.map((r) => (r.ok ? r.value : 'err'))).toEqual([10, 20, 30, 'err', 50, 60]);
   });
 });
+
+describe('credentials in URLs', () => {
+  it('are redacted in any text, and split off a URL for use as a header', async () => {
+    const { redactUrlCredentials, splitUrlCredentials } = await import('../../src/common/redact.js');
+    expect(redactUrlCredentials('GET https://admin:s3cr%40t@mlflow.example.com:5000/api and s3://key:secret@bucket/x, not user@example.com')).toBe(
+      'GET https://***@mlflow.example.com:5000/api and s3://***@bucket/x, not user@example.com',
+    );
+    expect(splitUrlCredentials('https://admin:s3cr%40t@mlflow.example.com/path?q=1')).toEqual({ url: 'https://mlflow.example.com/path?q=1', username: 'admin', password: 's3cr@t' });
+    expect(splitUrlCredentials('https://mlflow.example.com/')).toEqual({ url: 'https://mlflow.example.com/' });
+  });
+});
+
+describe('Kubernetes names and positive durations', () => {
+  it('accept what the API server accepts and refuse the rest, naming the form', async () => {
+    const { isKubeName } = await import('../../src/common/names.js');
+    expect(['a', 'my-model', 'x1'].every((n) => isKubeName(n))).toBe(true);
+    expect(['', '-a', 'a-', 'A', 'a_b', 'a.b', 'a'.repeat(64)].some((n) => isKubeName(n))).toBe(false);
+    expect(isKubeName('kwok-volume.v1', 'subdomain')).toBe(true);
+    expect(isKubeName('a..b', 'subdomain')).toBe(false);
+    const { Inputs } = await import('../../src/common/inputs.js');
+    const inputs = new Inputs((n) => ({ timeout: '0s', name: 'Bad_Name' })[n] ?? '');
+    expect(() => inputs.duration('timeout', '5m', { positive: true })).toThrow(`Input 'timeout' has the value "0s": expected a duration such as 90s, 10m, 1h30m or 500ms (a bare number means seconds), greater than zero.`);
+    expect(() => inputs.kubeName('name', 'label', 'an InferenceService name')).toThrow(/Input 'name' has the value "Bad_Name": expected an InferenceService name: lowercase letters/);
+  });
+});

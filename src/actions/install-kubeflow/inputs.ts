@@ -37,13 +37,13 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
       ? { type: 'path', path, components }
       : { type: 'version', version: ref, repo: inputs.optional('manifests-repo') ?? DEFAULT_MANIFESTS_REPO, components };
   const kubeconfig = inputs.optional('kubeconfig');
-  const defaultStorageClass = inputs.matching('default-storage-class', /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'the name of a StorageClass');
+  const defaultStorageClass = inputs.kubeName('default-storage-class', 'subdomain', 'the name of a StorageClass');
   return {
     ...(kubeconfig ? { kubeconfig } : {}),
     source,
     ...(defaultStorageClass ? { defaultStorageClass } : {}),
     planOnly: inputs.boolean('plan-only', false),
-    timeoutMs: inputs.duration('timeout', '45m'),
+    timeoutMs: inputs.duration('timeout', '45m', { positive: true }),
     concurrency: inputs.integer('concurrency', 8, { min: 1, max: 64 }),
     forceConflicts: inputs.boolean('force-conflicts', false),
     ...parseUsers(inputs.structured('users', USERS_FORM), env),

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { ConfigurationError } from '../../common/errors.js';
+import { ConfigurationError, describeError } from '../../common/errors.js';
 import { nodeExec } from '../../common/exec.js';
 import { formatDuration } from '../../common/duration.js';
 import { applyObjects } from '../../kube/apply.js';
@@ -25,7 +25,8 @@ export function run(): Promise<void> {
     } catch (error) {
       if (!summaryWritten && !(error instanceof ConfigurationError)) {
         core.setOutput('result', 'failure');
-        await writeFailureSummary(undefined, error);
+        // Best effort: a summary that cannot be written must not hide the error itself.
+        await writeFailureSummary(undefined, error).catch((e: unknown) => core.warning(`job summary not written: ${describeError(e)}`));
       }
       throw error;
     }
@@ -81,8 +82,8 @@ export function run(): Promise<void> {
     const report = await install(client, objects, { timeoutMs: settings.timeoutMs, concurrency: settings.concurrency, force: settings.forceConflicts, logger }).catch(async (error: unknown) => {
       if (error instanceof InstallError) {
         setOutputs(error.report.counts, pre, error.report, platform, 'failure');
-        await writeFailureSummary(`${origin} (${objects.length} objects)`, error);
         summaryWritten = true;
+        await writeFailureSummary(`${origin} (${objects.length} objects)`, error).catch((e: unknown) => core.warning(`job summary not written: ${describeError(e)}`));
       }
       throw error;
     });
