@@ -1,5 +1,5 @@
 // Bundles every action entry point src/actions/<name>/index.ts into dist/<name>/index.js (ESM) with ncc.
-// New actions are found automatically. Usage: node scripts/build.mjs [--src DIR] [--out DIR]
+// New actions are found automatically. Usage: node scripts/build.mjs [--src DIR] [--out DIR] [--only name,name]
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +19,8 @@ export async function findEntries(srcDir) {
 }
 
 /** Bundles each entry of srcDir into outDir/<name>/index.js; removes bundles of actions that no longer exist. */
-export async function buildAll(srcDir, outDir, log = console.log) {
-  const names = await findEntries(srcDir);
+export async function buildAll(srcDir, outDir, log = console.log, only = undefined) {
+  const names = (await findEntries(srcDir)).filter((n) => !only || only.includes(n));
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'package.json'), '{\n  "type": "module"\n}\n');
@@ -50,6 +50,8 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const i = process.argv.indexOf(flag);
     return i > 0 && process.argv[i + 1] ? resolve(process.argv[i + 1]) : fallback;
   };
-  const names = await buildAll(arg('--src', join(root, 'src/actions')), arg('--out', join(root, 'dist')));
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt > 0 ? (process.argv[onlyAt + 1] ?? '').split(',') : undefined;
+  const names = await buildAll(arg('--src', join(root, 'src/actions')), arg('--out', join(root, 'dist')), console.log, only);
   console.log(`built ${names.length} action bundle(s)`);
 }

@@ -22,11 +22,14 @@ export class ConfigurationError extends Error {
     readonly input: string,
     readonly value: string | undefined,
     readonly expected: string,
+    options: { hideValue?: boolean } = {},
   ) {
     super(
       value === undefined || value === ''
         ? `Input '${input}' is required: expected ${expected}.`
-        : `Input '${input}' has the value ${quote(value)}: expected ${expected}.`,
+        : options.hideValue
+          ? `Input '${input}' has a value that is not shown (it may hold a secret): expected ${expected}.`
+          : `Input '${input}' has the value ${quote(value)}: expected ${expected}.`,
     );
   }
 }

@@ -16,7 +16,7 @@ const FALSE = ['false', 'False', 'FALSE'];
 export class Inputs {
   constructor(
     private readonly read: InputReader,
-    private readonly mask: (secret: string) => void = () => undefined,
+    readonly mask: (secret: string) => void = () => undefined,
   ) {}
 
   private raw(name: string): string {
@@ -95,14 +95,15 @@ export class Inputs {
   }
 
   /** A YAML or JSON document (JSON is YAML). Undefined when empty. */
-  structured(name: string, expected = 'a YAML or JSON document'): unknown {
+  structured(name: string, expected = 'a YAML or JSON document', options: { hideValue?: boolean } = {}): unknown {
     const v = this.optional(name);
     if (v === undefined) return undefined;
     try {
       return loadYaml(v);
     } catch (error) {
-      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      throw new ConfigurationError(name, v, `${expected} (the parser said: ${reason})`);
+      // The parser's message quotes the text around the error: not shown for inputs that may hold secrets.
+      const reason = options.hideValue ? /at line (\d+), column (\d+)/.exec(error instanceof Error ? error.message : '')?.[0] ?? 'not YAML' : error instanceof Error ? error.message.split('\n')[0] : String(error);
+      throw new ConfigurationError(name, v, `${expected} (the parser said: ${reason})`, options);
     }
   }
 

@@ -22,6 +22,8 @@ export interface UserSpec {
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const USER_FIELDS = ['email', 'password-env', 'profile', 'contributors', 'resource-quota', 'gcp-service-account'];
+const SECRET_LIKE = /pass|secret|token|hash|credential|key/i;
 export const USERS_FORM = 'a YAML list of users, e.g. `- email: alice@example.com` with `password-env: ALICE_PASSWORD`, optional `profile`, `contributors` ([{email, role: edit|view}]), `resource-quota` and `gcp-service-account`';
 
 /** KFAM's form of an email in object names: lowercase, every other character a '-'. */
@@ -35,20 +37,32 @@ export const defaultProfile = (email: string): string => `kubeflow-${safeEmail(e
  * Checks the `users` input and reads each password from the environment. Errors name the entry and
  * field; a password is never quoted.
  */
-export function parseUsers(doc: unknown, env: Record<string, string | undefined>, input = 'users'): { users: UserSpec[]; passwords: Map<string, string> } {
+export function parseUsers(doc: unknown, env: Record<string, string | undefined>, input = 'users', mask: (value: string) => void = () => undefined): { users: UserSpec[]; passwords: Map<string, string> } {
   if (doc === undefined || doc === null) return { users: [], passwords: new Map() };
-  if (!Array.isArray(doc)) throw new ConfigurationError(input, JSON.stringify(doc), USERS_FORM);
+  if (!Array.isArray(doc)) throw new ConfigurationError(input, JSON.stringify(doc), USERS_FORM, { hideValue: true });
   const users: UserSpec[] = [];
   const passwords = new Map<string, string>();
   doc.forEach((raw: unknown, i) => {
     const at = `${input}[${i}]`;
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigurationError(at, JSON.stringify(raw), 'a mapping with email and password-env');
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigurationError(at, JSON.stringify(raw), 'a mapping with email and password-env', { hideValue: true });
     const u = raw as Record<string, unknown>;
+    for (const [field, value] of Object.entries(u)) {
+      if (USER_FIELDS.includes(field)) continue;
+      if (typeof value === 'string' && value) mask(value);
+      if (SECRET_LIKE.test(field)) {
+        throw new ConfigurationError(`${at}.${field}`, String(value), 'no password in the users input (its value is masked and not shown; change it if it was real): keep it in a secret and name the environment variable that holds it in `password-env`', { hideValue: true });
+      }
+      throw new ConfigurationError(at, field, `only the fields ${USER_FIELDS.join(', ')} (unknown field "${field}")`, { hideValue: true });
+    }
     const email = String(u['email'] ?? '');
     if (!EMAIL.test(email)) throw new ConfigurationError(`${at}.email`, email, 'an email address (the Dex login and the Profile owner)');
     if (passwords.has(email)) throw new ConfigurationError(`${at}.email`, email, 'each user once');
     const passwordEnv = String(u['password-env'] ?? '');
-    if (!ENV_NAME.test(passwordEnv)) throw new ConfigurationError(`${at}.password-env`, passwordEnv, 'the name of an environment variable holding the password (pass a secret through `env:`)');
+    if (!ENV_NAME.test(passwordEnv)) {
+      // Often the password itself, pasted where its variable's name belongs: masked, never quoted.
+      if (passwordEnv) mask(passwordEnv);
+      throw new ConfigurationError(`${at}.password-env`, passwordEnv, 'the NAME of an environment variable holding the password, such as ALICE_PASSWORD (letters, digits and _), set from a secret through `env:`; if the value given was the password itself, it is masked: change it', { hideValue: true });
+    }
     const password = env[passwordEnv];
     if (!password) throw new ConfigurationError(`${at}.password-env`, passwordEnv, `an environment variable that is set and not empty (${passwordEnv} is not set for this step)`);
     if (password.length < 8) throw new KfopsError(`The password in ${passwordEnv} (for ${email}) is shorter than 8 characters`, { fix: 'use a longer password' });

@@ -1,7 +1,8 @@
 /**
  * Runs an action the way the runner does: a separate Node process with INPUT_* variables, GITHUB_OUTPUT
  * and GITHUB_STEP_SUMMARY files. By default it runs the TypeScript entry point through tsx (so tests
- * exercise the current source); with KFOPS_ACTION_FROM_DIST=1 it runs the committed dist bundle.
+ * exercise the current source); with KFOPS_ACTION_FROM_DIST=1 it runs the committed dist bundle, and
+ * with KFOPS_DIST_DIR=<dir> the bundle built there (`node scripts/build.mjs --only <name> --out <dir>`).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,8 +38,9 @@ export async function runAction(name: string, inputs: Record<string, string>, en
   const meta = load(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as { inputs?: Record<string, { default?: unknown }> };
   const defaults = Object.entries(meta.inputs ?? {}).flatMap(([k, i]) => (i.default === undefined ? [] : [[k, String(i.default)] as const]));
   const inputEnv = Object.fromEntries([...defaults, ...Object.entries(inputs)].map(([k, v]) => [`INPUT_${k.replace(/ /g, '_').toUpperCase()}`, v]));
-  const fromDist = process.env['KFOPS_ACTION_FROM_DIST'] === '1';
-  const args = fromDist ? [join(root, 'dist', name, 'index.js')] : [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'src', 'actions', name, 'index.ts')];
+  const distDir = process.env['KFOPS_DIST_DIR'] ?? join(root, 'dist');
+  const fromDist = process.env['KFOPS_ACTION_FROM_DIST'] === '1' || process.env['KFOPS_DIST_DIR'] !== undefined;
+  const args = fromDist ? [join(distDir, name, 'index.js')] : [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'src', 'actions', name, 'index.ts')];
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, RUNNER_TEMP: dir, ...inputEnv, ...env },

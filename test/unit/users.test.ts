@@ -28,13 +28,35 @@ describe('parseUsers', () => {
       }
       return 'no error';
     };
-    expect(err({ email: 'x' })).toMatch(/^Input 'users' has the value/);
+    expect(err({ email: 'x' })).toMatch(/^Input 'users' has a value that is not shown \(it may hold a secret\): expected a YAML list of users/);
     expect(err([{ email: 'not-an-email', 'password-env': 'ALICE_PW' }])).toBe('Input \'users[0].email\' has the value "not-an-email": expected an email address (the Dex login and the Profile owner).');
     expect(err([{ email: 'c@example.com', 'password-env': 'MISSING_PW' }])).toBe('Input \'users[0].password-env\' has the value "MISSING_PW": expected an environment variable that is set and not empty (MISSING_PW is not set for this step).');
     expect(err([{ email: 'a@example.com', 'password-env': 'ALICE_PW', contributors: [{ email: 'b@example.com', role: 'admin' }] }])).toBe('Input \'users[0].contributors[0].role\' has the value "admin": expected `edit` or `view`.');
     expect(err([{ email: 'a@example.com', 'password-env': 'ALICE_PW', profile: 'Team_A' }])).toMatch(/users\[0\]\.profile/);
     expect(err([{ email: 'a@example.com', 'password-env': 'ALICE_PW' }, { email: 'a@example.com', 'password-env': 'BOB_PW' }])).toMatch(/each user once/);
     for (const m of [err([{ email: 'a@example.com', 'password-env': 'ALICE_PW', profile: 'UPPER' }])]) expect(m).not.toContain('correct horse');
+  });
+
+  it('names a password pasted where a variable name belongs, an inline password, and unknown fields, without their values, and masks them', () => {
+    const masked: string[] = [];
+    const err = (doc: unknown): string => {
+      try {
+        parseUsers(doc, env, 'users', (v) => masked.push(v));
+      } catch (e) {
+        if (e instanceof ConfigurationError) return e.message;
+        throw e;
+      }
+      return 'no error';
+    };
+    const pasted = err([{ email: 'a@example.com', 'password-env': 'hunter2 is my pass!' }]);
+    expect(pasted).toMatch(/^Input 'users\[0\]\.password-env' has a value that is not shown \(it may hold a secret\): expected the NAME of an environment variable/);
+    expect(pasted).not.toContain('hunter2');
+    const inline = err([{ email: 'a@example.com', 'password-env': 'ALICE_PW', password: 'Tr0ub4dor&3' }]);
+    expect(inline).toMatch(/^Input 'users\[0\]\.password' has a value that is not shown .*: expected no password in the users input/);
+    expect(inline).not.toContain('Tr0ub4dor');
+    const unknown = err([{ email: 'a@example.com', 'password-env': 'ALICE_PW', profle: 'team-a' }]);
+    expect(unknown).toBe("Input 'users[0]' has a value that is not shown (it may hold a secret): expected only the fields email, password-env, profile, contributors, resource-quota, gcp-service-account (unknown field \"profle\").");
+    expect(masked).toEqual(['hunter2 is my pass!', 'Tr0ub4dor&3', 'team-a']);
   });
 });
 
