@@ -6,7 +6,7 @@ import { silentLogger } from '../common/logger.js';
 import { withRetry, type RetryDeps } from '../common/retry.js';
 import type { KubeClient, LiveMetadata } from './client.js';
 import type { KubeApiError } from './errors.js';
-import { DEFAULT_RETRY_BUDGETS, explainKubeError, healableClass } from './errors.js';
+import { classifyFor, DEFAULT_RETRY_BUDGETS, explainKubeError } from './errors.js';
 import { yieldOwnedPlaceholders, type YieldedField } from './owned-fields.js';
 import { describeRef, refOf, type KubeObject, type ObjectRef } from './types.js';
 
@@ -197,7 +197,7 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
       },
       // A webhook whose endpoints just became ready can refuse for a moment (proxy rules still
       // propagating): the first retry comes soon.
-      { classify: classify ? (e) => classify(explainKubeError(e, { action: 'apply' })) : healableClass, budgets, initialDelayMs: 200 },
+      { classify: classify ? (e) => classify(explainKubeError(e, { action: 'apply' })) : classifyFor(client), budgets, initialDelayMs: 200 },
       { logger, ...(signal ? { signal } : {}), ...options.retryDeps },
     );
   });

@@ -24,6 +24,9 @@ export interface LiveMetadata {
   managedFields?: ManagedFieldsEntry[];
 }
 
+/** How long after an outage a 403/401 is taken for an API server still filling its caches. */
+export const RESTART_GRACE_MS = 20_000;
+
 /** Deadline of one API request (not of watches), so a server that accepts and never answers cannot hang a run. */
 export const REQUEST_TIMEOUT_MS = 60_000;
 
@@ -143,6 +146,21 @@ export class KubeClient {
   private dispatcher: ReturnType<RequestContext['getDispatcher']>;
   /** Deadline of each request made with request() (watches have their own). */
   requestTimeoutMs = REQUEST_TIMEOUT_MS;
+  private lastUnreachableAt = 0;
+
+  /** Records that the API server did not answer (down, restarting, shutting down). */
+  noteUnreachable(): void {
+    this.lastUnreachableAt = Date.now();
+  }
+
+  /**
+   * Whether the API server was unreachable in the last `withinMs`. A kube-apiserver that has just
+   * started serves requests before its RBAC caches are filled: for a moment it answers 403 (and
+   * 401) to identities whose rights come from RBAC. Such an answer right after an outage is retried.
+   */
+  recentlyUnreachable(withinMs = RESTART_GRACE_MS): boolean {
+    return this.lastUnreachableAt > 0 && Date.now() - this.lastUnreachableAt < withinMs;
+  }
 
   constructor(
     readonly kc: KubeConfig,
@@ -201,14 +219,22 @@ export class KubeClient {
     // one is kept and reused, so requests share keep-alive connections. Headers (tokens, refreshed by
     // exec plugins) still come from the kubeconfig on every request.
     this.dispatcher ??= ctx.getDispatcher();
-    const response = await fetch(url, {
-      method,
-      headers,
-      dispatcher: this.dispatcher,
-      signal: AbortSignal.timeout(this.requestTimeoutMs),
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-    });
-    const text = await response.text();
+    let response: Awaited<ReturnType<typeof fetch>>;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        dispatcher: this.dispatcher,
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      });
+      text = await response.text();
+    } catch (error) {
+      this.noteUnreachable();
+      throw error;
+    }
+    if (response.status === 503 || (response.status === 429 && /shutting down/i.test(text))) this.noteUnreachable();
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : undefined;

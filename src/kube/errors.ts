@@ -256,6 +256,19 @@ export function healableClass(error: unknown): string | undefined {
   }
 }
 
+/**
+ * healableClass, plus 'restarting' for a 403/401 from an API server that was unreachable moments ago
+ * (it answers so until its RBAC caches are filled after a start).
+ */
+export function classifyFor(client: { recentlyUnreachable(): boolean }): (error: unknown) => string | undefined {
+  return (error) => {
+    const healable = healableClass(error);
+    if (healable) return healable;
+    const reason = explainKubeError(error, { action: 'request' }).reason;
+    return (reason === 'forbidden' || reason === 'unauthorized') && client.recentlyUnreachable() ? 'restarting' : undefined;
+  };
+}
+
 /** Default budgets (ms) per healable class. */
 export const DEFAULT_RETRY_BUDGETS: Record<string, number> = {
   throttled: 60_000,
@@ -263,4 +276,5 @@ export const DEFAULT_RETRY_BUDGETS: Record<string, number> = {
   unreachable: 30_000,
   'webhook-unreachable': 180_000,
   'kind-not-served': 60_000,
+  restarting: 20_000,
 };

@@ -6,7 +6,7 @@ import { mapSettled } from '../common/concurrency.js';
 import { ApplyError, applyObjects, type ApplyOutcome, type ApplyReport } from './apply.js';
 import type { KubeClient } from './client.js';
 import { diagnose, formatDiagnosis, type Diagnosis } from './diagnose.js';
-import { explainWebhookRefusal, healableClass, type KubeApiError } from './errors.js';
+import { classifyFor, explainWebhookRefusal, type KubeApiError } from './errors.js';
 import type { YieldedField } from './owned-fields.js';
 import { describeGate, planInstall, type Gate, type Plan, type PlannedObject } from './plan.js';
 import { crdRule, namespaceRule, ruleFor } from './readiness.js';
@@ -275,7 +275,7 @@ class Installation {
       this.refusedSince.set(key, since);
       return Date.now() - since < (this.options.refusedGraceMs ?? REFUSED_GRACE_MS) ? REFUSED_CLASS : undefined;
     }
-    return healableClass(error);
+    return classifyFor(this.client)(error);
   }
 
   async applyPhase(batch: PlannedObject[], after: string[]): Promise<void> {

@@ -3,7 +3,7 @@ import { KfopsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { KubeClient } from './client.js';
-import { explainKubeError, healableClass } from './errors.js';
+import { classifyFor, explainKubeError, healableClass, statusCodeOf } from './errors.js';
 import type { Readiness, ReadinessRule } from './readiness.js';
 import { describeRef, type KubeObject, type ObjectRef } from './types.js';
 
@@ -152,10 +152,11 @@ export async function waitUntil(
         },
         (error: unknown) => {
           if (settled) return;
-          if (error && !isHealableWatchEnd(error)) {
+          if (error && !isHealableWatchEnd(error) && !classifyFor(client)(error)) {
             finish(explainKubeError(error, { action: 'watch', ref: what.ref, server: client.server }));
             return;
           }
+          if (error && statusCodeOf(error) === undefined) client.noteUnreachable();
           const lasted = Date.now() - started;
           scheduleRestart(error ? String((error as Error).message ?? error) : 'closed by the server', !error && lasted > 1000);
         },
@@ -170,7 +171,7 @@ export async function waitUntil(
         if (!settled) await startWatch();
       } catch (error) {
         if (settled) return;
-        if (healableClass(error) || isHealableWatchEnd(error)) scheduleRestart(String((error as Error).message ?? error), false);
+        if (classifyFor(client)(error) || isHealableWatchEnd(error)) scheduleRestart(String((error as Error).message ?? error), false);
         else finish(explainKubeError(error, { action: 'wait for', ref: what.ref, server: client.server }));
       }
     };

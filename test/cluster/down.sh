@@ -8,9 +8,7 @@ for ((i = ${#components[@]} - 1; i >= 0; i--)); do
   c=${components[$i]}
   if pid_alive "$c"; then
     pid=$(cat "$dir/pids/$c.pid")
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    stop_pid "$c" 5 || true
     stopped+=("$c($pid)")
   fi
 done

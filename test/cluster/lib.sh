@@ -1,5 +1,5 @@
 # Shared settings for the local control plane scripts (sourced, not run).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # (variables used by the scripts that source this file)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
@@ -81,4 +81,46 @@ contexts:
     user: $user
 current-context: kfops-local
 KC
+}
+
+# wait_until SECONDS WHAT COMMAND...: poll COMMAND every 0.2 s until it succeeds, or die.
+wait_until() {
+  local limit=$1 what=$2 i; shift 2
+  for ((i = 0; i < limit * 5; i++)); do
+    "$@" && return 0
+    sleep 0.2
+  done
+  die "$what did not become ready within ${limit}s; see $dir/logs"
+}
+
+# record_args NAME BINARY ARGS...: keep a component's command line in $dir/NAME.args (NUL-separated,
+# binary first), so it can be started again exactly as before (restart-apiserver.sh).
+record_args() {
+  local name=$1; shift
+  printf '%s\0' "$@" > "$dir/$name.args"
+}
+
+# start_recorded NAME: run the command line recorded for NAME in the background (log appended to
+# $dir/logs/NAME.log) and remember its PID in $dir/pids/NAME.pid.
+start_recorded() {
+  local name=$1 cmd=()
+  [ -s "$dir/$name.args" ] || die "no recorded command line for $name in $dir/$name.args"
+  mapfile -d '' -t cmd < "$dir/$name.args"
+  nohup "${cmd[@]}" >> "$dir/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$dir/pids/$name.pid"
+}
+
+# stop_pid NAME [SECONDS]: SIGTERM the recorded process of NAME, wait up to SECONDS (default 5) for
+# it to exit, then SIGKILL. Returns 1 when NAME was not running. A process that exited but was not
+# reaped yet (a zombie has an empty cmdline) counts as stopped.
+stop_pid() {
+  local name=$1 limit=${2:-5} pid i
+  pid_alive "$name" || return 1
+  pid=$(cat "$dir/pids/$name.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < limit * 10; i++)); do pid_alive "$name" || return 0; sleep 0.1; done
+  log "$name ($pid) still runs ${limit}s after SIGTERM; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do pid_alive "$name" || return 0; sleep 0.1; done
+  die "$name ($pid) did not exit"
 }

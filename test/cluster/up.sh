@@ -63,18 +63,10 @@ write_kubeconfig "$dir/admin.kubeconfig" admin kfops-admin
 write_kubeconfig "$dir/controller-manager.kubeconfig" controller-manager system:kube-controller-manager
 write_kubeconfig "$dir/scheduler.kubeconfig" scheduler system:kube-scheduler
 
-start() { # start NAME ARGS...: run bin/NAME in the background, remember its PID
+start() { # start NAME ARGS...: run bin/NAME in the background, remember its command line and PID
   local name=$1; shift
-  nohup "$bin/$name" "$@" > "$dir/logs/$name.log" 2>&1 < /dev/null &
-  echo $! > "$dir/pids/$name.pid"
-}
-wait_until() { # wait_until SECONDS WHAT COMMAND...
-  local limit=$1 what=$2 i; shift 2
-  for ((i = 0; i < limit * 5; i++)); do
-    "$@" && return 0
-    sleep 0.2
-  done
-  die "$what did not become ready within ${limit}s; see $dir/logs"
+  record_args "$name" "$bin/$name" "$@"
+  start_recorded "$name"
 }
 
 log "etcd on 127.0.0.1:$etcd_port"
@@ -87,6 +79,10 @@ wait_until 30 etcd curl -fs --max-time 2 -o /dev/null "http://127.0.0.1:$etcd_po
 
 # Service ClusterIPs come from a loopback range, so a test can serve what a Service would route to
 # (an admission webhook backend, a model server) on the Service's own ClusterIP and port.
+# API Priority and Fairness is on, as on real clusters (a Limited priority level answers 429 beyond
+# its seats; test/support/faults.ts throttles one user that way). On SIGTERM (restart-apiserver.sh) it
+# answers 429 with Retry-After until in-flight requests are done, then exits within 2 s instead of
+# waiting up to 60 s for open watch connections.
 # KFOPS_AUDIT=1 records every request (metadata only) in $dir/audit.log, e.g. to count what an
 # installer sends (bench/install.ts).
 audit=()
@@ -100,7 +96,7 @@ start kube-apiserver "${audit[@]}" --etcd-servers "http://127.0.0.1:$etcd_port" 
   --client-ca-file "$dir/pki/ca.crt" --service-account-issuer "$sa_issuer" \
   --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
   --service-cluster-ip-range "$service_cidr" --authorization-mode RBAC --allow-privileged=true \
-  --enable-priority-and-fairness=false --profiling=false --v 1
+  --shutdown-send-retry-after=true --profiling=false --v 1
 wait_until 90 kube-apiserver api_ready
 
 # kwok provisions and binds volumes of StorageClass kwok-volume itself (its volume stages); the
