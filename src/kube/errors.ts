@@ -94,48 +94,63 @@ export interface ErrorContext {
   server?: string;
 }
 
-/**
- * Turns any error from the Kubernetes client into a KubeApiError that names the cause and the fix.
- * A KubeApiError passes through unchanged.
- */
-export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiError {
-  if (error instanceof KubeApiError) return error;
-  const target = ctx.ref ? ` ${describeRef(ctx.ref)}` : '';
-  const head = `${ctx.action}${target} failed`;
-  const code = statusCodeOf(error);
-  const status = statusBodyOf(error);
-  const message = status?.message ?? (error instanceof Error ? error.message.split('\n')[0] : String(error)) ?? '';
-  const make = (reason: KubeErrorReason, summary: string, cause: string, fix?: string, webhook?: WebhookCall): KubeApiError =>
-    new KubeApiError(`${head}: ${summary}`, fix === undefined ? { cause } : { cause, fix }, code, reason, { cause: error, ...(webhook ? { webhook } : {}) });
+/** What one error says, read once, with the constructor of its explanation. */
+interface ErrorFacts {
+  ctx: ErrorContext;
+  code: number | undefined;
+  status: StatusBody | undefined;
+  /** The Status message, or the error's first line. */
+  message: string;
+  error: unknown;
+  make(reason: KubeErrorReason, summary: string, cause: string, fix?: string, webhook?: WebhookCall): KubeApiError;
+}
 
-  const unrecognized = /Unrecognized API version and kind: (\S+) (\S+)/.exec(message) ?? /no matches for kind "([^"]+)" in version "([^"]+)"/.exec(message);
-  if (unrecognized) {
-    const [apiVersion, kind] = unrecognized[0].startsWith('no matches') ? [unrecognized[2], unrecognized[1]] : [unrecognized[1], unrecognized[2]];
-    return make(
+/** One kind of failure: explains the error when it is of that kind. */
+interface ErrorRule {
+  name: string;
+  explain(f: ErrorFacts): KubeApiError | undefined;
+}
+
+const kindNotServed: ErrorRule = {
+  name: 'kind not served',
+  explain: (f) => {
+    const m = /Unrecognized API version and kind: (\S+) (\S+)/.exec(f.message) ?? /no matches for kind "([^"]+)" in version "([^"]+)"/.exec(f.message);
+    if (!m) return undefined;
+    const [apiVersion, kind] = m[0].startsWith('no matches') ? [m[2], m[1]] : [m[1], m[2]];
+    return f.make(
       'kind-not-served',
       `the API server does not serve kind ${kind} in ${apiVersion}`,
       `no CustomResourceDefinition for ${kind} (${apiVersion}) is installed, or it is not Established yet`,
       `apply the CustomResourceDefinition that defines ${kind} first and wait until its Established condition is True`,
     );
-  }
-  if (code === 404 && /Failed to fetch resource metadata for (\S+)/.test(message)) {
-    const apiVersion = /Failed to fetch resource metadata for ([^/]+\/[^/]+|[^/]+)\/(\S+?):/.exec(message);
-    return make(
+  },
+};
+
+const groupNotServed: ErrorRule = {
+  name: 'group version not served',
+  explain: (f) => {
+    if (f.code !== 404 || !/Failed to fetch resource metadata for (\S+)/.test(f.message)) return undefined;
+    const apiVersion = /Failed to fetch resource metadata for ([^/]+\/[^/]+|[^/]+)\/(\S+?):/.exec(f.message);
+    return f.make(
       'kind-not-served',
-      `the API group version ${apiVersion?.[1] ?? ctx.ref?.apiVersion ?? '?'} is not served`,
-      `no CustomResourceDefinition for ${ctx.ref?.kind ?? apiVersion?.[2] ?? 'this kind'} is installed, or it is not Established yet`,
+      `the API group version ${apiVersion?.[1] ?? f.ctx.ref?.apiVersion ?? '?'} is not served`,
+      `no CustomResourceDefinition for ${f.ctx.ref?.kind ?? apiVersion?.[2] ?? 'this kind'} is installed, or it is not Established yet`,
       'apply its CustomResourceDefinition first and wait until its Established condition is True',
     );
-  }
+  },
+};
 
-  const webhook = /failed calling webhook "([^"]+)": (.*)/.exec(message);
-  if (webhook) {
+const webhookUnreachable: ErrorRule = {
+  name: 'webhook not reachable',
+  explain: (f) => {
+    const webhook = /failed calling webhook "([^"]+)": (.*)/.exec(f.message);
+    if (!webhook) return undefined;
     const url = /(?:Post|Get) "?https?:\/\/([^/:"]+)(?::\d+)?/.exec(webhook[2] ?? '');
     const host = url?.[1] ?? '';
     const svc = /^([^.]+)\.([^.]+)\.svc/.exec(host);
     const service = svc ? `Service ${svc[2]}/${svc[1]}` : host ? `endpoint ${host}` : 'its endpoint';
     const detail = (webhook[2] ?? '').replace(/^failed to call webhook: /, '');
-    return make(
+    return f.make(
       'webhook-unreachable',
       `admission webhook "${webhook[1]}" could not be called`,
       `the webhook's ${service} did not answer (${detail})`,
@@ -144,68 +159,127 @@ export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiErro
         : 'make the webhook endpoint reachable, then apply again',
       { name: webhook[1] as string, ...(svc ? { service: { namespace: svc[2] as string, name: svc[1] as string } } : {}), detail },
     );
-  }
-  const denied = /admission webhook "([^"]+)" denied the request: (.*)/.exec(message);
-  if (denied) {
-    return make('webhook-denied', `admission webhook "${denied[1]}" denied the request`, denied[2] ?? message, 'change the object so that the webhook accepts it');
-  }
+  },
+};
 
-  if (code === 403) {
-    const f = /User "([^"]*)" cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)"| at the cluster scope)?/.exec(message);
-    if (f) {
-      const [, user, verb, resource, group, ns] = f;
-      const res = group ? `${resource}.${group}` : resource;
-      const where = ns ? `in namespace "${ns}"` : 'at the cluster scope';
-      return make(
-        'forbidden',
-        `forbidden: user "${user}" may not ${verb} ${res} ${where}`,
-        message,
-        `grant "${verb}" on "${resource}" (apiGroup "${group ?? ''}") to "${user}" with a ${ns ? 'Role and RoleBinding in that namespace' : 'ClusterRole and ClusterRoleBinding'}, or run with credentials that have it`,
-      );
-    }
-    return make('forbidden', 'forbidden', message, 'check the RBAC permissions of the credentials in use');
-  }
-  if (code === 401) {
-    return make('unauthorized', 'the API server rejected the credentials (401 Unauthorized)', message, 'refresh the kubeconfig credentials (an expired token or a certificate from another cluster)');
-  }
-  if (code === 409 && status?.reason === 'Conflict') {
-    const fields = (status.details?.causes ?? []).map((c) => c.message ?? c.field).filter(Boolean);
-    if (fields.length > 0 || /conflict/i.test(message)) {
-      return make(
+const webhookDenied: ErrorRule = {
+  name: 'webhook denied',
+  explain: (f) => {
+    const denied = /admission webhook "([^"]+)" denied the request: (.*)/.exec(f.message);
+    return denied ? f.make('webhook-denied', `admission webhook "${denied[1]}" denied the request`, denied[2] ?? f.message, 'change the object so that the webhook accepts it') : undefined;
+  },
+};
+
+const forbidden: ErrorRule = {
+  name: 'forbidden',
+  explain: (f) => {
+    if (f.code !== 403) return undefined;
+    const m = /User "([^"]*)" cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)"| at the cluster scope)?/.exec(f.message);
+    if (!m) return f.make('forbidden', 'forbidden', f.message, 'check the RBAC permissions of the credentials in use');
+    const [, user, verb, resource, group, ns] = m;
+    const res = group ? `${resource}.${group}` : resource;
+    const where = ns ? `in namespace "${ns}"` : 'at the cluster scope';
+    return f.make(
+      'forbidden',
+      `forbidden: user "${user}" may not ${verb} ${res} ${where}`,
+      f.message,
+      `grant "${verb}" on "${resource}" (apiGroup "${group ?? ''}") to "${user}" with a ${ns ? 'Role and RoleBinding in that namespace' : 'ClusterRole and ClusterRoleBinding'}, or run with credentials that have it`,
+    );
+  },
+};
+
+const unauthorized: ErrorRule = {
+  name: 'unauthorized',
+  explain: (f) =>
+    f.code === 401 ? f.make('unauthorized', 'the API server rejected the credentials (401 Unauthorized)', f.message, 'refresh the kubeconfig credentials (an expired token or a certificate from another cluster)') : undefined,
+};
+
+const conflict: ErrorRule = {
+  name: 'conflict',
+  explain: (f) => {
+    if (f.code !== 409) return undefined;
+    const fields = (f.status?.details?.causes ?? []).map((c) => c.message ?? c.field).filter(Boolean);
+    if (f.status?.reason === 'Conflict' && (fields.length > 0 || /conflict/i.test(f.message))) {
+      return f.make(
         'conflict',
         'fields are owned by another field manager',
-        fields.length ? fields.join('; ') : message,
+        fields.length ? fields.join('; ') : f.message,
         'set force-conflicts to take ownership of these fields, or stop the other manager from setting them',
       );
     }
-  }
-  if (code === 409) return make('already-exists', 'already exists', message);
-  if (code === 422 || status?.reason === 'Invalid') {
-    const causes = (status?.details?.causes ?? []).map((c) => `${c.field ?? ''}: ${c.message ?? c.reason ?? ''}`);
-    return make('invalid', 'the API server rejected the object as invalid', causes.length ? causes.join('; ') : message, 'fix the listed fields in the manifest');
-  }
-  const typed = /failed to create typed patch object \(([^)]*)\): (.*)/.exec(message);
-  if (typed) {
-    return make(
-      'invalid',
-      `the object does not fit its schema: ${typed[2]}`,
-      `server-side apply checks every field against the schema (${typed[1]})`,
-      'remove the field from the manifest, or declare it in the CustomResourceDefinition schema',
-    );
-  }
-  if (code === 404) return make('not-found', 'not found', message);
-  if (code === 429) return make('throttled', 'the API server is throttling requests (429)', message);
-  if (code !== undefined && code >= 500) return make('server', `the API server answered ${code}: ${message}`, message);
-  const net = (error as { name?: unknown } | undefined)?.name === 'TimeoutError' ? 'no answer before the request deadline' : networkCodeOf(error);
-  if (net) {
-    return make(
+    return f.make('already-exists', 'already exists', f.message);
+  },
+};
+
+const invalid: ErrorRule = {
+  name: 'invalid',
+  explain: (f) => {
+    if (f.code !== 422 && f.status?.reason !== 'Invalid') return undefined;
+    const causes = (f.status?.details?.causes ?? []).map((c) => `${c.field ?? ''}: ${c.message ?? c.reason ?? ''}`);
+    return f.make('invalid', 'the API server rejected the object as invalid', causes.length ? causes.join('; ') : f.message, 'fix the listed fields in the manifest');
+  },
+};
+
+const notInSchema: ErrorRule = {
+  name: 'not in the schema',
+  explain: (f) => {
+    const typed = /failed to create typed patch object \(([^)]*)\): (.*)/.exec(f.message);
+    return typed
+      ? f.make('invalid', `the object does not fit its schema: ${typed[2]}`, `server-side apply checks every field against the schema (${typed[1]})`, 'remove the field from the manifest, or declare it in the CustomResourceDefinition schema')
+      : undefined;
+  },
+};
+
+const byStatus: ErrorRule = {
+  name: 'not found, throttled, server error',
+  explain: (f) => {
+    if (f.code === 404) return f.make('not-found', 'not found', f.message);
+    if (f.code === 429) return f.make('throttled', 'the API server is throttling requests (429)', f.message);
+    if (f.code !== undefined && f.code >= 500) return f.make('server', `the API server answered ${f.code}: ${f.message}`, f.message);
+    return undefined;
+  },
+};
+
+const unreachable: ErrorRule = {
+  name: 'unreachable',
+  explain: (f) => {
+    const net = (f.error as { name?: unknown } | undefined)?.name === 'TimeoutError' ? 'no answer before the request deadline' : networkCodeOf(f.error);
+    if (!net) return undefined;
+    return f.make(
       'unreachable',
-      `the API server${ctx.server ? ` at ${ctx.server}` : ''} is not reachable (${net})`,
-      message,
+      `the API server${f.ctx.server ? ` at ${f.ctx.server}` : ''} is not reachable (${net})`,
+      f.message,
       'check that the cluster is running and that the kubeconfig points at its API server',
     );
+  },
+};
+
+/** The rules, most specific first: a message names a webhook or a kind before its status code says anything. */
+const ERROR_RULES: readonly ErrorRule[] = [kindNotServed, groupNotServed, webhookUnreachable, webhookDenied, forbidden, unauthorized, conflict, invalid, notInSchema, byStatus, unreachable];
+
+/**
+ * Turns any error from the Kubernetes client into a KubeApiError that names the cause and the fix,
+ * by the first rule of ERROR_RULES that recognises it. A KubeApiError passes through unchanged.
+ */
+export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiError {
+  if (error instanceof KubeApiError) return error;
+  const head = `${ctx.action}${ctx.ref ? ` ${describeRef(ctx.ref)}` : ''} failed`;
+  const code = statusCodeOf(error);
+  const status = statusBodyOf(error);
+  const message = status?.message ?? (error instanceof Error ? error.message.split('\n')[0] : String(error)) ?? '';
+  const facts: ErrorFacts = {
+    ctx,
+    code,
+    status,
+    message,
+    error,
+    make: (reason, summary, cause, fix, webhook) => new KubeApiError(`${head}: ${summary}`, fix === undefined ? { cause } : { cause, fix }, code, reason, { cause: error, ...(webhook ? { webhook } : {}) }),
+  };
+  for (const rule of ERROR_RULES) {
+    const explained = rule.explain(facts);
+    if (explained) return explained;
   }
-  return make('other', code ? `HTTP ${code}: ${message}` : message, message);
+  return facts.make('other', code ? `HTTP ${code}: ${message}` : message, message);
 }
 
 /** What a failed webhook call's detail points at, in a few words. */
