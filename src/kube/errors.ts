@@ -295,12 +295,12 @@ function refusalHint(detail: string): string {
  * cannot help, so the cause and fix name what can (CA bundle injection, the network path to the pods'
  * port, the path), from what the API server reported.
  */
-export function explainWebhookRefusal(error: KubeApiError, service: { namespace: string; name: string; endpoints: number; targetPort?: string | number; injectedBy?: string }): KubeApiError {
+export function explainWebhookRefusal(error: KubeApiError, service: { namespace: string; name: string; endpoints?: number; targetPort?: string | number; injectedBy?: string }): KubeApiError {
   const call = error.webhook;
   if (!call) return error;
   const where = `Service ${service.namespace}/${service.name}`;
   const port = service.targetPort !== undefined ? ` (target port ${service.targetPort})` : '';
-  const cause = `${where} has ${service.endpoints} ready endpoint(s), yet the API server could not call webhook "${call.name}" through it: ${call.detail}`;
+  const cause = `${where} has ${service.endpoints === undefined ? 'ready endpoints' : `${service.endpoints} ready endpoint(s)`}, yet the API server could not call webhook "${call.name}" through it: ${call.detail}`;
   let fix: string;
   if (/x509|certificate|tls:/i.test(call.detail)) {
     fix = `the webhook configuration's caBundle does not hold the CA that signed the serving certificate of ${where}: make sure ${service.injectedBy ?? 'the component that injects it (cert-manager\'s cainjector for the annotation cert-manager.io/inject-ca-from, istiod, Knative\'s webhook)'} is running and has injected it (and that the Certificate it names is Ready), then run again`;

@@ -6,12 +6,12 @@ import { mapSettled } from '../common/concurrency.js';
 import { ApplyError, applyObjects, type ApplyOutcome, type ApplyReport } from './apply.js';
 import type { KubeClient } from './client.js';
 import { diagnose, formatDiagnosis, type Diagnosis } from './diagnose.js';
-import { classifyFor, explainWebhookRefusal, type KubeApiError } from './errors.js';
+import { classifyFor, explainKubeError, explainWebhookRefusal, type KubeApiError } from './errors.js';
 import type { YieldedField } from './owned-fields.js';
 import { describeGate, planInstall, type Gate, type Plan, type PlannedObject } from './plan.js';
 import { crdRule, namespaceRule, ruleFor } from './readiness.js';
 import { describeRef, groupOf, type KubeObject, type ObjectRef } from './types.js';
-import { readyEndpoints, waitFor, waitForServiceEndpoints, WaitTimeoutError, NotReadyError, type WaitOptions } from './wait.js';
+import { readyEndpoints, waitFor, waitForServiceEndpoints, waitUntil, WaitTimeoutError, NotReadyError, type WaitOptions } from './wait.js';
 
 export interface InstallOptions {
   /** Deadline for the whole install, in ms. */
@@ -163,6 +163,7 @@ class Installation {
   }
 
   async run(): Promise<InstallReport> {
+    this.watchPodRefusals();
     let lastOpened = new Set<string>();
     for (;;) {
       const batch = this.releasable();
@@ -176,6 +177,58 @@ class Installation {
     }
     if (this.options.waitForReady ?? true) await this.waitForWorkloads();
     return { plan: this.plan, phases: this.phases, counts: this.counts, ready: this.ready, yielded: this.yielded, durationMs: Date.now() - this.started };
+  }
+
+  /**
+   * Pods refused by a webhook whose Service gate is open: their ReplicaSet or StatefulSet controller
+   * retries with a growing backoff for ever and the workload never becomes ready, so once the same
+   * webhook has refused pods for longer than the grace, the install stops with that cause. Read from
+   * the controllers' FailedCreate events; without permission to watch Events, nothing is watched.
+   */
+  watchPodRefusals(): void {
+    const namespaces = new Set(this.plan.objects.filter((p) => WORKLOADS.includes(p.ref.kind)).map((p) => p.ref.namespace ?? 'default'));
+    if (namespaces.size === 0) return;
+    const grace = this.options.refusedGraceMs ?? REFUSED_GRACE_MS;
+    const firstSeen = new Map<string, number>();
+    const ref: ObjectRef = { apiVersion: 'v1', kind: 'Event', name: 'FailedCreate' };
+    const rule = { name: 'no pod refused by a webhook that is up', check: () => ({ state: 'pending' as const, message: '' }) };
+    waitUntil(
+      this.client,
+      { apiVersion: 'v1', kind: 'Event', fieldSelector: 'reason=FailedCreate,type=Warning' },
+      { ref, rule },
+      (events) => {
+        for (const e of events.values()) {
+          if (!namespaces.has(e.metadata.namespace ?? '')) continue;
+          const message = String(e['message'] ?? '');
+          const m = /failed calling webhook "([^"]+)".*?https?:\/\/([^.:/"]+)\.([^.:/"]+)\.svc/.exec(message);
+          if (!m) continue;
+          const gate = `service:${m[3]}/${m[2]}`;
+          const openedAt = this.opened.get(gate);
+          // Only refusals seen after the webhook's Service had ready endpoints (second-resolution times).
+          if (openedAt === undefined || eventTime(e) < openedAt - 1000) continue;
+          const first = firstSeen.get(gate) ?? Date.now();
+          firstSeen.set(gate, first);
+          if (Date.now() - first >= grace) return { readiness: { state: 'failed', message }, object: e };
+        }
+        return { readiness: { state: 'pending', message: '' } };
+      },
+      { timeoutMs: this.remaining(), signal: this.signal, logger: this.logger },
+    ).then(
+      () => undefined,
+      (error: unknown) => {
+        if (!(error instanceof NotReadyError) || !error.lastObject) {
+          this.logger.debug(`pod creation refusals are not watched: ${describeError(error).split('\n')[0]}`);
+          return;
+        }
+        const e = error.lastObject;
+        const involved = e['involvedObject'] as { kind?: string; name?: string } | undefined;
+        const owner = `${involved?.kind ?? ''} ${e.metadata.namespace ?? ''}/${involved?.name ?? ''}`;
+        const refusal = explainKubeError(new Error(String(e['message'] ?? '')), { action: `create pods of ${owner}` });
+        const service = refusal.webhook?.service;
+        const explained = service ? explainWebhookRefusal(refusal, service) : refusal;
+        this.abort.abort(new KfopsError(`pods of ${owner} are refused by admission webhook "${refusal.webhook?.name ?? '?'}" for more than ${formatDuration(grace)} although its Service has ready endpoints`, explained.details));
+      },
+    );
   }
 
   /** Objects not applied yet whose gates are all open. */
@@ -486,6 +539,13 @@ export function byUrgency(batch: readonly PlannedObject[], plan: Plan, opened: R
     .map((p, i) => ({ p, i, r: rank(p) }))
     .sort((a, b) => a.r - b.r || a.i - b.i)
     .map((x) => x.p.object);
+}
+
+/** When an Event last happened (ms): lastTimestamp, the series' last observation, or eventTime. */
+function eventTime(e: KubeObject): number {
+  const series = e['series'] as { lastObservedTime?: string } | undefined;
+  const t = (e['lastTimestamp'] as string | undefined) ?? series?.lastObservedTime ?? (e['eventTime'] as string | undefined) ?? (e['firstTimestamp'] as string | undefined) ?? e.metadata.creationTimestamp;
+  return t ? new Date(t).getTime() : 0;
 }
 
 function lastObjectOf(error: unknown): KubeObject | undefined {

@@ -116,11 +116,16 @@ describe('install-kubeflow on the real Kubeflow 1.9.1 render', () => {
     standins = startWebhookStandins(client, clusterDir, render);
   });
 
-  it('names the workloads whose pods the sidecar injector refused, from their ReplicaSets', async () => {
+  it('stops within a minute when the sidecar injector refuses pods behind ready endpoints, and names the workloads from their ReplicaSets', async () => {
     const ns = uniqueName('injected');
     await standins.stop();
     standins = startWebhookStandins(client, clusterDir, render, { refuse: ['istio-system/istiod'] });
+    // The injector's configuration, Service and Deployment come with the objects (unchanged on the
+    // cluster), so the plan knows the webhook that intercepts the new pods and its gate.
+    const istio = render.filter((o) => (o.kind === 'MutatingWebhookConfiguration' && o.metadata.name === 'istio-sidecar-injector') || (o.metadata.namespace === 'istio-system' && o.metadata.name === 'istiod' && ['Service', 'Deployment'].includes(o.kind)) || (o.kind === 'Namespace' && o.metadata.name === 'istio-system'));
+    expect(istio.length).toBe(4);
     const objects: KubeObject[] = [
+      ...istio,
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'istio-injection': 'enabled' } } },
       {
         apiVersion: 'apps/v1',
@@ -129,15 +134,21 @@ describe('install-kubeflow on the real Kubeflow 1.9.1 render', () => {
         spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'registry.invalid/web:1' }] } } },
       },
     ];
-    const err = await install(client, objects, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    const started = Date.now();
+    const err = await install(client, objects, { timeoutMs: 180_000, refusedGraceMs: 5_000 }).catch((e: unknown) => e);
+    const took = Date.now() - started;
+    console.log(`refused pods: failed after ${took} ms`);
     await standins.stop();
     standins = startWebhookStandins(client, clusterDir, render);
     expect(err).toBeInstanceOf(InstallError);
+    expect(took).toBeLessThan(60_000);
     const text = (err as InstallError).describe();
+    expect(text).toMatch(new RegExp(`pods of ReplicaSet ${ns}/web-[a-z0-9]+ are refused by admission webhook "[a-z.]*sidecar-injector\\.istio\\.io" for more than 5s although its Service has ready endpoints`));
+    expect(text).toContain('allow traffic from the control plane to that port');
     expect(text).toContain(`Deployment ${ns}/web: 0 pod(s), 1 problem(s)`);
     expect(text).toMatch(/✗ ReplicaSet\/web-[a-z0-9]+: FailedCreate: admission webhook not reachable: .*sidecar-injector\.istio\.io/);
     await client.remove({ apiVersion: 'v1', kind: 'Namespace', name: ns });
-  });
+  }, 120_000);
 
   it('gives a restricted user a readable RBAC error', async () => {
     const carol = userClient('carol@example.com');
