@@ -39,11 +39,74 @@ describe('platform edits', () => {
     expect(Object.keys(objects.find((o) => o.metadata.name === 'config-domain')?.['data'] as object)).toEqual(['_example', '34.1.2.3.sslip.io']);
   });
 
-  it('names the missing m2m RequestAuthentication: the example render only has Dex\'s', () => {
+  it('adds the m2m RequestAuthentication as the istio-m2m component declares it when the render and the cluster lack it, and lets oauth2-proxy accept the issuer', () => {
     const objects = loadKubeflowRender();
+    const rendered = loadKubeflowRender();
     // kubeflow/manifests v1.9.1 example uses oauth2-proxy's m2m-dex-only overlay: no m2m-token-issuer.
     expect(objects.filter((o) => o.kind === 'RequestAuthentication').map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['istio-system/dex-jwt']);
-    expect(() => setM2mIssuer(objects, 'https://issuer.example', undefined)).toThrow(/RequestAuthentication istio-system\/m2m-token-issuer is neither in the manifests nor on the cluster/);
+    const issuer = 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c';
+    const changes = setM2mIssuer(objects, issuer, undefined);
+    expect(changes).toEqual({ created: true, oauth2ProxyParameters: 'oauth2-proxy-parameters-74659b6648' });
+    expect(objects).toHaveLength(rendered.length + 1);
+    const ra = objects.find((o) => o.kind === 'RequestAuthentication' && o.metadata.name === 'm2m-token-issuer') as KubeObject;
+    expect(ra).toEqual({
+      apiVersion: 'security.istio.io/v1beta1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'm2m-token-issuer', namespace: 'istio-system' },
+      spec: {
+        selector: { matchLabels: { app: 'istio-ingressgateway' } },
+        jwtRules: [
+          {
+            issuer,
+            forwardOriginalToken: true,
+            outputClaimToHeaders: [
+              { header: 'kubeflow-userid', claim: 'sub' },
+              { header: 'kubeflow-groups', claim: 'groups' },
+            ],
+            fromHeaders: [{ name: 'Authorization', prefix: 'Bearer ' }],
+          },
+        ],
+      },
+    });
+    // The RequestAuthentication CRD of the render serves the version it is written in.
+    const crd = objects.find((o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === 'requestauthentications.security.istio.io') as KubeObject;
+    expect((crd['spec'] as { versions: { name: string; served: boolean }[] }).versions.find((v) => v.name === 'v1beta1')?.served).toBe(true);
+    // oauth2-proxy's parameters: only EXTRA_JWT_ISSUERS changes, to issuer=audience of the gateway's tokens.
+    const params = (list: KubeObject[]): Record<string, string> => list.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'oauth2-proxy-parameters-74659b6648')?.['data'] as Record<string, string>;
+    expect(params(rendered)['EXTRA_JWT_ISSUERS']).toBe('');
+    expect(params(objects)).toEqual({ ...params(rendered), EXTRA_JWT_ISSUERS: `${issuer}=istio-ingressgateway.istio-system.svc.cluster.local` });
+    // The Deployment that reads them into OAUTH2_PROXY_EXTRA_JWT_ISSUERS gets a digest on its pod template, nothing else.
+    const deployment = (list: KubeObject[]): KubeObject => list.find((o) => o.kind === 'Deployment' && o.metadata.name === 'oauth2-proxy') as KubeObject;
+    const template = (d: KubeObject): { metadata: { annotations?: Record<string, string> } } => (d['spec'] as { template: { metadata: { annotations?: Record<string, string> } } }).template;
+    const digest = template(deployment(objects)).metadata.annotations?.['kfops.dev/oauth2-proxy-parameters-digest'];
+    expect(digest).toMatch(/^[0-9a-f]{16}$/);
+    // The rendered template has no annotations: with the digest taken away, the Deployment is as rendered.
+    expect(template(deployment(rendered)).metadata.annotations).toBeUndefined();
+    const withoutDigest = structuredClone(deployment(objects));
+    expect(Object.keys(template(withoutDigest).metadata.annotations ?? {})).toEqual(['kfops.dev/oauth2-proxy-parameters-digest']);
+    delete template(withoutDigest).metadata.annotations;
+    expect(withoutDigest).toEqual(deployment(rendered));
+    // Everything else is as rendered.
+    const rest = (list: KubeObject[]): KubeObject[] => list.filter((o) => o !== ra && !['oauth2-proxy-parameters-74659b6648', 'oauth2-proxy'].includes(o.metadata.name));
+    expect(rest(objects)).toEqual(rest(rendered));
+
+    // Again with the same issuer (a re-run): the same objects, the same digest. Another issuer replaces
+    // this one's entry and keeps issuers listed by others.
+    setM2mIssuer(objects, issuer, undefined);
+    expect(objects.filter((o) => o.metadata.name === 'm2m-token-issuer')).toHaveLength(1);
+    expect(params(objects)['EXTRA_JWT_ISSUERS']).toBe(`${issuer}=istio-ingressgateway.istio-system.svc.cluster.local`);
+    expect(template(deployment(objects)).metadata.annotations?.['kfops.dev/oauth2-proxy-parameters-digest']).toBe(digest);
+    params(objects)['EXTRA_JWT_ISSUERS'] = `https://dex.example=kubeflow,${issuer}=old-audience`;
+    setM2mIssuer(objects, issuer, undefined, { audience: 'aud', jwksUri: 'http://jwks.example/keys' });
+    expect(params(objects)['EXTRA_JWT_ISSUERS']).toBe(`https://dex.example=kubeflow,${issuer}=aud`);
+    expect(template(deployment(objects)).metadata.annotations?.['kfops.dev/oauth2-proxy-parameters-digest']).not.toBe(digest);
+    expect((ra['spec'] as { jwtRules: Record<string, unknown>[] }).jwtRules[0]).toMatchObject({ issuer, jwksUri: 'http://jwks.example/keys' });
+  });
+
+  it('adds the RequestAuthentication alone when the manifests do not install oauth2-proxy', () => {
+    const objects: KubeObject[] = [];
+    expect(setM2mIssuer(objects, 'https://issuer.example', undefined)).toEqual({ created: true });
+    expect(objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['RequestAuthentication istio-system/m2m-token-issuer']);
   });
 
   it('sets only the issuer of the m2m RequestAuthentication, taken from the cluster when the render lacks it', () => {
@@ -56,7 +119,7 @@ describe('platform edits', () => {
       metadata: { name: 'm2m-token-issuer', namespace: 'istio-system', resourceVersion: '42', uid: 'u-1' },
       spec: { selector: { matchLabels: { app: 'istio-ingressgateway' } }, jwtRules: [{ issuer: 'https://kubernetes.default.svc.cluster.local', forwardOriginalToken: true, outputClaimToHeaders: [{ header: 'kubeflow-userid', claim: 'sub' }, { header: 'kubeflow-groups', claim: 'groups' }] }] },
     };
-    setM2mIssuer(objects, 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c', live);
+    expect(setM2mIssuer(objects, 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c', live)).toMatchObject({ created: false });
     expect(objects).toHaveLength(count + 1);
     const after = objects.find((o) => o.metadata.name === 'm2m-token-issuer') as KubeObject;
     expect(after.metadata).toEqual({ name: 'm2m-token-issuer', namespace: 'istio-system' });
