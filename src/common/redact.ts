@@ -3,7 +3,9 @@
  * a job summary or a report: they are replaced by `***`.
  */
 
-const URL_WITH_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@"'<>]+)@/gi;
+// The user-info ends at the last '@' before the host (as URL parsers read it), so an unencoded '@' in a
+// password is redacted with the rest.
+const URL_WITH_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"'<>]+)@/gi;
 
 /** Replaces the user-info part of every URL in the text: `https://u:p@h/x` -> `https://***@h/x`. */
 export function redactUrlCredentials(text: string): string {

@@ -106,6 +106,7 @@ describe('credentials in URLs', () => {
     expect(redactUrlCredentials('GET https://admin:s3cr%40t@mlflow.example.com:5000/api and s3://key:secret@bucket/x, not user@example.com')).toBe(
       'GET https://***@mlflow.example.com:5000/api and s3://***@bucket/x, not user@example.com',
     );
+    expect(redactUrlCredentials('http://u:p@ss@host:1/x')).toBe('http://***@host:1/x');
     expect(splitUrlCredentials('https://admin:s3cr%40t@mlflow.example.com/path?q=1')).toEqual({ url: 'https://mlflow.example.com/path?q=1', username: 'admin', password: 's3cr@t' });
     expect(splitUrlCredentials('https://mlflow.example.com/')).toEqual({ url: 'https://mlflow.example.com/' });
   });
