@@ -12,6 +12,8 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Time allowed for the whole exchange (connect, headers, body) with send(); the client's timeout when unset. */
+  timeoutMs?: number;
 }
 
 export interface HttpClient {
@@ -64,6 +66,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       dispatcher: agent,
       headers: r.headers ?? {},
       ...(r.body !== undefined ? { body: r.body } : {}),
+      signal: AbortSignal.timeout(r.timeoutMs ?? timeout),
     });
   return {
     async send(r) {

@@ -2,7 +2,6 @@
  * The smoke test of a deployed model: ready (with retries only for what heals), refuses calls without
  * a token (optional), answers the payload correctly, and holds its latency under a small bounded load.
  */
-import { ConfigurationError } from '../common/errors.js';
 import { formatDuration } from '../common/duration.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -10,14 +9,13 @@ import { compare, formatDifferences, type CompareMode, type Difference, type Tol
 import { EndpointError, type Caller } from './endpoint.js';
 import type { HttpClient } from './http.js';
 import { runLoad, type LoadResult } from './load.js';
+import { SettingError } from './setting-error.js';
 import { pathsFor, requestBody, responseProblems, type Protocol, type V2FromRowsOptions } from './protocol.js';
 
 export interface SmokeSettings {
   protocol: Protocol | 'auto';
   /** A protocol request body, or plain rows (a JSON array). */
   payload: unknown;
-  /** The input that gave the payload, for error messages. */
-  payloadInput?: string;
   rows?: V2FromRowsOptions;
   expected?: unknown;
   compare: CompareMode;
@@ -58,7 +56,8 @@ export interface SmokeDeps {
   http: HttpClient;
 }
 
-export async function smokeTest(caller: Caller, settings: SmokeSettings, deps: SmokeDeps): Promise<SmokeReport> {
+/** The checks on an endpoint already found and authenticated: readiness, the call without a token, the answer, the load. */
+export async function checkEndpoint(caller: Caller, settings: SmokeSettings, deps: SmokeDeps): Promise<SmokeReport> {
   const logger = deps.logger ?? silentLogger;
   const now = deps.now ?? Date.now;
   const { endpoint } = caller;
@@ -78,7 +77,7 @@ export async function smokeTest(caller: Caller, settings: SmokeSettings, deps: S
   try {
     body = requestBody(protocol, settings.payload, settings.rows);
   } catch (error) {
-    throw new ConfigurationError(settings.payloadInput ?? 'payload', JSON.stringify(settings.payload), error instanceof Error ? error.message : String(error));
+    throw new SettingError('payload', JSON.stringify(settings.payload), error instanceof Error ? error.message : String(error));
   }
 
   let tokenlessStatus: number | undefined;

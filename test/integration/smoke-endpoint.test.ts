@@ -16,14 +16,16 @@ import type { KubeObject } from '../../src/kube/types.js';
 import { mintServiceAccountToken } from '../../src/inference/auth.js';
 import { Caller, DEFAULT_AUDIENCE, EndpointError, type Auth, type Endpoint } from '../../src/inference/endpoint.js';
 import { createHttpClient } from '../../src/inference/http.js';
-import { smokeTest, type SmokeSettings } from '../../src/inference/smoke.js';
+import { checkEndpoint, type SmokeSettings } from '../../src/inference/smoke.js';
 import { resolveInferenceService } from '../../src/inference/target.js';
 import { discoverIssuer } from '../../src/kubeflow/platform.js';
 import { startGateway, type Gateway } from '../support/model-gateway.js';
 import { startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
-import { freePort } from '../support/servers.js';
+import { freePort, startEach } from '../support/servers.js';
 import { inferenceServiceCrd, installTestCrds, removeTestCrds } from '../support/kserve-crds.js';
-import { runAction } from '../support/run-action.js';
+import { runAction, type ActionRun } from '../support/run-action.js';
+import { SENTINEL } from '../support/bad-inputs.js';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { adminClient, recordingLogger, uniqueName } from './helpers.js';
 
 const ns = uniqueName('smoke');
@@ -47,7 +49,7 @@ async function smoke(endpoint: Endpoint, auth: Auth, settings: Partial<SmokeSett
   const http = createHttpClient({ connections: settings.load?.concurrency ?? 2, timeoutMs: 15_000 });
   const logger = recordingLogger();
   try {
-    const report = await smokeTest(new Caller(endpoint, auth, { http, logger }), { ...base, ...settings }, { http, logger });
+    const report = await checkEndpoint(new Caller(endpoint, auth, { http, logger }), { ...base, ...settings }, { http, logger });
     return { report, logger };
   } finally {
     await http.close();
@@ -85,12 +87,11 @@ async function setGatewayAddress(ingress: { ip: string }[] | null): Promise<void
 
 beforeAll(async () => {
   admin = adminClient();
-  [iris, broken, wine] = await Promise.all([
-    startKserveModel({ model: 'iris' }),
-    startKserveModel({ model: 'broken', broken: true }),
-    startMlflowModel('wine'),
-  ]);
-  servers.push(iris, broken, wine);
+  // One server that fails to start does not leave the others running: each that came up is kept for afterAll.
+  await startEach<[ModelServer, ModelServer, ModelServer]>([startKserveModel({ model: 'iris' }), startKserveModel({ model: 'broken', broken: true }), startMlflowModel('wine')], (started) => {
+    servers.push(...started.filter((x): x is ModelServer => x !== undefined));
+    [iris, broken, wine] = started as [ModelServer, ModelServer, ModelServer];
+  });
   const issuer = await discoverIssuer(admin);
   gateway = await startGateway({ client: admin, audience: DEFAULT_AUDIENCE, issuer });
   wrongIssuerGateway = await startGateway({ client: admin, audience: DEFAULT_AUDIENCE, issuer: 'https://kubernetes.default.svc.cluster.local' });
@@ -394,4 +395,86 @@ describe('thresholds', () => {
     expect(report.load).toMatchObject({ requests: 60, succeeded: 28, failed: 32, outcomes: { '200': 28, '503': 32 } });
     expect(report.failures).toEqual(['error rate 53.33% (32 of 60: 32× 503) is above max-error-rate 5.00%']);
   });
+});
+
+/** A loopback peer that accepts TCP connections and never answers (a hung gateway or API server). */
+async function silentPeer(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: NetServer = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    stop: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Where the sentinel appears in what a user can read (the runner consumes ::add-mask:: commands, they are not shown). */
+function leaks(run: ActionRun): string[] {
+  const shown = run.log.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n');
+  return ([['log', shown], ['outputs', JSON.stringify(run.outputs)], ['summary', run.summary], ['report-markdown', run.outputs['report-markdown'] ?? '']] as const).filter(([, text]) => text.includes(SENTINEL)).map(([where]) => where);
+}
+
+describe('credentials in the url', () => {
+  it('are sent as Basic authorization and appear in no log line, output, summary or report of a passing run', async () => {
+    const run = await runAction('smoke-test-endpoint', { url: `http://alice:${SENTINEL}@127.0.0.1:${iris.port}/`, 'model-name': 'iris', protocol: 'v1', payload: '[[1, 2], [3, 4]]', expected: '[3, 9]', requests: '5' });
+    expect(run.code, run.log).toBe(0);
+    expect(leaks(run)).toEqual([]);
+    expect(run.outputs['url']).toBe(`http://127.0.0.1:${iris.port}/v1/models/iris:predict`);
+    expect(run.log).toContain(`::add-mask::${SENTINEL}`);
+    expect(run.log).toContain('(user name and password from the address, as Basic authorization)');
+  });
+
+  it('a gateway that refuses them: the failure names the credentials in url without showing them', async () => {
+    const run = await runAction('smoke-test-endpoint', { url: `http://alice:${SENTINEL}@127.0.0.1:${gateway.port}`, 'host-header': host('iris'), 'model-name': 'iris', protocol: 'v1', payload: '[[1, 2]]', timeout: '20s' });
+    expect(run.code).toBe(1);
+    expect(leaks(run)).toEqual([]);
+    // The gateway answered 401 (a token check), not 302 (no Authorization header): the header was sent.
+    expect(run.log).toMatch(/::error::smoke-test-endpoint: GET http:\/\/127\.0\.0\.1:\d+\/v1\/models\/iris \(Host: iris\.\S+\) was rejected: 401 Unauthorized/);
+    expect(run.summary).toContain('the server rejected the user name and password given in `url`');
+    expect(run.outputs['report-markdown']).toContain('Smoke test of `iris`: failed');
+  });
+});
+
+describe('deadlines against a peer that accepts and never answers', () => {
+  const slack = 2500;
+  /** Runs the action and measures from its first log line (after start-up, which varies with the machine's load) to its exit. */
+  const timed = async (inputs: Record<string, string>): Promise<{ run: ActionRun; ms: number }> => {
+    let first = 0;
+    const run = await runAction('smoke-test-endpoint', inputs, {}, () => {
+      first ||= Date.now();
+    });
+    return { run, ms: Date.now() - first };
+  };
+
+  it('the model endpoint: the action ends at its timeout, naming the peer', async () => {
+    const peer = await silentPeer();
+    try {
+      const { run, ms } = await timed({ url: `http://127.0.0.1:${peer.port}`, 'model-name': 'iris', payload: '[[1, 2]]', timeout: '3s' });
+      expect(run.code).toBe(1);
+      expect(ms, `${ms} ms from the first log line to the exit`).toBeLessThan(3000 + slack);
+      expect(run.log).toMatch(new RegExp(`::error::smoke-test-endpoint: readiness: not ready after 1 attempt\\(s\\): GET http://127\\.0\\.0\\.1:${peer.port}/v2/models/iris/ready got no answer \\(no answer within 3s`));
+    } finally {
+      await peer.stop();
+    }
+  }, 120_000);
+
+  it('the Kubernetes API (token minting): the action ends at its timeout, naming the API server', async () => {
+    const peer = await silentPeer();
+    const kubeconfig = join(tmpdir(), `${ns}-silent.kubeconfig`);
+    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:${peer.port}', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n`);
+    try {
+      const { run, ms } = await timed({ url: iris.url, 'model-name': 'iris', payload: '[[1, 2]]', auth: 'serviceaccount', 'service-account-namespace': ns, kubeconfig, timeout: '3s' });
+      expect(run.code).toBe(1);
+      expect(run.log).toMatch(new RegExp(`::error::smoke-test-endpoint: .*https://127\\.0\\.0\\.1:${peer.port}`));
+      expect(ms, `${ms} ms from the first log line to the exit`).toBeLessThan(3000 + slack);
+    } finally {
+      await peer.stop();
+    }
+  }, 120_000);
 });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/common/errors.js';
 import { Inputs } from '../../src/common/inputs.js';
-import { readSettings } from '../../src/actions/smoke-test-endpoint/main.js';
+import { inputOf, readSettings } from '../../src/actions/smoke-test-endpoint/inputs.js';
+import { failureMarkdown, redactError } from '../../src/actions/smoke-test-endpoint/outputs.js';
+import { KfopsError } from '../../src/common/errors.js';
+import { Caller, callTimeout, type Auth } from '../../src/inference/endpoint.js';
+import type { HttpClient, HttpRequest, HttpResponse } from '../../src/inference/http.js';
+import { SettingError, smokeTest, type SmokeClients, type SmokeTestSettings } from '../../src/inference/smoke-test.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import { compare, formatDifferences, parseTolerance } from '../../src/inference/compare.js';
 import { latencyStats, percentile } from '../../src/inference/load.js';
 import { pathsFor, requestBody, responseProblems, shapeOf, v2RequestFromRows } from '../../src/inference/protocol.js';
@@ -186,5 +192,182 @@ describe('report markdown', () => {
     expect(md).toContain('| p50 / p95 / p99 | 10.0 ms / 20.0 ms / 30.0 ms |');
     expect(md).toContain('| call without token | refused (302) |');
     expect(md).toContain('| throughput | 100.0 req/s |');
+  });
+});
+
+describe('readSettings: credentials in url', () => {
+  const read = (values: Record<string, string>, masked: string[] = []) => readSettings(new Inputs((n) => values[n] ?? '', (v) => masked.push(v)), () => '', () => true);
+  it('takes them out of the URL, sends them as Basic authorization and masks the password', () => {
+    const masked: string[] = [];
+    const s = read({ url: 'https://alice:s%40cret@models.example.com/', 'model-name': 'iris', payload: '[[1]]' }, masked);
+    expect(s.target).toEqual({ type: 'url', url: 'https://models.example.com', model: 'iris' });
+    expect(s.auth).toEqual({ kind: 'basic', username: 'alice', password: 's@cret' });
+    expect(masked).toContain('s@cret');
+    expect(masked).not.toContain('alice');
+  });
+  it('never quotes them in an error', () => {
+    for (const url of ['https://alice:s3cret@gw/v2/models/m/infer', 'http://alice:s3cret@[::1', 'ftp://alice:s3cret@gw']) {
+      let message = '';
+      try {
+        read({ url, 'model-name': 'm', payload: '[1]' });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/^Input 'url'/);
+      expect(message).not.toContain('s3cret');
+    }
+  });
+  it('refuses them together with a token (a call carries one Authorization header)', () => {
+    expect(() => read({ url: 'https://alice:s3cret@gw', 'model-name': 'm', payload: '[1]', token: 't' })).toThrow(/without user name and password when auth is bearer/);
+  });
+  it('refuses zero deadlines', () => {
+    expect(() => read({ url: 'http://gw', 'model-name': 'm', payload: '[1]', 'request-timeout': '0' })).toThrow(/'request-timeout'.*greater than zero/);
+    expect(() => read({ url: 'http://gw', 'model-name': 'm', payload: '[1]', timeout: '0s' })).toThrow(/'timeout'.*greater than zero/);
+  });
+  it('maps a refused domain field to the input that gave it', () => {
+    expect(inputOf('payload', { payloadInput: 'payload-file' })).toBe('payload-file');
+    expect(inputOf('datatype', { payloadInput: 'payload' })).toBe('datatype');
+  });
+});
+
+describe('redaction at the outputs', () => {
+  it('takes credentials out of errors and the failure report', () => {
+    const e = redactError(new KfopsError('GET https://u:pw@gw/v1/models/m got no answer', { cause: 'nothing at https://u:pw@gw', fix: 'x' })) as KfopsError;
+    expect(e.describe()).not.toContain('pw');
+    expect(e.describe()).toContain('https://***@gw');
+    expect(failureMarkdown('m', new KfopsError('at http://a:pw@h', { cause: 'c' }))).toBe('#### Smoke test of `m`: failed\n\nat http://***@h\n\n- Cause: c\n');
+    const plain = new Error('nothing to hide');
+    expect(redactError(plain)).toBe(plain);
+  });
+});
+
+/** A model server answering in memory: readiness 200, v1 predictions; records every request. */
+function fakeHttp(answer: (r: HttpRequest) => Promise<HttpResponse> = async () => ({ status: 200, headers: {}, body: '{"predictions": [1]}' })): HttpClient & { requests: HttpRequest[]; closed: boolean } {
+  const requests: HttpRequest[] = [];
+  const client = {
+    requests,
+    closed: false,
+    send: (r: HttpRequest) => {
+      requests.push(r);
+      return answer(r);
+    },
+    status: async (r: HttpRequest) => (await client.send(r)).status,
+    statusThen: (r: HttpRequest, done: (e: Error | undefined, s: number) => void) => {
+      client.send(r).then((x) => done(undefined, x.status), (e: Error) => done(e, 0));
+    },
+    close: async () => {
+      client.closed = true;
+    },
+  };
+  return client;
+}
+
+const settings = (over: Partial<SmokeTestSettings> = {}): SmokeTestSettings => ({
+  target: { type: 'url', url: 'http://gw', model: 'iris' },
+  protocol: 'v1',
+  payload: [[1, 2]],
+  compare: 'subset',
+  tolerance: { absolute: 0, relative: 0 },
+  auth: { kind: 'none' },
+  assertTokenRequired: false,
+  timeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  requests: 0,
+  concurrency: 1,
+  insecure: false,
+  ...over,
+});
+const noCluster = (): KubeClient => {
+  throw new Error('the cluster was not needed');
+};
+
+describe('smokeTest (the use case, with fakes of its clients)', () => {
+  it('calls a url with Basic authorization from the credentials; the URL and the report never hold them', async () => {
+    const http = fakeHttp();
+    const { report } = await smokeTest(settings({ auth: { kind: 'basic', username: 'alice', password: 's3cret' } }), { kube: noCluster, http: () => http });
+    expect(http.requests.map((r) => `${r.method} ${r.url}`)).toEqual(['GET http://gw/v1/models/iris', 'POST http://gw/v1/models/iris:predict']);
+    expect(http.requests[0]?.headers?.['authorization']).toBe(`Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
+    expect(JSON.stringify(report)).not.toContain('s3cret');
+    expect(http.closed).toBe(true);
+  });
+
+  it('mints a ServiceAccount token, hands it to `secret` before any call, and bounds the API calls by the timeout', async () => {
+    const order: string[] = [];
+    const calls: string[] = [];
+    const kube = { server: 'https://api:6443', source: 'test', requestTimeoutMs: 60_000, request: async (method: string, path: string) => {
+      calls.push(`${method} ${path}`);
+      return { status: { token: 'minted.jwt.token' } };
+    } } as unknown as KubeClient;
+    const http = fakeHttp(async () => {
+      order.push('call');
+      return { status: 200, headers: {}, body: '{"predictions": [1]}' };
+    });
+    const clients: SmokeClients = { kube: () => kube, http: () => http, secret: (v) => order.push(`secret ${v}`) };
+    await smokeTest(settings({ timeoutMs: 5000, auth: { kind: 'serviceaccount', serviceAccount: 'default-editor', namespace: 'team', audience: 'aud', expirationSeconds: 600 } }), clients);
+    expect(calls).toEqual(['POST /api/v1/namespaces/team/serviceaccounts/default-editor/token']);
+    expect(order[0]).toBe('secret minted.jwt.token');
+    expect(http.requests[0]?.headers?.['authorization']).toBe('Bearer minted.jwt.token');
+    expect(kube.requestTimeoutMs).toBe(5000);
+  });
+
+  it('gives up on a Kubernetes API that does not answer at the deadline, naming it', async () => {
+    const kube = { server: 'https://silent:6443', source: 'test', requestTimeoutMs: 60_000, request: () => new Promise(() => undefined) } as unknown as KubeClient;
+    const started = Date.now();
+    const e = await smokeTest(settings({ timeoutMs: 300, auth: { kind: 'serviceaccount', serviceAccount: 'sa', namespace: 'team', audience: 'aud', expirationSeconds: 600 } }), { kube: () => kube, http: () => fakeHttp() }).catch((x: unknown) => x as KfopsError);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect((e as KfopsError).message).toBe('mint a token for ServiceAccount team/sa: no answer from the Kubernetes API at https://silent:6443 before the deadline (timeout)');
+  });
+
+  it('shortens every call to the time left, so the overall timeout holds during a call', async () => {
+    let clock = 0;
+    const http = fakeHttp(async (r) => {
+      // A peer that accepts and never answers: the call ends at its own deadline.
+      clock += r.timeoutMs ?? Infinity;
+      throw Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
+    });
+    const e = await smokeTest(settings({ protocol: 'auto', timeoutMs: 4000, requestTimeoutMs: 30_000 }), { kube: noCluster, http: () => http, now: () => clock }).catch((x: unknown) => x as KfopsError);
+    expect(http.requests.map((r) => r.timeoutMs)).toEqual([4000]);
+    expect(clock).toBe(4000);
+    expect((e as KfopsError).message).toMatch(/^readiness: not ready after 1 attempt\(s\): GET http:\/\/gw\/v2\/models\/iris\/ready got no answer \(no answer within 4s/);
+  });
+
+  it('a call never gets less than 1 s, nor more than the request timeout', () => {
+    expect(callTimeout(30_000, 10_000, 0)).toBe(10_000);
+    expect(callTimeout(2_000, 10_000, 0)).toBe(2_000);
+    expect(callTimeout(30_000, 10_000, 9_900)).toBe(1_000);
+    expect(callTimeout(30_000, undefined, 0)).toBe(30_000);
+  });
+
+  it('a payload the protocol cannot take is a SettingError about the payload field', async () => {
+    const e = await smokeTest(settings({ payload: { inputs: [] } }), { kube: noCluster, http: () => fakeHttp() }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SettingError);
+    expect((e as SettingError).field).toBe('payload');
+  });
+});
+
+describe('answer rules (Caller.classify)', () => {
+  const endpoint = { baseUrl: 'http://gw', hostHeader: 'm.team.example.com', model: 'm', via: 'gw', inferenceService: { namespace: 'team', name: 'm' } };
+  const answer = (status: number, body = '', headers: Record<string, string> = {}): HttpResponse => ({ status, headers, body });
+  const caller = (auth: Auth, probe: (r: HttpRequest) => HttpResponse = () => answer(404)) =>
+    new Caller(endpoint, auth, { http: fakeHttp(async (r) => probe(r)) });
+
+  it('tells apart what heals (pending) from what does not (fatal), each with its cause', async () => {
+    const none = caller({ kind: 'none' });
+    expect(await none.classify(answer(302, '', { location: '/dex/auth?x' }), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'fatal', status: 302, cause: expect.stringMatching(/carried no token/) });
+    expect(await none.classify(answer(503, 'no healthy upstream'), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'pending', cause: expect.stringMatching(/no ready backend/) });
+    expect(await none.classify(answer(404), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'pending', summary: expect.stringMatching(/no route for Host m\.team\.example\.com/) });
+    expect(await none.classify(answer(200, '{"ready": false}'), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'pending' });
+    expect(await none.classify(answer(418, 'teapot'), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'fatal', cause: 'an answer this check does not expect' });
+    const basic = caller({ kind: 'basic', basic: { username: 'u', password: 'p' } });
+    expect(await basic.classify(answer(401, 'denied'), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'fatal', cause: expect.stringMatching(/user name and password given in `url`/) });
+    const bearer = caller({ kind: 'bearer', token: 't' });
+    expect(await bearer.classify(answer(403, 'RBAC: access denied'), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'fatal', cause: expect.stringMatching(/AuthorizationPolicy denies/) });
+  });
+
+  it('probes the server to tell a wrong protocol from a wrong model name', async () => {
+    const v2Server = caller({ kind: 'none' }, (r) => (r.url.endsWith('/v2/models/m/ready') ? answer(200) : answer(404)));
+    expect(await v2Server.classify(answer(404, '{"error": "not found"}'), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'fatal', cause: expect.stringMatching(/served with the v2 protocol/) });
+    const other = caller({ kind: 'none' }, (r) => (r.url.endsWith('/v1/models') ? answer(200, '{"models": ["iris"]}') : answer(404)));
+    expect(await other.classify(answer(404, '{"error": "not found"}'), 'v1', 'GET', '/v1/models/m')).toMatchObject({ state: 'fatal', cause: 'the server holds "iris", not "m"' });
   });
 });
