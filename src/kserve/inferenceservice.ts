@@ -1,4 +1,4 @@
-import { ConfigurationError, KfopsError } from '../common/errors.js';
+import { KfopsError } from '../common/errors.js';
 import { stableJson } from '../common/json.js';
 import type { KubeObject } from '../kube/types.js';
 
@@ -58,15 +58,12 @@ export function defaultProtocol(modelFormat: string): Protocol {
   return modelFormat.toLowerCase() === 'mlflow' ? 'v2' : 'v1';
 }
 
-/** Refuses combinations KServe accepts but cannot serve. */
-export function checkProtocol(modelFormat: string, protocol: Protocol): void {
+/** Why KServe accepts a format/protocol pair but cannot serve it, or undefined when it can. */
+export function protocolProblem(modelFormat: string, protocol: Protocol): string | undefined {
   if (modelFormat.toLowerCase() === 'mlflow' && (protocol === 'v1' || protocol === 'grpc-v1')) {
-    throw new ConfigurationError(
-      'protocol',
-      protocol,
-      '`v2` (or `grpc-v2`) for model-format mlflow: KServe serves MLflow models only with the MLServer runtime (kserve-mlserver), which implements the Open Inference Protocol (v2); with v1 no runtime supports the model, and /v1/models/...:predict calls would fail with 404',
-    );
+    return '`v2` (or `grpc-v2`) for model-format mlflow: KServe serves MLflow models only with the MLServer runtime (kserve-mlserver), which implements the Open Inference Protocol (v2); with v1 no runtime supports the model, and /v1/models/...:predict calls would fail with 404';
   }
+  return undefined;
 }
 
 /** spec.predictor for the settings; only fields that are set appear (server-side apply owns exactly these). */
@@ -183,41 +180,4 @@ export function planRelease(action: ReleaseAction, live: KubeObject | undefined,
     previous: { ...liveApplied, ...(servingRevision ? { revision: servingRevision } : {}) },
     changed: true,
   };
-}
-
-/** `key: value` YAML mapping or `key=value` lines, for the annotations and labels inputs. */
-export function parseStringMap(input: string, value: unknown, raw: string | undefined): Record<string, string> {
-  if (value === undefined || value === null) return {};
-  const form = 'a YAML mapping (key: value) or key=value lines';
-  if (typeof value === 'string') {
-    const out: Record<string, string> = {};
-    for (const line of value.split(/[\n,]/).map((l) => l.trim()).filter(Boolean)) {
-      const m = /^([^=\s]+)=(.*)$/.exec(line);
-      if (!m) throw new ConfigurationError(input, raw, form);
-      out[m[1] as string] = m[2] as string;
-    }
-    return out;
-  }
-  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigurationError(input, raw, form);
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
-}
-
-/** The resources input: {requests: {cpu, memory, ...}, limits: {...}}. */
-export function parseResources(value: unknown, raw: string | undefined): Resources | undefined {
-  if (value === undefined || value === null) return undefined;
-  const form = 'a YAML mapping such as {requests: {cpu: 500m, memory: 1Gi}, limits: {cpu: "1", memory: 2Gi}}';
-  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigurationError('resources', raw, form);
-  const out: Resources = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (k !== 'requests' && k !== 'limits') throw new ConfigurationError('resources', raw, `${form} (unknown key "${k}")`);
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigurationError('resources', raw, form);
-    const entries: Record<string, string> = {};
-    for (const [name, q] of Object.entries(v as Record<string, unknown>)) {
-      const text = String(q);
-      if (!/^\d+(\.\d+)?([mkMGTPE]|[KMGTPE]i|e\d+)?$/.test(text)) throw new ConfigurationError('resources', raw, `${form} (${k}.${name}: "${text}" is not a Kubernetes quantity)`);
-      entries[name] = text;
-    }
-    out[k] = entries;
-  }
-  return out;
 }

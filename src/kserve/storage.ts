@@ -1,7 +1,5 @@
 import { Agent as HttpsAgent } from 'node:https';
-import { ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { ConfigurationError, KfopsError } from '../common/errors.js';
+import { KfopsError } from '../common/errors.js';
 import type { KubeObject } from '../kube/types.js';
 
 /** KServe's S3 annotations on a credentials Secret (REFERENCE §5; KServe's storage-initializer reads them). */
@@ -24,21 +22,23 @@ export interface S3Settings {
 }
 
 /**
- * Parses the `s3-endpoint` input: `minio.minio:9000`, `http://127.0.0.1:9000` or `https://s3.example.com`.
+ * Parses an S3 endpoint: `minio.minio:9000`, `http://127.0.0.1:9000` or `https://s3.example.com`.
  * A scheme, when given, decides `useHttps` (KServe wants host:port without one in its annotation).
+ * Undefined when the text is not one.
  */
-export function parseEndpoint(text: string): { host: string; useHttps?: boolean } {
-  const m = /^(?:(https?):\/\/)?([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?\/?$/.exec(text.trim());
-  if (!m) throw new ConfigurationError('s3-endpoint', text, 'host[:port] of the S3-compatible server, e.g. minio-service.kubeflow:9000 or https://storage.example.com');
+export function parseEndpoint(text: string): { host: string; useHttps?: boolean } | undefined {
+  const m = /^(?:(https?):\/\/)?([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?\/?$/.exec(text.trim());
+  if (!m) return undefined;
+  if (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535)) return undefined;
   const host = `${m[2]}${m[3] ? `:${m[3]}` : ''}`;
   return m[1] ? { host, useHttps: m[1] === 'https' } : { host };
 }
 
-/** s3://bucket/key/prefix -> {bucket, prefix} (prefix without leading or trailing slashes). */
-export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!m || !m[1]) throw new ConfigurationError('model-uri', uri, 's3://<bucket>/<path to the model directory>');
-  return { bucket: m[1], prefix: (m[2] ?? '').replace(/^\/+|\/+$/g, '') };
+export const ENDPOINT_FORM = 'host[:port] of the S3-compatible server (port 1 to 65535), e.g. minio-service.kubeflow:9000 or https://storage.example.com';
+
+/** Where the S3 check goes, for messages: the endpoint URL or AWS S3 and its region. */
+export function describeS3(s3: S3Settings): string {
+  return s3.endpoint ? `${s3.useHttps ? 'https' : 'http'}://${s3.endpoint}` : `AWS S3 (${s3.region})`;
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -114,41 +114,73 @@ export class StorageCheckError extends KfopsError {
   }
 }
 
-export function s3Client(s3: S3Settings, timeoutMs = 10_000): S3Client {
-  const scheme = s3.useHttps ? 'https' : 'http';
-  return new S3Client({
-    region: s3.region,
-    ...(s3.endpoint ? { endpoint: `${scheme}://${s3.endpoint}` } : {}),
-    // MinIO and most S3-compatible servers serve buckets as paths, not virtual hosts.
-    forcePathStyle: Boolean(s3.endpoint),
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    maxAttempts: 2,
-    requestHandler: new NodeHttpHandler({
-      connectionTimeout: timeoutMs,
-      requestTimeout: timeoutMs,
-      ...(s3.useHttps && !s3.verifySsl ? { httpsAgent: new HttpsAgent({ rejectUnauthorized: false }) } : {}),
-    }),
-  });
+/** Per-attempt deadlines of the S3 check: connecting, and the whole request (it throws, not only warns). */
+export const S3_CONNECT_TIMEOUT_MS = 5_000;
+export const S3_REQUEST_TIMEOUT_MS = 10_000;
+export const S3_MAX_ATTEMPTS = 2;
+
+/** One page of a delimited listing: the keys and the common prefixes under a prefix. */
+export interface Listing {
+  keys: string[];
+  prefixes: string[];
+}
+
+/** What the check needs of an S3 client: one ListObjectsV2 call. */
+export interface S3Lister {
+  list(bucket: string, prefix: string, options?: { signal?: AbortSignal }): Promise<Listing>;
 }
 
 /**
- * Checks with the given credentials that `uri` (s3://bucket/dir) exists and holds the file the model
- * format needs (MLmodel for mlflow), listing the directory once. Wrong keys, a wrong bucket or a wrong
- * path each fail here with the server's error, in seconds, instead of a revision that never scales.
+ * An S3 client for the check. The AWS SDK is loaded on the first call, not with the action: only runs
+ * that check an s3:// location need it.
  */
-export async function checkS3Location(client: S3Client, uri: string, modelFormat: string, where: string): Promise<LocationReport> {
-  const { bucket, prefix } = parseS3Uri(uri);
+export function s3Client(s3: S3Settings, timeoutMs = S3_REQUEST_TIMEOUT_MS): S3Lister {
+  let lister: Promise<S3Lister['list']> | undefined;
+  const load = async (): Promise<S3Lister['list']> => {
+    const [{ ListObjectsV2Command, S3Client }, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-s3'), import('@smithy/node-http-handler')]);
+    const scheme = s3.useHttps ? 'https' : 'http';
+    const sdk = new S3Client({
+      region: s3.region,
+      ...(s3.endpoint ? { endpoint: `${scheme}://${s3.endpoint}` } : {}),
+      // MinIO and most S3-compatible servers serve buckets as paths, not virtual hosts.
+      forcePathStyle: Boolean(s3.endpoint),
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      maxAttempts: S3_MAX_ATTEMPTS,
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: Math.min(S3_CONNECT_TIMEOUT_MS, timeoutMs),
+        requestTimeout: timeoutMs,
+        // Without it a request past requestTimeout only logs a warning and waits on: a peer that accepts
+        // the connection and never answers would hold the check forever.
+        throwOnRequestTimeout: true,
+        ...(s3.useHttps && !s3.verifySsl ? { httpsAgent: new HttpsAgent({ rejectUnauthorized: false }) } : {}),
+      }),
+    });
+    return async (bucket, prefix, options = {}) => {
+      const r = await sdk.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', MaxKeys: 1000 }), options.signal ? { abortSignal: options.signal } : {});
+      return { keys: (r.Contents ?? []).map((o) => o.Key ?? ''), prefixes: (r.CommonPrefixes ?? []).map((p) => p.Prefix ?? '') };
+    };
+  };
+  return {
+    list: async (bucket, prefix, options) => (await (lister ??= load()))(bucket, prefix, options),
+  };
+}
+
+/**
+ * Checks with the given credentials that the location (s3://bucket/dir) exists and holds the file the
+ * model format needs (MLmodel for mlflow), listing the directory once. Wrong keys, a wrong bucket or a
+ * wrong path each fail here with the server's error, in seconds, instead of a revision that never scales.
+ * `signal` ends a pending request at once (the caller's overall deadline).
+ */
+export async function checkS3Location(client: S3Lister, location: { uri: string; bucket: string; prefix: string }, modelFormat: string, where: string, options: { signal?: AbortSignal } = {}): Promise<LocationReport> {
+  const { uri, bucket, prefix } = location;
   const expected = expectedFiles(modelFormat);
-  if (/(^|\/)MLmodel$/.test(prefix)) {
-    throw new ConfigurationError('model-uri', uri, `the directory that holds MLmodel (s3://${bucket}/${prefix.replace(/\/?MLmodel$/, '')}), not the file itself`);
-  }
   const list = async (p: string): Promise<{ files: string[]; directories: string[] }> => {
     const dir = p ? `${p}/` : '';
     try {
-      const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: dir, Delimiter: '/', MaxKeys: 1000 }));
+      const r = await client.list(bucket, dir, options);
       return {
-        files: (r.Contents ?? []).map((o) => (o.Key ?? '').slice(dir.length)).filter(Boolean),
-        directories: (r.CommonPrefixes ?? []).map((c) => (c.Prefix ?? '').slice(dir.length).replace(/\/$/, '')).filter(Boolean),
+        files: r.keys.map((k) => k.slice(dir.length)).filter(Boolean),
+        directories: r.prefixes.map((p) => p.slice(dir.length).replace(/\/$/, '')).filter(Boolean),
       };
     } catch (error) {
       throw explainS3Error(error, bucket, where);
@@ -197,10 +229,12 @@ const S3_FIXES: Record<string, string> = {
 };
 
 function explainS3Error(error: unknown, bucket: string, where: string): StorageCheckError {
-  if (error instanceof S3ServiceException) {
+  // An answer of the server (an S3ServiceException: it carries $fault and $metadata), not a network failure.
+  const service = error as { name?: string; message?: string; Message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
+  if (error instanceof Error && service.$fault && service.$metadata?.httpStatusCode) {
     const code = error.name;
-    const status = error.$metadata?.httpStatusCode;
-    const message = error.message && error.message !== code ? error.message : (error as { Message?: string }).Message ?? '';
+    const status = service.$metadata.httpStatusCode;
+    const message = error.message && error.message !== code ? error.message : service.Message ?? '';
     return new StorageCheckError(`The S3 check of bucket "${bucket}" at ${where} failed: ${code}${status ? ` (HTTP ${status})` : ''}`, {
       cause: message || code,
       fix: S3_FIXES[code] ?? 'read the S3 error above; the same credentials would make the storage-initializer fail',
@@ -208,6 +242,12 @@ function explainS3Error(error: unknown, bucket: string, where: string): StorageC
   }
   const e = error as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const net = e.code ?? e.cause?.code ?? e.name;
+  if (net === 'TimeoutError' || net === 'ETIMEDOUT' || /requestTimeout|timed? ?out/i.test(e.message ?? '')) {
+    return new StorageCheckError(`The S3 server at ${where} did not answer in time`, {
+      cause: `${net ?? 'timeout'}: ${e.message ?? String(error)} (after ${S3_MAX_ATTEMPTS} attempt(s))`,
+      fix: 'check s3-endpoint (host, port and s3-use-https: a TLS server spoken to in plain HTTP, or a port that holds connections open, never answers); set s3-check: false when the storage is reachable only from inside the cluster',
+    }, 'Timeout', { cause: error });
+  }
   return new StorageCheckError(`The S3 server at ${where} could not be reached`, {
     cause: `${net ?? 'error'}: ${e.message ?? String(error)}`,
     fix: 'check s3-endpoint and s3-use-https; the check runs from this runner, so the endpoint must be reachable from here (set s3-check: false when the storage is reachable only from inside the cluster)',

@@ -1,5 +1,7 @@
-import { ConfigurationError, KfopsError, networkFailure, quote } from '../common/errors.js';
+import { formatDuration } from '../common/duration.js';
+import { KfopsError, networkFailure, quote } from '../common/errors.js';
 import { parseJsonBody } from '../common/json.js';
+import { redactUrlCredentials, splitUrlCredentials } from '../common/redact.js';
 
 /**
  * Resolves an MLflow Model Registry reference (`models:/<name>@<alias>`, `models:/<name>/<version>`)
@@ -10,14 +12,16 @@ import { parseJsonBody } from '../common/json.js';
 export type FetchLike = (url: string, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
 
 export interface MlflowClientOptions {
-  /** The tracking server, e.g. https://mlflow.example.com or http://127.0.0.1:5000. */
+  /** The tracking server, e.g. https://mlflow.example.com or http://127.0.0.1:5000; user:password@ in it is sent as basic auth. */
   trackingUri: string;
   username?: string;
   password?: string;
   token?: string;
   fetch?: FetchLike;
-  /** Per request (default 15 s). */
+  /** Per request, from connecting to the last byte of the answer (default 15 s). */
   timeoutMs?: number;
+  /** Ends every request at once (the caller's overall deadline). */
+  signal?: AbortSignal;
 }
 
 export type RegistryRef = { name: string; alias: string; version?: undefined } | { name: string; version: string; alias?: undefined };
@@ -46,17 +50,54 @@ export interface ResolvedModel {
 
 export const MODELS_URI_FORM = '`models:/<name>@<alias>` or `models:/<name>/<version>` (an MLflow registry reference)';
 
-/** Parses `models:/name@alias` or `models:/name/3`; undefined when the text is not a `models:` URI. */
-export function parseRegistryUri(input: string, text: string): RegistryRef | undefined {
-  if (!text.startsWith('models:')) return undefined;
+/** Parses `models:/name@alias` or `models:/name/3`; the expected form (`problem`) when the text is not one. */
+export function parseRegistryRef(text: string): RegistryRef | { problem: string } {
   const m = /^models:\/([^/@]+)(?:@([\w.-]+)|\/(\d+))$/.exec(text);
   if (!m) {
     const latest = /^models:\/([^/@]+)\/(latest|[A-Za-z]+)$/.exec(text);
     const hint = latest ? ` (stages such as "${latest[2]}" are deprecated in MLflow: give an alias, e.g. models:/${latest[1]}@champion, or a version number)` : '';
-    throw new ConfigurationError(input, text, `${MODELS_URI_FORM}${hint}`);
+    return { problem: `${MODELS_URI_FORM}${hint}` };
   }
-  const name = decodeURIComponent(m[1] as string);
+  let name: string;
+  try {
+    name = decodeURIComponent(m[1] as string);
+  } catch {
+    return { problem: `${MODELS_URI_FORM}, with a model name that is valid percent-encoding` };
+  }
   return m[2] ? { name, alias: m[2] } : { name, version: m[3] as string };
+}
+
+export const TRACKING_URI_FORM = 'the http(s) URL of the MLflow tracking server, e.g. https://mlflow.example.com';
+
+/** A setting of the MLflow client that cannot be used; `field` names it (the actions layer maps it to its input). */
+export class MlflowSettingError extends Error {
+  override readonly name = 'MlflowSettingError';
+  constructor(
+    readonly field: 'trackingUri' | 'artifactRoot',
+    /** The value (URL credentials replaced by ***), or undefined when it is missing. */
+    readonly value: string | undefined,
+    readonly expected: string,
+  ) {
+    super(`${field}${value === undefined ? ' is missing' : ` ${JSON.stringify(value)}`}: expected ${expected}`);
+  }
+}
+
+/**
+ * The tracking server URL without credentials, and the credentials a user put in it
+ * (`https://user:pass@host`): fetch refuses URLs with credentials, so they travel as basic auth.
+ */
+export function parseTrackingUri(text: string): { url: string; username?: string; password?: string } {
+  const split = splitUrlCredentials(text.trim());
+  let url: URL;
+  try {
+    url = new URL(split.url);
+  } catch {
+    throw new MlflowSettingError('trackingUri', split.url, TRACKING_URI_FORM);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname || /\s/.test(text)) throw new MlflowSettingError('trackingUri', split.url, TRACKING_URI_FORM);
+  if (url.search || url.hash) throw new MlflowSettingError('trackingUri', split.url, `${TRACKING_URI_FORM}, without a query or fragment`);
+  if (split.password !== undefined && split.username === undefined) throw new MlflowSettingError('trackingUri', split.url, `${TRACKING_URI_FORM}; credentials in it need a user name (https://user:password@host)`);
+  return { url: split.url.replace(/\/+$/, ''), ...(split.username !== undefined ? { username: split.username } : {}), ...(split.password !== undefined ? { password: split.password } : {}) };
 }
 
 export class MlflowError extends KfopsError {
@@ -79,68 +120,77 @@ export class MlflowClient {
   private readonly timeoutMs: number;
 
   constructor(private readonly options: MlflowClientOptions) {
-    let url: URL;
-    try {
-      url = new URL(options.trackingUri);
-    } catch {
-      throw new ConfigurationError('mlflow-tracking-uri', options.trackingUri, 'the http(s) URL of the MLflow tracking server, e.g. https://mlflow.example.com');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new ConfigurationError('mlflow-tracking-uri', options.trackingUri, 'the http(s) URL of the MLflow tracking server, e.g. https://mlflow.example.com');
-    }
-    this.base = options.trackingUri.replace(/\/+$/, '');
+    const server = parseTrackingUri(options.trackingUri);
+    this.base = server.url;
     this.headers = { Accept: 'application/json' };
+    const username = options.username ?? server.username;
+    const password = options.password ?? server.password;
     if (options.token) this.headers['Authorization'] = `Bearer ${options.token}`;
-    else if (options.username !== undefined && options.password !== undefined) {
-      this.headers['Authorization'] = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
+    else if (username !== undefined) {
+      this.headers['Authorization'] = `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}`;
     }
     this.doFetch = options.fetch ?? ((u, init) => fetch(u, init));
     this.timeoutMs = options.timeoutMs ?? 15_000;
+  }
+
+  /** The server's URL, without credentials (safe to print). */
+  get url(): string {
+    return this.base;
   }
 
   /** One REST call; MlflowError with the server's error_code and message when it fails. */
   async call<T>(method: 'GET' | 'POST', path: string, query: Record<string, string> = {}, body?: unknown): Promise<T> {
     const qs = new URLSearchParams(query).toString();
     const url = `${this.base}/api/2.0/mlflow/${path}${qs ? `?${qs}` : ''}`;
-    let response: { status: number; text(): Promise<string> };
+    // One deadline for the whole exchange (connect, headers and body), and the caller's signal.
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = this.options.signal ? AbortSignal.any([timeout, this.options.signal]) : timeout;
+    let status: number;
+    let text: string;
     try {
-      response = await this.doFetch(url, {
+      const response = await this.doFetch(url, {
         method,
         headers: body === undefined ? this.headers : { ...this.headers, 'Content-Type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal,
       });
+      status = response.status;
+      text = await response.text();
     } catch (error) {
-      const reason = networkFailure(error);
+      const timedOut = timeout.aborted;
       throw new MlflowError(
-        `The MLflow tracking server at ${this.base} is not reachable`,
-        { cause: `${method} ${path} failed: ${reason}`, fix: 'check mlflow-tracking-uri (scheme, host and port) and that the server runs and is reachable from this runner' },
+        timedOut ? `The MLflow tracking server at ${this.base} did not answer within ${formatDuration(this.timeoutMs)}` : `The MLflow tracking server at ${this.base} is not reachable`,
+        {
+          cause: `${method} ${path} failed: ${timedOut ? 'no answer before the deadline (the server accepted the connection, or the connection could not be made, and nothing came back)' : redactUrlCredentials(networkFailure(error))}`,
+          fix: timedOut
+            ? 'check that mlflow-tracking-uri points at the tracking server itself (not a proxy or port that holds connections open) and that the server is not overloaded'
+            : 'check mlflow-tracking-uri (scheme, host and port) and that the server runs and is reachable from this runner',
+        },
         undefined,
         undefined,
         { cause: error },
       );
     }
-    const text = await response.text();
     const parsed = parseJsonBody(text);
-    if (response.status >= 200 && response.status < 300 && parsed !== undefined) return parsed as T;
+    if (status >= 200 && status < 300 && parsed !== undefined) return parsed as T;
     const err = (parsed ?? {}) as { error_code?: string; message?: string };
     const detail = err.message ?? text.slice(0, 300);
-    if (response.status === 401 || response.status === 403) {
+    if (status === 401 || status === 403) {
       throw new MlflowError(
-        `The MLflow tracking server at ${this.base} refused the request (${response.status})`,
-        { cause: detail || `HTTP ${response.status}`, fix: 'set mlflow-username and mlflow-password (basic auth) or mlflow-token to credentials that may read the model registry' },
-        response.status,
+        `The MLflow tracking server at ${this.base} refused the request (${status})`,
+        { cause: detail || `HTTP ${status}`, fix: 'set mlflow-username and mlflow-password (basic auth, or user:password in mlflow-tracking-uri) or mlflow-token to credentials that may read the model registry' },
+        status,
         err.error_code,
       );
     }
     if (parsed === undefined) {
       throw new MlflowError(
         `${this.base} did not answer like an MLflow tracking server`,
-        { cause: `${method} ${path} gave HTTP ${response.status} with a non-JSON body: ${quote(text, 200)}`, fix: 'point mlflow-tracking-uri at the tracking server itself (not at a login page or proxy)' },
-        response.status,
+        { cause: `${method} ${path} gave HTTP ${status} with a non-JSON body: ${quote(text, 200)}`, fix: 'point mlflow-tracking-uri at the tracking server itself (not at a login page or proxy)' },
+        status,
       );
     }
-    throw new MlflowError(`MLflow ${method} ${path} failed: ${err.error_code ?? `HTTP ${response.status}`}`, { cause: detail }, response.status, err.error_code);
+    throw new MlflowError(`MLflow ${method} ${path} failed: ${err.error_code ?? `HTTP ${status}`}`, { cause: detail }, status, err.error_code);
   }
 
   /** The version an alias points to; a missing alias names the aliases the model has. */
@@ -207,8 +257,8 @@ export function mapArtifactUri(uri: string, artifactRoot: string | undefined): s
   const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/*(.*)$/.exec(uri);
   if (!m) return uri;
   if (!artifactRoot) {
-    throw new ConfigurationError(
-      'mlflow-artifact-root',
+    throw new MlflowSettingError(
+      'artifactRoot',
       undefined,
       `the storage URI behind the tracking server's proxied artifacts (its --artifacts-destination, e.g. s3://mlflow/artifacts), because the registry gave ${quote(uri)}, which KServe cannot read`,
     );

@@ -1,11 +1,20 @@
 /**
  * Model resolution and the storage check against real servers on loopback: an MLflow tracking server
- * (registry, runs, MLflow 3 logged models, aliases) and an S3-compatible server that checks signatures.
+ * (registry, runs, MLflow 3 logged models, aliases) and an S3-compatible server that checks signatures;
+ * and the action as a process against peers that accept a connection and never answer.
  */
+import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseModelSource, type ModelSource } from '../../src/kserve/source.js';
 import { checkS3Location, s3Client, StorageCheckError, type S3Settings } from '../../src/kserve/storage.js';
-import { MlflowClient, MlflowError, parseRegistryUri, resolveModel } from '../../src/mlflow/registry.js';
+import { MlflowClient, MlflowError, MlflowSettingError, resolveModel, type RegistryRef } from '../../src/mlflow/registry.js';
+import { SENTINEL } from '../support/bad-inputs.js';
+import { runAction } from '../support/run-action.js';
 import { freePort, startMlflow, startEach, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
+
+/** The parts of a storage URI, as the action parses them. */
+const at = (uri: string): Extract<ModelSource, { kind: 's3' }> => parseModelSource(uri) as Extract<ModelSource, { kind: 's3' }>;
+const ref = (uri: string): RegistryRef => (parseModelSource(uri) as Extract<ModelSource, { kind: 'registry' }>).ref;
 
 /** The rejection of a promise that must fail. */
 const failure = <T,>(p: Promise<unknown>): Promise<T> => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as T);
@@ -35,7 +44,7 @@ const settings = (over: Partial<S3Settings> = {}): S3Settings => ({
 });
 
 async function checkError(uri: string, over: Partial<S3Settings> = {}, format = 'mlflow'): Promise<StorageCheckError> {
-  const error = await checkS3Location(s3Client(settings(over)), uri, format, s3.url).then(() => undefined, (e: unknown) => e);
+  const error = await checkS3Location(s3Client(settings(over)), at(uri), format, s3.url).then(() => undefined, (e: unknown) => e);
   expect(error).toBeInstanceOf(StorageCheckError);
   return error as StorageCheckError;
 }
@@ -53,11 +62,11 @@ s3.put_object(Bucket='models', Key='runs/abc/artifacts/metrics.json', Body=b'{}'
   });
 
   it('passes with the right key, bucket and directory, and reports what it found', async () => {
-    const report = await checkS3Location(s3Client(settings()), 's3://models/wine/1', 'mlflow', s3.url);
+    const report = await checkS3Location(s3Client(settings()), at('s3://models/wine/1'), 'mlflow', s3.url);
     expect(report).toMatchObject({ bucket: 'models', prefix: 'wine/1', found: 'MLmodel' });
     expect(report.files.sort()).toEqual(['MLmodel', 'model.pkl', 'requirements.txt']);
     // A trailing slash names the same directory; another format looks for its own file.
-    expect((await checkS3Location(s3Client(settings()), 's3://models/wine/1/', 'sklearn', s3.url)).found).toBe('model.pkl');
+    expect((await checkS3Location(s3Client(settings()), at('s3://models/wine/1/'), 'sklearn', s3.url)).found).toBe('model.pkl');
   });
 
   it('a wrong access key id fails with InvalidAccessKeyId and says which input to fix', async () => {
@@ -94,7 +103,7 @@ s3.put_object(Bucket='models', Key='runs/abc/artifacts/metrics.json', Body=b'{}'
   it('an endpoint where nothing listens fails in seconds with the network error', async () => {
     const port = await freePort();
     const started = Date.now();
-    const e = await failure<StorageCheckError>(checkS3Location(s3Client(settings({ endpoint: `127.0.0.1:${port}` }), 3000), 's3://models/wine/1', 'mlflow', `http://127.0.0.1:${port}`));
+    const e = await failure<StorageCheckError>(checkS3Location(s3Client(settings({ endpoint: `127.0.0.1:${port}` }), 3000), at('s3://models/wine/1'), 'mlflow', `http://127.0.0.1:${port}`));
     expect(e).toBeInstanceOf(StorageCheckError);
     expect(e.message).toContain('could not be reached');
     expect(e.details.cause).toContain('ECONNREFUSED');
@@ -127,14 +136,14 @@ describe('models:/ references resolved through a real MLflow tracking server', (
   });
 
   it('an alias on an MLflow 3 logged model resolves to its artifacts directory under the artifact root', async () => {
-    const r = await resolveModel(client, parseRegistryUri('model-uri', 'models:/wine@champion') as never, { artifactRoot: ARTIFACTS });
+    const r = await resolveModel(client, ref('models:/wine@champion'), { artifactRoot: ARTIFACTS });
     expect(r).toMatchObject({ version: '2', alias: 'champion', modelId, registryUri: `mlflow-artifacts:/0/models/${modelId}/artifacts`, uri: `${ARTIFACTS}/0/models/${modelId}/artifacts` });
   });
 
   it('a version registered from a run resolves to the run artifact directory (MLflow 2.x layout)', async () => {
-    const r = await resolveModel(client, parseRegistryUri('model-uri', 'models:/wine/1') as never, { artifactRoot: `${ARTIFACTS}/` });
+    const r = await resolveModel(client, ref('models:/wine/1'), { artifactRoot: `${ARTIFACTS}/` });
     expect(r).toMatchObject({ version: '1', runId, uri: `${ARTIFACTS}/0/${runId}/artifacts/model` });
-    const alias = await resolveModel(client, parseRegistryUri('model-uri', 'models:/wine@challenger') as never, { artifactRoot: ARTIFACTS });
+    const alias = await resolveModel(client, ref('models:/wine@challenger'), { artifactRoot: ARTIFACTS });
     expect(alias.uri).toBe(r.uri);
   });
 
@@ -143,8 +152,29 @@ describe('models:/ references resolved through a real MLflow tracking server', (
     expect(r.uri).toMatch(/^s3:\/\/models\/direct\/[0-9a-f]{32}\/artifacts\/model$/);
   });
 
-  it('a proxied location without mlflow-artifact-root is a configuration error naming that input', async () => {
-    await expect(resolveModel(client, { name: 'wine', alias: 'champion' })).rejects.toThrow(/Input 'mlflow-artifact-root' is required: expected the storage URI behind the tracking server's proxied artifacts/);
+  it('a proxied location without an artifact root is an error about that setting', async () => {
+    const e = await failure<MlflowSettingError>(resolveModel(client, { name: 'wine', alias: 'champion' }));
+    expect(e).toBeInstanceOf(MlflowSettingError);
+    expect(e.field).toBe('artifactRoot');
+    expect(e.expected).toMatch(/^the storage URI behind the tracking server's proxied artifacts/);
+  });
+
+  it('credentials in the tracking URI are sent as basic auth (fetch refuses them in the URL) and never shown', async () => {
+    const url = mlflow.url.replace('http://', `http://ana:${SENTINEL}@`);
+    const authed = new MlflowClient({ trackingUri: url });
+    expect(authed.url).toBe(mlflow.url);
+    const r = await resolveModel(authed, ref('models:/wine/1'), { artifactRoot: ARTIFACTS });
+    expect(r.version).toBe('1');
+    // Through the action as a process: resolved, then stopped at the cluster (none is given here);
+    // the password reaches neither the log (except the runner's mask command), nor outputs, nor summary.
+    const run = await runAction('deploy-inferenceservice', { name: 'wine', 'model-uri': 'models:/wine/1', 'mlflow-tracking-uri': url, 'mlflow-artifact-root': ARTIFACTS, timeout: '60s' }, { KUBECONFIG: '/nonexistent/kubeconfig' });
+    expect(run.code, run.log).toBe(1);
+    expect(run.log).toContain(`models:/wine/1 -> version 1 (run ${runId}): ${ARTIFACTS}/0/${runId}/artifacts/model`);
+    expect(run.log.split('\n').filter((l) => l.includes(SENTINEL))).toEqual([`::add-mask::${SENTINEL}`]);
+    expect(JSON.stringify(run.outputs)).not.toContain(SENTINEL);
+    expect(run.outputs['model-version']).toBe('1');
+    expect(run.summary).toContain('Failed while applying and waiting');
+    expect(run.summary).not.toContain(SENTINEL);
   });
 
   it('a missing alias names the aliases the model has', async () => {
@@ -165,5 +195,78 @@ describe('models:/ references resolved through a real MLflow tracking server', (
     expect(e.message).toBe(`The MLflow tracking server at http://127.0.0.1:${port} is not reachable`);
     expect(e.details.cause).toContain('ECONNREFUSED');
     expect(e.details.fix).toContain('mlflow-tracking-uri');
+  });
+});
+
+/** A loopback peer that accepts TCP connections and never answers. */
+async function silentPeer(): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server: Server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connections: () => connections,
+    // Destroying the held sockets also ends an action that would otherwise wait on them for ever.
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+describe('a peer that accepts the connection and never answers (the action as a process)', () => {
+  // The deadline is the action's timeout input, counted from its first line (after Node has started
+  // and loaded the action, which takes seconds under tsx on a busy machine); the slack is for exiting.
+  const TIMEOUT_S = 3;
+  const SLACK_MS = 3_000;
+
+  async function againstSilentPeer(inputs: (url: string) => Record<string, string>): Promise<{ ms: number; error: string; connections: number; url: string }> {
+    const peer = await silentPeer();
+    let firstLine: number | undefined;
+    try {
+      const run = await runAction('deploy-inferenceservice', { name: 'wine', timeout: `${TIMEOUT_S}s`, ...inputs(peer.url) }, { KUBECONFIG: '/nonexistent/kubeconfig' }, () => (firstLine ??= Date.now()));
+      const ended = Date.now();
+      expect(run.code, run.log).toBe(1);
+      return { ms: ended - (firstLine ?? ended), error: run.log.split('\n').find((l) => l.startsWith('::error::')) ?? '', connections: peer.connections(), url: peer.url };
+    } finally {
+      await peer.close();
+    }
+  }
+
+  it('the MLflow tracking server: ends at the timeout, naming the server', async () => {
+    const r = await againstSilentPeer((url) => ({ 'model-uri': 'models:/wine@champion', 'mlflow-tracking-uri': url, 'mlflow-artifact-root': ARTIFACTS }));
+    expect(r.connections).toBeGreaterThan(0);
+    expect(r.error).toContain(`The ${TIMEOUT_S}s deadline passed while waiting for models:/wine@champion to resolve`);
+    expect(r.error).toContain(`the MLflow tracking server at ${r.url} did not answer before the deadline`);
+    expect(r.ms).toBeLessThan(TIMEOUT_S * 1000 + SLACK_MS);
+  }, 120_000);
+
+  it('the S3 server of the storage check: ends at the timeout, naming the server', async () => {
+    const r = await againstSilentPeer((url) => ({ 'model-uri': 's3://models/wine/1', 's3-endpoint': url, 's3-access-key-id': 'AKIAEXAMPLE', 's3-secret-access-key': SENTINEL }));
+    expect(r.connections).toBeGreaterThan(0);
+    expect(r.error).toContain(`The ${TIMEOUT_S}s deadline passed while waiting for the listing of s3://models/wine/1`);
+    expect(r.error).toContain(`the S3 server at ${r.url} did not answer before the deadline`);
+    expect(r.ms).toBeLessThan(TIMEOUT_S * 1000 + SLACK_MS);
+  }, 120_000);
+
+  it('the S3 check on its own deadline (a long timeout): each request ends, then the check fails naming the server', async () => {
+    const peer = await silentPeer();
+    try {
+      const started = Date.now();
+      const e = await failure<StorageCheckError>(checkS3Location(s3Client(settings({ endpoint: peer.url.replace('http://', '') }), 1000), at('s3://models/wine/1'), 'mlflow', peer.url));
+      expect(e).toBeInstanceOf(StorageCheckError);
+      expect(e.message).toBe(`The S3 server at ${peer.url} did not answer in time`);
+      expect(e.details.cause).toContain('ETIMEDOUT');
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await peer.close();
+    }
   });
 });

@@ -1,23 +1,81 @@
 import { describe, expect, it } from 'vitest';
-import { readSettings } from '../../src/actions/deploy-inferenceservice/main.js';
+import { readSettings } from '../../src/actions/deploy-inferenceservice/inputs.js';
 import { Inputs } from '../../src/common/inputs.js';
 import { isProfileNamespace, predictorPolicy } from '../../src/kserve/auth.js';
 import { stableJson } from '../../src/common/json.js';
-import { APPLIED_ANNOTATION, checkProtocol, parseResources, parseStringMap, planRelease, PREVIOUS_ANNOTATION, renderInferenceService, renderPredictor, type PredictorSettings } from '../../src/kserve/inferenceservice.js';
-import { parseEndpoint, parseS3Uri, S3_ANNOTATIONS, storageObjects } from '../../src/kserve/storage.js';
+import { APPLIED_ANNOTATION, planRelease, PREVIOUS_ANNOTATION, protocolProblem, renderInferenceService, renderPredictor, type PredictorSettings } from '../../src/kserve/inferenceservice.js';
+import { DeadlineError, releaseModel, type ReleaseModelSettings } from '../../src/kserve/release.js';
+import { ModelSourceError, parseModelSource } from '../../src/kserve/source.js';
+import { parseEndpoint, S3_ANNOTATIONS, storageObjects } from '../../src/kserve/storage.js';
 import { assess, storageFix, type AssessOptions, type WatchState } from '../../src/kserve/wait.js';
+import type { KubeClient } from '../../src/kube/client.js';
 import type { KubeObject } from '../../src/kube/types.js';
-import { mapArtifactUri, parseRegistryUri } from '../../src/mlflow/registry.js';
+import { mapArtifactUri, MlflowClient, MlflowError, parseTrackingUri, type FetchLike } from '../../src/mlflow/registry.js';
 
 const inputs = (values: Record<string, string>, masked: string[] = []): Inputs => new Inputs((n) => values[n] ?? '', (s) => masked.push(s));
 
 describe('model references', () => {
   it('parses aliases and versions, and refuses stages with a hint', () => {
-    expect(parseRegistryUri('model-uri', 'models:/wine@champion')).toEqual({ name: 'wine', alias: 'champion' });
-    expect(parseRegistryUri('model-uri', 'models:/wine/12')).toEqual({ name: 'wine', version: '12' });
-    expect(parseRegistryUri('model-uri', 's3://b/p')).toBeUndefined();
-    expect(() => parseRegistryUri('model-uri', 'models:/wine/Production')).toThrow(/stages such as "Production" are deprecated in MLflow: give an alias, e.g. models:\/wine@champion/);
-    expect(() => parseRegistryUri('model-uri', 'models:/')).toThrow(/Input 'model-uri' has the value "models:\/"/);
+    expect(parseModelSource('models:/wine@champion')).toEqual({ kind: 'registry', uri: 'models:/wine@champion', ref: { name: 'wine', alias: 'champion' } });
+    expect(parseModelSource('models:/wine/12')).toMatchObject({ kind: 'registry', ref: { name: 'wine', version: '12' } });
+    expect(() => parseModelSource('models:/wine/Production')).toThrow(/stages such as "Production" are deprecated in MLflow: give an alias, e.g. models:\/wine@champion/);
+    expect(() => parseModelSource('models:/')).toThrow(ModelSourceError);
+    expect(() => parseModelSource('models:/%E0@x')).toThrow(/valid percent-encoding/);
+  });
+
+  it('parses each storage kind once, into its parts', () => {
+    expect(parseModelSource('s3://models/a/b/')).toEqual({ kind: 's3', uri: 's3://models/a/b/', bucket: 'models', prefix: 'a/b' });
+    expect(parseModelSource('gs://bucket_1/m')).toEqual({ kind: 'gcs', uri: 'gs://bucket_1/m', bucket: 'bucket_1', prefix: 'm' });
+    expect(parseModelSource('pvc://models-claim/wine/1')).toEqual({ kind: 'pvc', uri: 'pvc://models-claim/wine/1', claim: 'models-claim', path: 'wine/1' });
+    expect(parseModelSource('https://example.com/m.joblib')).toEqual({ kind: 'uri', uri: 'https://example.com/m.joblib', scheme: 'https' });
+  });
+
+  it('refuses a missing bucket, a bad bucket, the MLmodel file, credentials in a URL and unknown schemes', () => {
+    const problem = (text: string): string => {
+      try {
+        parseModelSource(text);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ModelSourceError);
+        return (error as ModelSourceError).expected;
+      }
+      throw new Error(`${text} was accepted`);
+    };
+    expect(problem('s3:///x')).toContain('the bucket is missing');
+    expect(problem('gs:///x')).toContain('the bucket is missing');
+    expect(problem('s3://Bad_Bucket/x')).toContain('bucket name');
+    expect(problem('s3://models/wine/1/MLmodel')).toContain('the directory that holds MLmodel (s3://models/wine/1)');
+    expect(problem('pvc://Claim/x')).toContain('PersistentVolumeClaim');
+    expect(problem('ftp://host/x')).toContain('a storage URI');
+    expect(problem('https://user:hunter2@example.com/m')).toContain('without credentials');
+    try {
+      parseModelSource('https://user:hunter2@example.com/m');
+    } catch (error) {
+      expect((error as ModelSourceError).value).toBe('https://***@example.com/m');
+      expect((error as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  it('a tracking URI with credentials gives them as basic auth, never in the URL', async () => {
+    expect(parseTrackingUri('https://ana:s%3Acret@mlflow.example.com/')).toEqual({ url: 'https://mlflow.example.com', username: 'ana', password: 's:cret' });
+    expect(() => parseTrackingUri('ftp://mlflow')).toThrow(/the http\(s\) URL of the MLflow tracking server/);
+    const seen: { url: string; auth?: string }[] = [];
+    const fetch: FetchLike = async (url, init) => {
+      seen.push({ url, ...(init?.headers?.['Authorization'] ? { auth: init.headers['Authorization'] } : {}) });
+      return { status: 200, text: async () => '{"model_version": {"name": "wine", "version": "2"}}' };
+    };
+    const client = new MlflowClient({ trackingUri: 'https://ana:secret@mlflow.example.com', fetch });
+    expect(client.url).toBe('https://mlflow.example.com');
+    await client.version('wine', '2');
+    expect(seen).toEqual([{ url: 'https://mlflow.example.com/api/2.0/mlflow/model-versions/get?name=wine&version=2', auth: `Basic ${Buffer.from('ana:secret').toString('base64')}` }]);
+  });
+
+  it('a request to a server that never answers ends at its own deadline, saying so', async () => {
+    const fetch: FetchLike = (_url, init) => new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)));
+    const started = Date.now();
+    const e = await new MlflowClient({ trackingUri: 'http://mlflow.example.com', fetch, timeoutMs: 200 }).version('wine', '1').then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(MlflowError);
+    expect((e as MlflowError).message).toBe('The MLflow tracking server at http://mlflow.example.com did not answer within 200ms');
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('maps proxied artifact URIs onto the artifact root, with or without a host', () => {
@@ -31,8 +89,8 @@ describe('storage', () => {
   it('endpoints and URIs', () => {
     expect(parseEndpoint('minio-service.kubeflow:9000')).toEqual({ host: 'minio-service.kubeflow:9000' });
     expect(parseEndpoint('https://s3.example.com/')).toEqual({ host: 's3.example.com', useHttps: true });
-    expect(() => parseEndpoint('ftp://x')).toThrow(/Input 's3-endpoint'/);
-    expect(parseS3Uri('s3://models/a/b/')).toEqual({ bucket: 'models', prefix: 'a/b' });
+    expect(parseEndpoint('ftp://x')).toBeUndefined();
+    expect(parseEndpoint('minio:99999')).toBeUndefined();
   });
 
   it('the Secret carries the keys in data with KServe annotations; the ServiceAccount lists it', () => {
@@ -51,14 +109,27 @@ describe('inputs', () => {
     const masked: string[] = [];
     const s = readSettings(inputs({ ...base, 's3-access-key-id': 'AKID', 's3-secret-access-key': 'SECRET', 's3-endpoint': 'http://minio.kubeflow:9000' }, masked));
     expect(masked).toEqual(['AKID', 'SECRET']);
-    expect(s.release.predictor).toMatchObject({ modelFormat: 'mlflow', protocol: 'v2', storageUri: 's3://models/wine/1', serviceAccountName: 'wine-sa' });
-    expect(s.s3?.settings).toMatchObject({ endpoint: 'minio.kubeflow:9000', useHttps: false, region: 'us-east-1' });
-    expect(s.release.service.deploymentMode).toBe('Serverless');
+    expect(s.releaseModel.model?.source).toEqual({ kind: 's3', uri: 's3://models/wine/1', bucket: 'models', prefix: 'wine/1' });
+    expect(s.releaseModel.model?.predictor).toMatchObject({ modelFormat: 'mlflow', protocol: 'v2', serviceAccountName: 'wine-sa' });
+    expect(s.releaseModel.release.s3?.settings).toMatchObject({ endpoint: 'minio.kubeflow:9000', useHttps: false, region: 'us-east-1' });
+    expect(s.releaseModel.release.service.deploymentMode).toBe('Serverless');
+    expect(s.releaseModel.timeoutMs).toBe(600_000);
+  });
+
+  it('credentials in the tracking URI become basic auth, masked, and are refused next to mlflow-username', () => {
+    const masked: string[] = [];
+    const s = readSettings(inputs({ ...base, 'model-uri': 'models:/wine@champion', 'mlflow-tracking-uri': 'https://ana:pw-1@mlflow.example.com' }, masked));
+    expect(s.releaseModel.mlflow).toEqual({ url: 'https://mlflow.example.com', username: 'ana', password: 'pw-1' });
+    expect(masked).toEqual(['pw-1']);
+    expect(() => readSettings(inputs({ ...base, 'model-uri': 'models:/wine@champion', 'mlflow-tracking-uri': 'https://ana:pw-1@mlflow.example.com', 'mlflow-username': 'bob', 'mlflow-password': 'x' }))).toThrow(
+      /^Input 'mlflow-tracking-uri' has the value "https:\/\/mlflow.example.com": expected credentials either in the URL/,
+    );
+    expect(() => readSettings(inputs({ ...base, 'model-uri': 'models:/wine@champion', 'mlflow-tracking-uri': 'https://mlflow.example.com', 'mlflow-password': 'x' }))).toThrow(/Input 'mlflow-username' is required/);
   });
 
   it('refuses v1 with mlflow and says why', () => {
     expect(() => readSettings(inputs({ ...base, protocol: 'v1' }))).toThrow(/Input 'protocol' has the value "v1": expected `v2` \(or `grpc-v2`\) for model-format mlflow: KServe serves MLflow models only with the MLServer runtime/);
-    expect(() => checkProtocol('sklearn', 'v1')).not.toThrow();
+    expect(protocolProblem('sklearn', 'v1')).toBeUndefined();
   });
 
   it('refuses a canary with RawDeployment, half a credential pair, and a models:/ URI without a tracking server', () => {
@@ -70,15 +141,66 @@ describe('inputs', () => {
   });
 
   it('promote and rollback need no model', () => {
-    expect(readSettings(inputs({ name: 'wine', action: 'rollback' })).release.predictor).toBeUndefined();
+    expect(readSettings(inputs({ name: 'wine', action: 'rollback' })).releaseModel.model).toBeUndefined();
   });
 
   it('resources, annotations and labels', () => {
-    expect(parseResources({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: 1 } }, 'x')).toEqual({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '1' } });
-    expect(() => parseResources({ request: {} }, 'x')).toThrow(/unknown key "request"/);
-    expect(() => parseResources({ limits: { memory: 'lots' } }, 'x')).toThrow(/limits.memory: "lots" is not a Kubernetes quantity/);
-    expect(parseStringMap('labels', 'team=ml\nowner=ana', 'x')).toEqual({ team: 'ml', owner: 'ana' });
-    expect(parseStringMap('annotations', { 'autoscaling.knative.dev/target': 5 }, 'x')).toEqual({ 'autoscaling.knative.dev/target': '5' });
+    const read = (extra: Record<string, string>) => readSettings(inputs({ ...base, ...extra }));
+    expect(read({ resources: '{requests: {cpu: 500m, memory: 1Gi}, limits: {cpu: 1}}' }).releaseModel.model?.predictor.resources).toEqual({ requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '1' } });
+    expect(() => read({ resources: '{request: {}}' })).toThrow(/unknown key "request"/);
+    expect(() => read({ resources: '{limits: {memory: lots}}' })).toThrow(/limits.memory: "lots" is not a Kubernetes quantity/);
+    expect(read({ labels: 'team=ml\nowner=ana' }).releaseModel.release.service.labels).toEqual({ team: 'ml', owner: 'ana' });
+    expect(read({ annotations: "{'autoscaling.knative.dev/target': 5}" }).releaseModel.release.service.annotations).toEqual({ 'autoscaling.knative.dev/target': '5' });
+    expect(() => read({ labels: 'team=not ok' })).toThrow(/label values of at most 63/);
+    expect(() => read({ annotations: 'serving.kserve.io/deploymentMode=RawDeployment' })).toThrow(/is set by this action/);
+  });
+});
+
+describe('releaseModel (fake clients)', () => {
+  const service = { name: 'wine', namespace: 'ns', deploymentMode: 'Serverless' as const, annotations: {}, labels: {} };
+  const settings = (over: Partial<ReleaseModelSettings> = {}): ReleaseModelSettings => ({
+    release: { action: 'deploy', service, auth: { mode: 'skip', fromNamespaces: [] }, wait: false, forceConflicts: false },
+    model: { source: parseModelSource('models:/wine@champion'), predictor: { modelFormat: 'mlflow', protocol: 'v2' } },
+    mlflow: { url: 'http://mlflow.example.com', artifactRoot: 's3://mlflow/artifacts' },
+    s3Check: true,
+    timeoutMs: 300,
+    ...over,
+  });
+  const noKube = (): KubeClient => {
+    throw new Error('the cluster must not be reached');
+  };
+
+  it('the overall deadline ends a registry call that never answers, naming the server', async () => {
+    const silent: FetchLike = (_url, init) => new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
+    const started = Date.now();
+    const e = await releaseModel(settings(), { kube: noKube, mlflow: (o) => new MlflowClient({ ...o, fetch: silent }) }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(DeadlineError);
+    expect((e as DeadlineError).message).toBe('The 300ms deadline passed while waiting for models:/wine@champion to resolve');
+    expect((e as DeadlineError).details.cause).toBe('the MLflow tracking server at http://mlflow.example.com did not answer before the deadline');
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('the overall deadline ends an S3 listing that never answers, and the report says where it stopped', async () => {
+    const report = { action: 'deploy' as const, step: 'resolve' as const, startedAt: Date.now() };
+    const s3 = { settings: { endpoint: '127.0.0.1:9', region: 'us-east-1', useHttps: false, verifySsl: true, accessKeyId: 'a', secretAccessKey: 'b' }, secretName: 'wine-s3', serviceAccountName: 'wine-sa' };
+    const e = await releaseModel(
+      settings({ model: { source: parseModelSource('s3://models/wine/1'), predictor: { modelFormat: 'mlflow', protocol: 'v2' } }, release: { ...settings().release, s3 } }),
+      { kube: noKube, s3: () => ({ list: () => new Promise(() => undefined) }) },
+      { report },
+    ).then(() => undefined, (x: unknown) => x);
+    expect((e as DeadlineError).details.cause).toBe('the S3 server at http://127.0.0.1:9 did not answer before the deadline');
+    expect(report).toMatchObject({ step: 'check', model: { uri: 's3://models/wine/1', source: { kind: 's3', bucket: 'models' } } });
+  });
+
+  it('a registry answer KServe cannot read is refused before the cluster is reached', async () => {
+    const answers: Record<string, string> = {
+      'registered-models/alias': '{"model_version": {"name": "wine", "version": "3", "status": "READY"}}',
+      'model-versions/get-download-uri': '{"artifact_uri": "s3:///no-bucket/model"}',
+    };
+    const fetch: FetchLike = async (url) => ({ status: 200, text: async () => answers[new URL(url).pathname.replace('/api/2.0/mlflow/', '')] ?? '{}' });
+    const e = await releaseModel(settings({ timeoutMs: 5_000 }), { kube: noKube, mlflow: (o) => new MlflowClient({ ...o, fetch }) }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(ModelSourceError);
+    expect((e as ModelSourceError).expected).toContain('the bucket is missing');
   });
 });
 

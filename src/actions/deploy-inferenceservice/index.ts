@@ -1,2 +1,3 @@
-import { run } from './main.js';
+import { exitIfAbandoned, run } from './main.js';
 await run();
+exitIfAbandoned();
