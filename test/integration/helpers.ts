@@ -48,5 +48,5 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export async function ensureDefaultStorageClass(client: KubeClient): Promise<void> {
   const { applyObjects } = await import('../../src/kube/apply.js');
   const { DEFAULT_CLASS_ANNOTATION } = await import('../../src/kubeflow/preflight.js');
-  await applyObjects(client, [{ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'kwok-volume', annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } }, provisioner: 'kwok.x-k8s.io/volume', volumeBindingMode: 'Immediate' }], { fieldManager: 'test-setup' });
+  await applyObjects(client, [{ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'kwok-volume', annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } }, provisioner: 'kwok.x-k8s.io/volume', volumeBindingMode: 'Immediate' }], { fieldManager: 'test-setup', force: true });
 }

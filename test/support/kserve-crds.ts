@@ -8,6 +8,7 @@ import type { KubeClient } from '../../src/kube/client.js';
 import { crdRule } from '../../src/kube/readiness.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import { waitFor } from '../../src/kube/wait.js';
+import { loadKubeflowRender } from './kubeflow-render.js';
 
 const str = { type: 'string' };
 const int = { type: 'integer' };
@@ -114,6 +115,8 @@ export const authorizationPolicyCrd: KubeObject = {
 
 /** The webhooks of test/support/kubeflow-bundle.ts carry this suffix; their stand-in backends are gone once those tests end. */
 const BUNDLE_WEBHOOK_SUFFIX = '.webhook.kubeflow-shaped.test';
+/** The webhook configurations of the real Kubeflow render, which other files install with stand-ins that stop when they end. */
+const RENDER_WEBHOOK_CONFIGURATIONS = new Set(loadKubeflowRender().filter((o) => o.kind.endsWith('WebhookConfiguration')).map((o) => `${o.kind}/${o.metadata.name}`));
 
 async function gone(client: KubeClient, ref: { apiVersion: string; kind: string; name: string }, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -124,15 +127,15 @@ async function gone(client: KubeClient, ref: { apiVersion: string; kind: string;
 }
 
 /**
- * Installs the test CRDs on a control plane that other test files share: leftovers of the Kubeflow-shaped
- * bundle (fail-closed webhooks whose stand-in backends stopped, and its own versions of these CRDs,
+ * Installs the test CRDs on a control plane that other test files share: leftovers of the Kubeflow render
+ * and the synthetic bundle (fail-closed webhooks whose stand-in backends stopped, and their versions of these CRDs,
  * owned by another field manager) are removed first, so each file starts from a known state.
  */
 export async function installTestCrds(client: KubeClient, crds: KubeObject[]): Promise<void> {
   for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
     const list = await client.list({ apiVersion: 'admissionregistration.k8s.io/v1', kind });
     for (const w of list.items) {
-      if (((w['webhooks'] as { name: string }[] | undefined) ?? []).some((h) => h.name.endsWith(BUNDLE_WEBHOOK_SUFFIX))) {
+      if (RENDER_WEBHOOK_CONFIGURATIONS.has(`${kind}/${w.metadata.name}`) || ((w['webhooks'] as { name: string }[] | undefined) ?? []).some((h) => h.name.endsWith(BUNDLE_WEBHOOK_SUFFIX))) {
         await client.remove({ apiVersion: 'admissionregistration.k8s.io/v1', kind, name: w.metadata.name });
       }
     }

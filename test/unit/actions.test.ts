@@ -19,9 +19,12 @@ describe.each(names)('action %s', (name) => {
     expect(existsSync(join(root, 'dist', name, 'index.js'))).toBe(true);
   });
 
-  it('declares every input its code reads', () => {
-    const code = readFileSync(join(root, 'src', 'actions', name, 'main.ts'), 'utf8');
-    const read = [...code.matchAll(/inputs\.\w+\('([a-z0-9-]+)'/g)].map((m) => m[1]);
+  it('declares every input its code reads', async () => {
+    // inputs.ts reads every input: by name constants (INPUT) or by literal names.
+    const file = join(root, 'src', 'actions', name, 'inputs.ts');
+    const code = readFileSync(file, 'utf8');
+    const constants = ((await import(file)) as { INPUT?: Record<string, string> }).INPUT;
+    const read = constants ? Object.values(constants) : [...code.matchAll(/inputs\.\w+\('([a-z0-9-]+)'/g)].map((m) => m[1]);
     expect(read.length).toBeGreaterThan(0);
     for (const input of read) expect(Object.keys(meta.inputs), `input ${input}`).toContain(input);
   });

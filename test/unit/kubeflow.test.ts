@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSettings } from '../../src/actions/install-kubeflow/main.js';
 import { ConfigurationError, KfopsError } from '../../src/common/errors.js';
@@ -62,9 +65,14 @@ describe('install-kubeflow inputs', () => {
     expect(s.source).toEqual({ type: 'version', version: 'v1.9.1', repo: 'https://github.com/kubeflow/manifests.git', components: [] });
     expect(s).toMatchObject({ planOnly: false, timeoutMs: 45 * 60_000, concurrency: 8, forceConflicts: false });
   });
-  it('takes a rendered file or a kustomization with components', () => {
-    expect(readSettings(inputs({ 'manifests-file': 'k.yaml' })).source).toEqual({ type: 'file', file: 'k.yaml' });
-    expect(readSettings(inputs({ 'manifests-path': 'm', components: 'common/cert-manager/base\napps/profiles/upstream/overlays/kubeflow' })).source).toEqual({ type: 'path', path: 'm', components: ['common/cert-manager/base', 'apps/profiles/upstream/overlays/kubeflow'] });
+  it('takes a rendered file or a kustomization with components, and refuses paths that do not exist', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kfops-settings-'));
+    const file = join(dir, 'k.yaml');
+    writeFileSync(file, '');
+    expect(readSettings(inputs({ 'manifests-file': file })).source).toEqual({ type: 'file', file });
+    expect(readSettings(inputs({ 'manifests-path': dir, components: 'common/cert-manager/base\napps/profiles/upstream/overlays/kubeflow' })).source).toEqual({ type: 'path', path: dir, components: ['common/cert-manager/base', 'apps/profiles/upstream/overlays/kubeflow'] });
+    expect(() => readSettings(inputs({ 'manifests-file': join(dir, 'nope.yaml') }))).toThrow(/Input 'manifests-file' has the value ".*nope.yaml": expected the path of a rendered manifests file that exists/);
+    expect(() => readSettings(inputs({ 'manifests-path': join(dir, 'nope') }))).toThrow(/Input 'manifests-path' .* expected the path of a kustomization directory that exists/);
   });
   it('refuses conflicting or malformed inputs', () => {
     expect(() => readSettings(inputs({ 'manifests-file': 'a', 'kubeflow-version': 'v1.9.1' }))).toThrow(ConfigurationError);

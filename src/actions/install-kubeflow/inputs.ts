@@ -30,9 +30,9 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
   if (given.length > 1) {
     throw new ConfigurationError(given[1] as string, inputs.optional(given[1] as string), `only one of kubeflow-version, manifests-path and manifests-file (also given: ${given[0]})`);
   }
+  if (file && components.length) throw new ConfigurationError('components', components.join(', '), 'no components with manifests-file (the file is already rendered)');
   if (file && !existsSync(file)) throw new ConfigurationError('manifests-file', file, 'the path of a rendered manifests file that exists (e.g. the output of `kustomize build example`)');
   if (path && !existsSync(path)) throw new ConfigurationError('manifests-path', path, 'the path of a kustomization directory that exists');
-  if (file && components.length) throw new ConfigurationError('components', components.join(', '), 'no components with manifests-file (the file is already rendered)');
   const ref = inputs.matching('kubeflow-version', /^[\w./-]+$/, 'a git tag or branch of kubeflow/manifests, e.g. v1.9.1', DEFAULT_KUBEFLOW_VERSION) as string;
   const source: ManifestSource = file
     ? { type: 'file', file }
