@@ -38,8 +38,9 @@ export async function runAction(name: string, inputs: Record<string, string>, en
   const meta = load(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as { inputs?: Record<string, { default?: unknown }> };
   const defaults = Object.entries(meta.inputs ?? {}).flatMap(([k, i]) => (i.default === undefined ? [] : [[k, String(i.default)] as const]));
   const inputEnv = Object.fromEntries([...defaults, ...Object.entries(inputs)].map(([k, v]) => [`INPUT_${k.replace(/ /g, '_').toUpperCase()}`, v]));
-  const distDir = process.env['KFOPS_DIST_DIR'] ?? join(root, 'dist');
-  const fromDist = process.env['KFOPS_ACTION_FROM_DIST'] === '1' || process.env['KFOPS_DIST_DIR'] !== undefined;
+  const setting = (name: string): string | undefined => env[name] ?? process.env[name];
+  const distDir = setting('KFOPS_DIST_DIR') ?? join(root, 'dist');
+  const fromDist = setting('KFOPS_ACTION_FROM_DIST') === '1' || setting('KFOPS_DIST_DIR') !== undefined;
   const args = fromDist ? [join(distDir, name, 'index.js')] : [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'src', 'actions', name, 'index.ts')];
   const child = spawn(process.execPath, args, {
     cwd: root,
