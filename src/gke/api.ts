@@ -1,3 +1,4 @@
+import { formatDuration } from '../common/duration.js';
 import { KfopsError, networkFailure } from '../common/errors.js';
 import { parseJsonBody } from '../common/json.js';
 import { withRetry, type RetryDeps } from '../common/retry.js';
@@ -21,7 +22,7 @@ export interface TokenSource {
   readonly description: string;
 }
 
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<{ status: number; text(): Promise<string> }>;
+export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
 
 export interface ContainerApiOptions {
   /** Base URL of the API, e.g. https://container.googleapis.com/ or a regional or private endpoint. */
@@ -32,13 +33,50 @@ export interface ContainerApiOptions {
   retryBudgetMs?: number;
   retry?: RetryDeps;
   userAgent?: string;
+  /** Deadline of each request, answer included (default 30 s): it holds against a peer that never answers. */
+  requestTimeoutMs?: number;
+  /** The caller's overall deadline: a request in flight is abandoned when it aborts, and nothing is retried. */
+  signal?: AbortSignal;
 }
 
-/** Errors that can heal on their own: throttling, server errors, connection resets. */
-function transient(error: unknown): string | undefined {
-  if (error instanceof GkeApiError) return error.httpStatus === 429 || error.httpStatus >= 500 ? 'unavailable' : undefined;
-  if (error instanceof TypeError || (error instanceof Error && /ECONNRESET|ECONNREFUSED|ETIMEDOUT|socket hang up|fetch failed/i.test(`${error.message} ${String((error as { cause?: unknown }).cause ?? '')}`))) return 'connection';
-  return undefined;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** The codes of a request that failed without an answer, outermost first (the error and its causes). */
+function failureCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    const name = (e as { name?: unknown }).name;
+    if (typeof code === 'string') codes.push(code);
+    if (typeof name === 'string') codes.push(name);
+  }
+  return codes;
+}
+
+/**
+ * Why a request got no answer, as a retry class: `connection` (reset, DNS hiccup: can heal),
+ * `timeout` (no answer within the request's deadline: retried once), or undefined for what does not
+ * heal by retrying (connection refused, unknown host, TLS errors).
+ */
+export function requestFailureClass(error: unknown): 'connection' | 'timeout' | undefined {
+  const codes = failureCodes(error);
+  if (codes.some((c) => ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_TLS_CERT_ALTNAME_INVALID', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED'].includes(c))) return undefined;
+  if (codes.some((c) => ['TimeoutError', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'].includes(c))) return 'timeout';
+  if (codes.some((c) => ['ECONNRESET', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(c))) return 'connection';
+  const text = `${error instanceof Error ? error.message : ''} ${String((error as { cause?: unknown } | undefined)?.cause ?? '')}`;
+  return /socket hang up|other side closed/i.test(text) ? 'connection' : undefined;
+}
+
+/** A request failure with the class it was given (so the retry policy does not guess again). */
+class RequestFailure extends KfopsError {
+  constructor(
+    message: string,
+    details: { cause: string; fix: string },
+    readonly retryClass: 'connection' | 'timeout' | undefined,
+    cause: unknown,
+  ) {
+    super(message, details, { cause });
+  }
 }
 
 /** A client of the Kubernetes Engine API v1 (REST), the methods kfops uses. */
@@ -50,24 +88,50 @@ export class ContainerApi {
     this.fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
   }
 
+  /** The failure of a request that got no (complete) answer, naming the peer and why. */
+  private requestFailure(what: string, method: string, url: string, error: unknown, timeoutMs: number): KfopsError {
+    const overall = this.options.signal;
+    if (overall?.aborted) {
+      return new RequestFailure(`Could not ${what}: ${method} ${url} had no answer when the overall timeout ran out`, {
+        cause: 'the timeout of the whole step was reached during the request',
+        fix: `raise the timeout input, or check that ${this.endpoint} answers from this runner`,
+      }, undefined, error);
+    }
+    const retryClass = requestFailureClass(error);
+    if (retryClass === 'timeout') {
+      return new RequestFailure(`Could not ${what}: ${method} ${url} did not answer within ${formatDuration(timeoutMs)}`, {
+        cause: 'the Container API endpoint accepted the connection but did not answer in time',
+        fix: `check the api-endpoint input (${this.endpoint}): a proxy or firewall may hold the connection without answering`,
+      }, retryClass, error);
+    }
+    const refused = failureCodes(error).includes('ECONNREFUSED');
+    return new RequestFailure(`Could not ${what}: the request to ${url} failed (${networkFailure(error)})`, {
+      cause: refused ? `nothing accepts connections at ${new URL(url).host} (connection refused)` : 'the Container API endpoint could not be reached',
+      fix: `check the api-endpoint input (${this.endpoint}) and the runner's network access to it`,
+    }, retryClass, error);
+  }
+
   private async call<T>(what: string, ref: Pick<ClusterRef, 'project' | 'location'>, method: string, path: string, body?: unknown): Promise<T> {
     const url = `${this.endpoint}v1/${path}`;
+    const timeoutMs = this.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    const overall = this.options.signal;
+    let timeouts = 0;
     return withRetry(
       `${what} (${method} ${url})`,
       async () => {
+        if (overall?.aborted) throw this.requestFailure(what, method, url, overall.reason, timeoutMs);
         const { token, principal } = await this.options.tokens.token();
         const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: 'application/json', 'User-Agent': this.options.userAgent ?? 'kfops-setup-gke' };
         if (body !== undefined) headers['Content-Type'] = 'application/json';
+        const signal = overall ? AbortSignal.any([overall, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
         let response: { status: number; text(): Promise<string> };
+        let text: string;
         try {
-          response = await this.fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+          response = await this.fetch(url, { method, headers, signal, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+          text = await response.text();
         } catch (error) {
-          throw new KfopsError(`Could not ${what}: the request to ${url} failed (${networkFailure(error)})`, {
-            cause: 'the Container API endpoint could not be reached',
-            fix: `check the api-endpoint input (${this.endpoint}) and the runner's network access to it`,
-          }, { cause: error });
+          throw this.requestFailure(what, method, url, error, timeoutMs);
         }
-        const text = await response.text();
         const parsed = parseJsonBody(text);
         if (response.status >= 200 && response.status < 300) {
           if (parsed === undefined) throw new KfopsError(`Could not ${what}: the API answered HTTP ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`);
@@ -77,12 +141,13 @@ export class ContainerApi {
         throw explainApiError(response.status, status, { what, project: ref.project, location: ref.location, ...(principal ? { principal } : {}) });
       },
       {
-        classify: (e) => (e instanceof KfopsError && !(e instanceof GkeApiError) ? (transient((e as { cause?: unknown }).cause) ? 'connection' : undefined) : transient(e)),
-        budgets: { unavailable: this.options.retryBudgetMs ?? 120_000, connection: this.options.retryBudgetMs ?? 120_000 },
+        // A peer that does not answer is tried once more, not for the whole budget.
+        classify: (e) => (e instanceof RequestFailure ? (e.retryClass === 'timeout' && ++timeouts > 1 ? undefined : e.retryClass) : e instanceof GkeApiError && (e.httpStatus === 429 || e.httpStatus >= 500) ? 'unavailable' : undefined),
+        budgets: { unavailable: this.options.retryBudgetMs ?? 120_000, connection: this.options.retryBudgetMs ?? 120_000, timeout: this.options.retryBudgetMs ?? 120_000 },
         initialDelayMs: 1000,
         maxDelayMs: 15_000,
       },
-      this.options.retry,
+      { ...this.options.retry, ...(overall ? { signal: overall } : {}) },
     );
   }
 

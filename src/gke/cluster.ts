@@ -2,7 +2,7 @@ import { formatDuration } from '../common/duration.js';
 import { KfopsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
-import { sleep as realSleep } from '../common/retry.js';
+import { abortableSleep } from '../common/retry.js';
 import type { ContainerApi } from './api.js';
 import { GkeApiError, operationError } from './errors.js';
 import { clusterForCreate, describePools, findDrift, isZone, type ClusterSpec, type Drift, type DriftChange } from './spec.js';
@@ -13,6 +13,13 @@ export interface ClusterDeps {
   logger?: Logger;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
+  /** The overall deadline: waits end when it aborts (give the same signal to the ContainerApi). */
+  signal?: AbortSignal;
+}
+
+/** The deps' sleep, or a real one that ends when the overall deadline aborts. */
+function sleeper(deps: ClusterDeps): (ms: number) => Promise<void> {
+  return deps.sleep ?? ((ms) => abortableSleep(ms, deps.signal));
 }
 
 export interface WaitOptions {
@@ -43,7 +50,8 @@ export function describeProgress(progress: OperationProgress | undefined): strin
 
 /** Polls an operation until DONE, logging progress; throws the operation's error when it has one. */
 export async function waitForOperation(deps: ClusterDeps, ref: ClusterRef, op: Operation, options: WaitOptions = {}): Promise<Operation> {
-  const { api, logger = silentLogger, sleep = realSleep, now = Date.now } = deps;
+  const { api, logger = silentLogger, now = Date.now } = deps;
+  const sleep = sleeper(deps);
   const { pollMs = 10_000, timeoutMs = 45 * 60_000, heartbeatMs = 60_000 } = options;
   const started = now();
   const kind = op.operationType ?? 'operation';
@@ -58,13 +66,15 @@ export async function waitForOperation(deps: ClusterDeps, ref: ClusterRef, op: O
       lastLogged = now();
     }
     if (current.status === 'DONE') break;
-    if (now() - started >= timeoutMs) {
-      throw new KfopsError(`${kind} ${opName(current)} of cluster ${ref.name} did not finish within ${formatDuration(timeoutMs)} (last status ${current.status})`, {
+    if (now() - started >= timeoutMs || deps.signal?.aborted) {
+      const within = deps.signal?.aborted ? `before the overall timeout ran out (waited ${formatDuration(now() - started)})` : `within ${formatDuration(timeoutMs)}`;
+      throw new KfopsError(`${kind} ${opName(current)} of cluster ${ref.name} did not finish ${within} (last status ${current.status})`, {
         cause: 'the operation is still running in GKE; it goes on without this step',
         fix: 'run again later (the cluster is reused once the operation is done) or raise the timeout input',
       });
     }
-    await sleep(pollMs);
+    await sleep(deps.signal?.aborted ? 0 : pollMs);
+    if (deps.signal?.aborted) continue;
     current = await api.getOperation(ref, current.name ?? '');
   }
   if (current.error && (current.error.code ?? 0) !== 0) throw operationError(current, { project: ref.project, location: ref.location, cluster: ref.name });
@@ -96,7 +106,7 @@ async function whenFree(deps: ClusterDeps, ref: ClusterRef, options: WaitOptions
       const other = named ? await deps.api.getOperation(ref, named) : await runningOperation(deps.api, ref);
       (deps.logger ?? silentLogger).info(`cluster ${ref.name} is busy with ${other ? `${other.operationType ?? 'an operation'} ${opName(other)}` : 'another operation'}; waiting for it before going on`);
       if (other) await waitForOperation(deps, ref, other, options).catch(() => undefined);
-      else await (deps.sleep ?? realSleep)(options.pollMs ?? 10_000);
+      else await sleeper(deps)(options.pollMs ?? 10_000);
     }
   }
 }
@@ -153,7 +163,7 @@ async function settle(deps: ClusterDeps, ref: ClusterRef, cluster: Cluster | und
     const op = await runningOperation(deps.api, ref);
     logger.info(`cluster ${ref.name} is ${live.status}${op ? ` (${op.operationType} ${opName(op)})` : ''}; waiting`);
     if (op) await waitForOperation(deps, ref, op, options);
-    else await (deps.sleep ?? realSleep)(options.pollMs ?? 10_000);
+    else await sleeper(deps)(options.pollMs ?? 10_000);
     live = await deps.api.getCluster(ref);
   }
   return live;

@@ -27,9 +27,37 @@ export interface ClusterSpec extends ClusterRef {
   serviceAccount?: string;
 }
 
+/**
+ * Region names are `<geography>-<direction><number>` (us-central1, asia-northeast3, europe-west12,
+ * northamerica-northeast2, me-central1); a zone adds `-<letter>` (us-central1-a).
+ */
+const REGION = /^[a-z]{2,20}-(central|(north|south)(east|west)?|east|west)[1-9]\d?$/;
+const ZONE = new RegExp(`${REGION.source.slice(0, -1)}-[a-z]$`);
+export const LOCATION_FORM = 'a region such as us-central1 or asia-northeast3, or a zone such as us-central1-a';
+
 /** True when location names a zone (asia-northeast3-a) rather than a region (asia-northeast3). */
 export function isZone(location: string): boolean {
-  return /^[a-z]+-[a-z]+\d+-[a-z]$/.test(location);
+  return ZONE.test(location);
+}
+
+/** True for a region or a zone name. */
+export function isLocation(location: string): boolean {
+  return REGION.test(location) || ZONE.test(location);
+}
+
+/**
+ * An IPv4 CIDR block: four octets of 0-255 without leading zeros, a prefix length of 0-32 (exactly
+ * `prefix` when given), and no address bits set past the prefix (10.0.0.0/8, not 10.1.2.3/8).
+ */
+export function isIpv4Cidr(text: string, prefix?: number): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (!m) return false;
+  const parts = m.slice(1, 5);
+  if (parts.some((p) => Number(p) > 255 || (p.length > 1 && p.startsWith('0')))) return false;
+  const bits = Number(m[5]);
+  if (bits > 32 || (m[5] as string).length > 1 && (m[5] as string).startsWith('0') || (prefix !== undefined && bits !== prefix)) return false;
+  const address = parts.reduce((n, p) => n * 256 + Number(p), 0);
+  return bits === 32 || address % 2 ** (32 - bits) === 0;
 }
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';

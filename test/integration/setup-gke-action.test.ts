@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { KubeClient } from '../../src/kube/client.js';
 import { FakeGke } from '../support/fake-gke.js';
-import { controlPlaneOf, externalAccountCredentials, pluginStandIn, removeServiceAccount, serviceAccountToken, type ControlPlane } from '../support/gke-env.js';
+import { controlPlaneOf, externalAccountCredentials, pluginStandIn, refusedUrl, removeServiceAccount, serviceAccountToken, silentPeer, type ControlPlane } from '../support/gke-env.js';
 import { runAction } from '../support/run-action.js';
 import { adminClient, uniqueName } from './helpers.js';
 
@@ -183,5 +183,78 @@ describe('setup-gke action (a separate process)', () => {
     const kc = load(readFileSync(run.outputs['kubeconfig-path'] as string, 'utf8')) as { clusters: Array<{ cluster: Record<string, string> }> };
     expect(kc.clusters[0]?.cluster).toEqual({ server: `https://localhost:${cp.port}` });
     expect(run.log).toContain(`authenticates it as ${sa.username}`);
+  });
+});
+
+/**
+ * Peers that refuse the connection, or accept it and never answer, on each network path of the action
+ * (the Container API, and the STS token exchange of Workload Identity Federation credentials). The
+ * action runs as a process; it must end by itself within its timeout plus a little, naming the peer.
+ * (Before deadlines held, these runs took 137 s, 139 s, 649 s and more than 10 minutes.)
+ */
+describe('setup-gke against peers that refuse or never answer', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kfops-setup-gke-peers-'));
+  let fake: FakeGke;
+  let silent: Awaited<ReturnType<typeof silentPeer>>;
+  let refused: string;
+  // The action's own deadline, and what process start-up (tsx compiles the source) may add to it.
+  const TIMEOUT_S = 5;
+  const SLACK_MS = 15_000;
+  const inputs = (api: string): Record<string, string> => ({ project: PROJECT, location: ZONE, 'cluster-name': 'kf-peer', 'api-endpoint': api, timeout: `${TIMEOUT_S}s`, 'kubeconfig-path': join(dir, 'kubeconfig') });
+  const adc = (tokenUrl: string): Record<string, string> => ({ GOOGLE_APPLICATION_CREDENTIALS: externalAccountCredentials(join(dir, `adc-${tokenUrl.replace(/\W/g, '')}`), tokenUrl), PATH: pathWithoutPlugin });
+  const timed = async (api: string, tokenUrl: string): Promise<Awaited<ReturnType<typeof runAction>> & { ms: number; error: string }> => {
+    const started = Date.now();
+    const run = await runAction('setup-gke', inputs(api), adc(tokenUrl));
+    return { ...run, ms: Date.now() - started, error: run.log.split('\n').find((l) => l.startsWith('::error::')) ?? '' };
+  };
+
+  beforeAll(async () => {
+    fake = new FakeGke({ endpoint: '127.0.0.1:1', caCertificate: 'Q0E=', tokens: ['sts-token'] });
+    await fake.start();
+    fake.stsToken = { token: 'sts-token', expiresIn: 3599 };
+    silent = await silentPeer();
+    refused = await refusedUrl();
+  });
+  afterAll(async () => {
+    await silent.close();
+    await fake.stop();
+  });
+
+  it('a Container API that refuses the connection fails at once, naming it', async () => {
+    const run = await timed(refused, fake.url);
+    expect(run.code, run.log).toBe(1);
+    expect(run.error).toContain(`the request to ${refused}v1/projects/${PROJECT}/locations/${ZONE}/clusters/kf-peer failed`);
+    expect(run.error).toContain(`nothing accepts connections at ${new URL(refused).host} (connection refused)`);
+    expect(run.log).not.toMatch(/retry \d+ in/);
+    expect(run.ms).toBeLessThan(TIMEOUT_S * 1000 + SLACK_MS);
+  });
+
+  it('a Container API that accepts and never answers: the step ends at its timeout, naming the endpoint', async () => {
+    const before = silent.connections();
+    const run = await timed(silent.url, fake.url);
+    expect(run.code, run.log).toBe(1);
+    expect(silent.connections()).toBeGreaterThan(before);
+    expect(run.error).toContain(`Could not get cluster: GET ${silent.url}v1/projects/${PROJECT}/locations/${ZONE}/clusters/kf-peer had no answer when the overall timeout ran out`);
+    expect(run.summary).toContain('setup-gke: kf-peer failed');
+    expect(run.outputs['result']).toBe('failure');
+    expect(run.ms).toBeLessThan(TIMEOUT_S * 1000 + SLACK_MS);
+  });
+
+  it('a token endpoint (STS) that refuses the connection fails at once, naming it', async () => {
+    const run = await timed(fake.url, refused);
+    expect(run.code, run.log).toBe(1);
+    expect(run.error).toContain('Could not get Google credentials');
+    expect(run.error).toContain(`${refused}v1/token`);
+    expect(run.error).toContain('ECONNREFUSED');
+    expect(run.ms).toBeLessThan(TIMEOUT_S * 1000 + SLACK_MS);
+  });
+
+  it('a token endpoint (STS) that accepts and never answers: the step ends at its timeout, naming it', async () => {
+    const before = silent.connections();
+    const run = await timed(fake.url, silent.url);
+    expect(run.code, run.log).toBe(1);
+    expect(silent.connections()).toBeGreaterThan(before);
+    expect(run.error).toContain(`Could not get Google credentials: the token request to ${silent.url}v1/token had no answer when the overall timeout ran out`);
+    expect(run.ms).toBeLessThan(TIMEOUT_S * 1000 + SLACK_MS);
   });
 });

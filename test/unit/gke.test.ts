@@ -1,11 +1,16 @@
 import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { readSettings } from '../../src/actions/setup-gke/main.js';
+import { looksLikeCredential, readSettings } from '../../src/actions/setup-gke/inputs.js';
+import type { KfopsError } from '../../src/common/errors.js';
 import { Inputs } from '../../src/common/inputs.js';
+import type { Logger } from '../../src/common/logger.js';
+import { ContainerApi, requestFailureClass, type FetchLike } from '../../src/gke/api.js';
+import { staticTokenSource } from '../../src/gke/auth.js';
 import { describeProgress } from '../../src/gke/cluster.js';
+import { chooseAuth, setupGke, writeKubeconfig, type KubeconfigDeps, type SetupSettings } from '../../src/gke/setup.js';
 import { deniedPermission, explainApiError, findQuotaShortages, operationError } from '../../src/gke/errors.js';
 import { renderKubeconfig, serviceAccountIssuer } from '../../src/gke/kubeconfig.js';
-import { clusterForCreate, findDrift, isZone } from '../../src/gke/spec.js';
+import { clusterForCreate, findDrift, isIpv4Cidr, isLocation, isZone } from '../../src/gke/spec.js';
 import { configError } from '../support/config-error.js';
 
 const inputs = (values: Record<string, string>): Inputs => new Inputs((n) => values[n] ?? '');
@@ -16,7 +21,7 @@ describe('setup-gke settings', () => {
     const s = readSettings(inputs(base), { RUNNER_TEMP: '/runner/tmp' });
     expect(s.spec).toMatchObject({ machineType: 'e2-standard-8', nodeCount: 1, diskSizeGb: 100, diskType: 'pd-balanced', releaseChannel: 'REGULAR', workloadPool: 'my-project-1.svc.id.goog', privateNodes: false });
     expect(isZone(s.spec.location)).toBe(false);
-    expect(s.kubeconfigPath).toBe('/runner/tmp/kfops-gke-kubeflow.kubeconfig');
+    expect(s.path).toBe('/runner/tmp/kfops-gke-kubeflow.kubeconfig');
     expect(readSettings(inputs({ ...base, location: 'asia-northeast3-a' })).spec.nodeCount).toBe(3);
   });
 
@@ -101,5 +106,176 @@ describe('drift', () => {
     expect(d.map((x) => x.field)).toEqual(['master-authorized-networks', 'labels']);
     expect(d[1]?.change).toEqual({ kind: 'labels', labels: { team: 'ml', owner: 'x' } });
     expect(findDrift({ ...spec, spot: true }, created).map((x) => [x.field, Boolean(x.change)])).toEqual([['spot', false]]);
+  });
+});
+
+describe('locations and CIDR blocks', () => {
+  it('accepts region and zone names and refuses other forms', () => {
+    for (const ok of ['us-central1', 'asia-northeast3', 'europe-west12', 'northamerica-northeast2', 'me-central1', 'africa-south1', 'us-central1-f', 'australia-southeast1-a']) expect(isLocation(ok), ok).toBe(true);
+    for (const bad of ['us-centrl1', 'a-b0', 'us-central0', 'US-CENTRAL1', 'us-central1-ab', 'us-central1-', 'global', 'us-central01', 'uscentral1']) expect(isLocation(bad), bad).toBe(false);
+    expect(isZone('us-central1-a')).toBe(true);
+    expect(isZone('us-central1')).toBe(false);
+  });
+
+  it('checks octets, prefix length and host bits', () => {
+    for (const ok of ['10.0.0.0/8', '203.0.113.7/32', '0.0.0.0/0', '172.16.0.32/28']) expect(isIpv4Cidr(ok), ok).toBe(true);
+    for (const bad of ['999.0.0.0/99', '10.0.0.0/33', '256.1.1.0/24', '10.0.0.1/8', '10.0.0.0', '010.0.0.0/8', '10.0.0.0/08', '1.2.3/24']) expect(isIpv4Cidr(bad), bad).toBe(false);
+    expect(isIpv4Cidr('172.16.0.32/28', 28)).toBe(true);
+    expect(isIpv4Cidr('172.16.0.0/24', 28)).toBe(false);
+  });
+
+  it('refuses a zero timeout and poll interval, a master range without private nodes, and a pasted credential without quoting it', () => {
+    expect(configError(() => readSettings(inputs({ ...base, timeout: '0s' }))).input).toBe('timeout');
+    expect(configError(() => readSettings(inputs({ ...base, 'poll-interval': '0' }))).input).toBe('poll-interval');
+    expect(configError(() => readSettings(inputs({ ...base, 'master-ipv4-cidr': '172.16.0.32/28' }))).input).toBe('master-ipv4-cidr');
+    expect(configError(() => readSettings(inputs({ ...base, location: 'us-centrl1' }))).input).toBe('location');
+    const masked: string[] = [];
+    const key = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----Zq7hidden"}';
+    const e = configError(() => readSettings(new Inputs((n) => ({ ...base, project: key })[n] ?? '', (v) => masked.push(v))));
+    expect(e.input).toBe('project');
+    expect(e.message).not.toContain('Zq7hidden');
+    expect(masked).toEqual([key]);
+    expect(looksLikeCredential('ya29.a0AfH6SMBx-abcdefgh')).toBe(true);
+    expect(looksLikeCredential('my-project-1')).toBe(false);
+    const url = configError(() => readSettings(new Inputs((n) => ({ ...base, 'api-endpoint': 'https://me:hunter2@container.example/' })[n] ?? '', (v) => masked.push(v))));
+    expect(url.message).not.toContain('hunter2');
+    expect(masked).toContain('hunter2');
+  });
+});
+
+/** A fetch that fails every call the way undici does for the given code, counting calls. */
+function failingFetch(code: string, name = 'Error'): FetchLike & { calls: number } {
+  const f = (async () => {
+    f.calls++;
+    throw new TypeError('fetch failed', { cause: Object.assign(new Error(`${code} 127.0.0.1:9`), { code, name }) });
+  }) as unknown as FetchLike & { calls: number };
+  f.calls = 0;
+  return f;
+}
+
+describe('Container API request failures', () => {
+  const ref = { project: 'p-123456', location: 'us-central1', name: 'kf' };
+  const tokens = staticTokenSource('t', 'test');
+  const noSleep = { sleep: async () => undefined };
+
+  it('classes a refused connection as permanent, a silent peer as a timeout, a reset as a connection error', () => {
+    expect(requestFailureClass(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) }))).toBeUndefined();
+    expect(requestFailureClass(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }) }))).toBe('timeout');
+    expect(requestFailureClass(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))).toBe('timeout');
+    expect(requestFailureClass(new TypeError('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNRESET' }) }))).toBe('connection');
+  });
+
+  it('fails a refused connection at once, naming the endpoint', async () => {
+    const fetch = failingFetch('ECONNREFUSED');
+    const api = new ContainerApi({ endpoint: 'http://127.0.0.1:9/', tokens, fetch, retry: noSleep });
+    const e = await api.getCluster(ref).then(() => undefined, (x: unknown) => x as KfopsError);
+    expect(fetch.calls).toBe(1);
+    expect(e?.message).toContain('the request to http://127.0.0.1:9/v1/projects/p-123456/locations/us-central1/clusters/kf failed');
+    expect(e?.details.cause).toBe('nothing accepts connections at 127.0.0.1:9 (connection refused)');
+  });
+
+  it('tries a peer that does not answer once more, and a reset connection within its budget', async () => {
+    const silent = failingFetch('UND_ERR_HEADERS_TIMEOUT');
+    const e = await new ContainerApi({ endpoint: 'http://127.0.0.1:9/', tokens, fetch: silent, requestTimeoutMs: 5000, retry: noSleep }).getCluster(ref).then(() => undefined, (x: unknown) => x as KfopsError);
+    expect(silent.calls).toBe(2);
+    expect(e?.message).toContain('did not answer within 5s');
+    let t = 0;
+    const reset = failingFetch('ECONNRESET');
+    await new ContainerApi({ endpoint: 'http://127.0.0.1:9/', tokens, fetch: reset, retryBudgetMs: 10_000, retry: { sleep: async (ms) => void (t += ms), now: () => t } }).getCluster(ref).catch(() => undefined);
+    expect(reset.calls).toBeGreaterThan(2);
+  });
+
+  it('gives each request a signal that ends with the overall deadline, and retries nothing after it', async () => {
+    const overall = new AbortController();
+    const seen: AbortSignal[] = [];
+    const fetch: FetchLike = (_url, init) =>
+      new Promise((_resolve, reject) => {
+        seen.push(init.signal as AbortSignal);
+        init.signal?.addEventListener('abort', () => reject(init.signal?.reason));
+        overall.abort(new DOMException('deadline', 'TimeoutError'));
+      });
+    const e = await new ContainerApi({ endpoint: 'http://127.0.0.1:9/', tokens, fetch, signal: overall.signal, retry: noSleep }).getCluster(ref).then(() => undefined, (x: unknown) => x as KfopsError);
+    expect(seen).toHaveLength(1);
+    expect(e?.message).toBe('Could not get cluster: GET http://127.0.0.1:9/v1/projects/p-123456/locations/us-central1/clusters/kf had no answer when the overall timeout ran out');
+  });
+});
+
+const quietLogger = (): Logger & { lines: string[] } => {
+  const lines: string[] = [];
+  return { lines, debug: () => undefined, info: (m) => lines.push(`info: ${m}`), warning: (m) => lines.push(`warning: ${m}`), error: (m) => lines.push(`error: ${m}`), group: (_n, fn) => fn() };
+};
+
+describe('writeKubeconfig and setupGke with fakes of their clients', () => {
+  const ref = { project: 'p1', location: 'asia-northeast3', name: 'kf' };
+  const cluster = { endpoint: '34.1.2.3', masterAuth: { clusterCaCertificate: 'Q0E=' }, status: 'RUNNING' as const };
+  const options = { endpoint: 'public' as const, credentials: 'auto' as const, path: '/x/kubeconfig', verify: true };
+  const fakes = (plugin: string | undefined, over: Partial<Omit<KubeconfigDeps, 'logger'>> = {}): KubeconfigDeps & { files: Map<string, string>; masked: string[]; checks: Array<[string, number]>; logger: ReturnType<typeof quietLogger> } => {
+    const files = new Map<string, string>();
+    const masked: string[] = [];
+    const checks: Array<[string, number]> = [];
+    return {
+      files,
+      masked,
+      checks,
+      tokens: staticTokenSource('ya29.token', 'test', new Date(Date.UTC(2030, 0, 1, 1))),
+      findPlugin: () => plugin,
+      writeFile: (path, text) => void files.set(path, text),
+      whoAmI: async (path, timeoutMs) => {
+        checks.push([path, timeoutMs]);
+        return 'ci@p1.iam.gserviceaccount.com';
+      },
+      mask: (v) => void masked.push(v),
+      logger: quietLogger(),
+      now: () => Date.UTC(2030, 0, 1),
+      ...over,
+    };
+  };
+
+  it('chooses the exec plugin when it is there, a token otherwise, and refuses plugin without one', () => {
+    expect(chooseAuth('auto', '/bin/p')).toBe('exec');
+    expect(chooseAuth('token', '/bin/p')).toBe('token');
+    expect(chooseAuth('auto', undefined)).toBe('token');
+    expect(() => chooseAuth('plugin', undefined)).toThrow(/gke-gcloud-auth-plugin is not on PATH/);
+  });
+
+  it('writes an exec-plugin kubeconfig and checks it within the time left', async () => {
+    const deps = fakes('/opt/bin/gke-gcloud-auth-plugin');
+    const r = await writeKubeconfig(deps, cluster, ref, options, 12_000);
+    expect(r).toEqual({ path: '/x/kubeconfig', server: 'https://34.1.2.3', context: 'gke_p1_asia-northeast3_kf', auth: 'exec', note: 'gke-gcloud-auth-plugin (refreshes its token)', user: 'ci@p1.iam.gserviceaccount.com' });
+    expect((load(deps.files.get('/x/kubeconfig') as string) as { users: Array<{ user: { exec: { command: string } } }> }).users[0]?.user.exec.command).toBe('gke-gcloud-auth-plugin');
+    expect(deps.checks).toEqual([['/x/kubeconfig', 12_000]]);
+    expect(deps.masked).toEqual([]);
+  });
+
+  it('writes a token kubeconfig: masks the token first, warns when it expires, and skips the check when not asked', async () => {
+    const deps = fakes(undefined);
+    const r = await writeKubeconfig(deps, cluster, ref, { ...options, verify: false }, 1000);
+    expect(r.auth).toBe('token');
+    expect(deps.masked).toEqual(['ya29.token']);
+    expect(deps.logger.lines.find((l) => l.startsWith('warning:'))).toContain('expires at 2030-01-01T01:00:00.000Z (in 1h)');
+    expect(deps.checks).toEqual([]);
+  });
+
+  it('explains a kubeconfig the private endpoint cannot be reached with', async () => {
+    const deps = fakes('/p', { whoAmI: async () => Promise.reject(Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('x'), { code: 'ETIMEDOUT' }) })) });
+    const e = await writeKubeconfig(deps, { ...cluster, privateClusterConfig: { privateEndpoint: '10.0.0.2' } }, ref, { ...options, endpoint: 'private' }, 1000).then(() => undefined, (x: unknown) => x as KfopsError);
+    expect(e?.details.cause).toBe('the private endpoint is only reachable from inside the VPC');
+  });
+
+  it('setupGke: ensures the cluster through the API, then writes the kubeconfig, and reports both', async () => {
+    const calls: string[] = [];
+    const fetch: FetchLike = async (url, init) => {
+      calls.push(`${init.method} ${url.replace('http://api.test/v1/', '')}`);
+      return { status: 200, text: async () => JSON.stringify({ ...cluster, name: 'kf', nodePools: [{ name: 'default-pool', initialNodeCount: 1, config: { machineType: 'e2-standard-8', diskSizeGb: 100, diskType: 'pd-balanced' } }], releaseChannel: { channel: 'REGULAR' }, workloadIdentityConfig: { workloadPool: 'p1-123.svc.id.goog' } }) };
+    };
+    const settings = { ...readSettings(inputs({ project: 'p1-123', location: 'asia-northeast3', 'cluster-name': 'kf' })), path: '/x/kc' } satisfies SetupSettings;
+    const deps = fakes('/p');
+    const progress = {};
+    const report = await setupGke(settings, { ...deps, api: new ContainerApi({ endpoint: 'http://api.test/', tokens: deps.tokens, fetch }) }, progress);
+    expect(calls).toEqual(['GET projects/p1-123/locations/asia-northeast3/clusters/kf']);
+    expect(report.ensured.action).toBe('reused');
+    expect(report.kubeconfig.path).toBe('/x/kc');
+    expect(report.issuer).toBe('https://container.googleapis.com/v1/projects/p1-123/locations/asia-northeast3/clusters/kf');
+    expect(progress).toEqual({ ensured: report.ensured });
   });
 });
