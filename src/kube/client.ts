@@ -262,6 +262,20 @@ export class KubeClient {
     }
   }
 
+  /**
+   * The object, or undefined when it does not exist or its kind is not served (yet). Any other failure
+   * (forbidden, unreachable, throttled past retries) is an error, never "absent".
+   */
+  async find(ref: ObjectRef): Promise<KubeObject | undefined> {
+    try {
+      return await this.get(ref);
+    } catch (error) {
+      const e = explainKubeError(error, { action: 'read', ref, server: this.server });
+      if (e.reason === 'kind-not-served') return undefined;
+      throw e;
+    }
+  }
+
   /** Objects of ref's kind (in ref's namespace, or in all namespaces when it names none), with the list's resourceVersion. */
   async list(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>, selectors: { fieldSelector?: string; labelSelector?: string } = {}): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const { path } = await this.collectionPath(ref);

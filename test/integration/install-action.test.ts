@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'js-yaml';
@@ -169,6 +171,42 @@ describe('the install-kubeflow action (a real process, a real API server)', () =
     expect(r.summary).toMatch(/\d+ applied \(\d+ created, \d+ configured, \d+ unchanged\), \d+ not applied/);
     expect(r.summary).toContain('ClusterServingRuntime kserve-huggingfaceserver');
   }, 120_000);
+
+  it('ends at its timeout, naming the API server, when the API server accepts connections and never answers', async () => {
+    // A TLS peer that completes the handshake and never answers a request (a hung API server or proxy):
+    // fetch's own limits (5 minutes for the headers) do not end such a call.
+    const dir = mkdtempSync(join(tmpdir(), 'kfops-silent-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key'), '-out', join(dir, 'crt'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+    let accepted = 0;
+    const openSockets = new Set<TLSSocket>();
+    const tls = createTlsServer({ key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'crt')) }, (socket) => {
+      accepted++;
+      openSockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    const peer = { connections: () => accepted, close: () => new Promise<void>((resolve) => tls.close(() => resolve())) };
+    const server = `https://127.0.0.1:${(tls.address() as AddressInfo).port}`;
+    const silentConfig = join(dir, 'kubeconfig');
+    writeFileSync(silentConfig, dump({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 's', cluster: { server, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 'x' } }], contexts: [{ name: 's', context: { cluster: 's', user: 'u' } }], 'current-context': 's' }));
+    const file = join(dir, 'manifests.yaml');
+    writeFileSync(file, toYaml(smallSet(uniqueName('silent'))));
+    const started = Date.now();
+    let firstLine = 0;
+    const r = await runAction('install-kubeflow', { 'manifests-file': file, kubeconfig: silentConfig, timeout: '5s' }, {}, () => (firstLine ||= Date.now())).finally(async () => {
+      for (const c of openSockets) c.destroy();
+      await peer.close();
+    });
+    const took = Date.now() - (firstLine || started);
+    console.log(`silent API server: the step ended ${took} ms after its first line`);
+    expect(r.code).toBe(1);
+    expect(peer.connections()).toBeGreaterThan(0);
+    // timeout 5 s, the run's own deadline 5 s later, and slack for a loaded machine.
+    expect(took).toBeLessThan(20_000);
+    expect(r.log).toMatch(new RegExp(`::error::install-kubeflow: install-kubeflow did not finish within 5s: it was at ".+"`));
+    expect(r.log).toContain(`the API server at ${server}`);
+    expect(r.outputs['result']).toBe('failure');
+  }, 60_000);
 
   it('refuses two manifest sources, naming both', async () => {
     const r = await runAction('install-kubeflow', { 'manifests-file': '/tmp/a.yaml', 'manifests-path': '/tmp/b' }, { KUBECONFIG: kubeconfig });

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { ConfigurationError, describeError } from '../../common/errors.js';
+import { ConfigurationError, describeError, KfopsError } from '../../common/errors.js';
 import { nodeExec } from '../../common/exec.js';
 import { formatDuration } from '../../common/duration.js';
 import { applyObjects } from '../../kube/apply.js';
@@ -19,6 +19,31 @@ export { readSettings } from './inputs.js';
 
 export function run(): Promise<void> {
   let summaryWritten = false;
+  /** The step in progress, for the deadline's message. */
+  let step = 'reading the inputs';
+  const group = <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    step = name;
+    return core.group(name, fn);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  /**
+   * The whole run's deadline, held during every call (some, such as the server version or a typed
+   * read, have no deadline of their own): 5 s after `timeout`, so the install's own deadline, which
+   * reports what it had done, comes first.
+   */
+  const deadline = (timeoutMs: number, server: string): Promise<never> =>
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new KfopsError(`install-kubeflow did not finish within ${formatDuration(timeoutMs)}: it was at "${step}"`, {
+              cause: `the API server at ${server} (or another peer of that step) did not answer before the deadline`,
+              fix: 'check that the cluster answers at that address; raise timeout only if it is just slow',
+            }),
+          ),
+        timeoutMs + 5_000,
+      );
+    });
   return runAction('install-kubeflow', async () => {
     try {
       await body();
@@ -29,23 +54,31 @@ export function run(): Promise<void> {
         await writeFailureSummary(undefined, error).catch((e: unknown) => core.warning(`job summary not written: ${describeError(e)}`));
       }
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   });
 
   async function body(): Promise<void> {
     const settings = readSettings(actionInputs(), process.env);
     for (const password of settings.passwords.values()) core.setSecret(password);
-    const logger = coreLogger;
     const client = KubeClient.fromSources({ kubeconfig: settings.kubeconfig, env: process.env });
     core.info(`cluster: ${client.server} (from ${client.source})`);
+    await Promise.race([work(settings, client), deadline(settings.timeoutMs, client.server)]);
+  }
 
-    const { objects, origin } = await core.group('render the manifests', async () => {
+  async function work(settings: Settings, client: KubeClient): Promise<void> {
+    const logger = coreLogger;
+
+    const { objects, origin } = await group('render the manifests', async () => {
       const loaded = await loadManifests(settings.source, { exec: nodeExec, logger, env: process.env });
       core.info(`${loaded.objects.length} object(s) from ${loaded.origin}`);
       if (settings.users.length === 0) return loaded;
       const live = {
-        dexPasswords: await client.get({ apiVersion: 'v1', kind: 'Secret', name: 'dex-passwords', namespace: 'auth' }).catch(() => undefined),
-        dexConfig: await client.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'dex', namespace: 'auth' }).catch(() => undefined),
+        // A read that fails (403, unreachable) is an error: taken for "absent", it would rehash every
+        // password and restart Dex.
+        dexPasswords: await client.find({ apiVersion: 'v1', kind: 'Secret', name: 'dex-passwords', namespace: 'auth' }),
+        dexConfig: await client.find({ apiVersion: 'v1', kind: 'ConfigMap', name: 'dex', namespace: 'auth' }),
       };
       const withUsers = await addUsers(loaded.objects, settings.users, settings.passwords, { ...(live.dexPasswords ? { dexPasswords: live.dexPasswords } : {}), ...(live.dexConfig ? { dexConfig: live.dexConfig } : {}) });
       for (const u of settings.users) {
@@ -53,16 +86,16 @@ export function run(): Promise<void> {
       }
       return { objects: withUsers.objects, origin: loaded.origin };
     });
-    const platform = await core.group('gateway, domain and machine-to-machine auth', () => configurePlatform(client, objects, settings));
-    const pre = await core.group('preflight', () => preflight(client, objects, { ...(settings.defaultStorageClass ? { defaultStorageClass: settings.defaultStorageClass } : {}), write: !settings.planOnly, logger }));
+    const platform = await group('gateway, domain and machine-to-machine auth', () => configurePlatform(client, objects, settings));
+    const pre = await group('preflight', () => preflight(client, objects, { ...(settings.defaultStorageClass ? { defaultStorageClass: settings.defaultStorageClass } : {}), write: !settings.planOnly, logger }));
     const plan = planInstall(objects);
-    await core.group(`plan: ${plan.waves.length} wave(s), ${plan.gates.size} gate(s)`, async () => core.info(formatPlan(plan)));
+    await group(`plan: ${plan.waves.length} wave(s), ${plan.gates.size} gate(s)`, async () => core.info(formatPlan(plan)));
 
     if (settings.planOnly) {
       const open = await openGatesNow(client, plan);
       const now = plan.objects.filter((p) => p.gates.every((g) => open.has(g)));
       const later = plan.objects.filter((p) => !p.gates.every((g) => open.has(g)));
-      const dry = await core.group(`server-side dry run of ${now.length} object(s)`, () => applyObjects(client, now.map((p) => p.object), { dryRun: true, concurrency: settings.concurrency, force: settings.forceConflicts, logger }));
+      const dry = await group(`server-side dry run of ${now.length} object(s)`, () => applyObjects(client, now.map((p) => p.object), { dryRun: true, concurrency: settings.concurrency, force: settings.forceConflicts, logger }));
       const waiting = new Set(later.flatMap((p) => p.gates.filter((g) => !open.has(g))));
       core.info(`dry run: ${dry.counts.created} to create, ${dry.counts.configured} to change, ${dry.counts.unchanged} unchanged; ${later.length} object(s) wait for ${waiting.size} gate(s) that are not open yet`);
       setOutputs({ created: dry.counts.created, configured: dry.counts.configured, unchanged: dry.counts.unchanged }, pre);
@@ -79,6 +112,7 @@ export function run(): Promise<void> {
     }
 
     const started = Date.now();
+    step = 'apply and wait for readiness';
     const report = await install(client, objects, { timeoutMs: settings.timeoutMs, concurrency: settings.concurrency, force: settings.forceConflicts, logger }).catch(async (error: unknown) => {
       if (error instanceof InstallError) {
         setOutputs(error.report.counts, pre, error.report, platform, 'failure');
@@ -88,7 +122,7 @@ export function run(): Promise<void> {
       throw error;
     });
     if (settings.expose === 'loadbalancer') {
-      await core.group('wait for the gateway address', async () => {
+      await group('wait for the gateway address', async () => {
         platform.address = await waitForGatewayAddress(client, { timeoutMs: Math.max(1000, settings.timeoutMs - (Date.now() - started)), logger });
         core.info(`gateway address: ${platform.address}`);
         const domain = settings.domain ? knativeDomain(settings.domain, platform.address) : undefined;
@@ -118,7 +152,7 @@ export function run(): Promise<void> {
 async function configurePlatform(client: KubeClient, objects: KubeObject[], settings: Settings): Promise<PlatformState> {
   const state: PlatformState = {};
   const requireJwt = JSON.stringify(objects.find((o) => o.kind === 'AuthorizationPolicy' && o.metadata.name === REQUIRE_JWT_POLICY));
-  const live = async (apiVersion: string, kind: string, namespace: string, name: string): Promise<KubeObject | undefined> => client.get({ apiVersion, kind, namespace, name }).catch(() => undefined);
+  const live = async (apiVersion: string, kind: string, namespace: string, name: string): Promise<KubeObject | undefined> => client.find({ apiVersion, kind, namespace, name });
   if (settings.expose === 'loadbalancer') {
     const gw = await live('v1', 'Service', GATEWAY.namespace, GATEWAY.name);
     exposeGateway(objects, gw);
