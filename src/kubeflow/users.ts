@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { dump, load } from 'js-yaml';
 import { ConfigurationError, KfopsError } from '../common/errors.js';
+import { isKubeName, kubeNameForm } from '../common/names.js';
 import type { KubeObject } from '../kube/types.js';
 
 export type ContributorRole = 'edit' | 'view';
@@ -20,7 +21,6 @@ export interface UserSpec {
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER_FIELDS = ['email', 'password-env', 'profile', 'contributors', 'resource-quota', 'gcp-service-account'];
 const SECRET_LIKE = /pass|secret|token|hash|credential|key/i;
@@ -68,7 +68,7 @@ export function parseUsers(doc: unknown, env: Record<string, string | undefined>
     if (password.length < 8) throw new KfopsError(`The password in ${passwordEnv} (for ${email}) is shorter than 8 characters`, { fix: 'use a longer password' });
     const profileRaw = u['profile'];
     const profile = profileRaw === false || profileRaw === '' ? undefined : profileRaw === undefined || profileRaw === true ? defaultProfile(email) : String(profileRaw);
-    if (profile !== undefined && !DNS_LABEL.test(profile)) throw new ConfigurationError(`${at}.profile`, profile, 'a DNS label (lowercase letters, digits and -, at most 63), or false for no profile');
+    if (profile !== undefined && !isKubeName(profile)) throw new ConfigurationError(`${at}.profile`, profile, `${kubeNameForm('label', 'a Profile (namespace) name')}, or false for no profile`);
     const contributors = (Array.isArray(u['contributors']) ? (u['contributors'] as unknown[]) : u['contributors'] === undefined ? [] : null)?.map((c, j) => {
       const cc = (c ?? {}) as Record<string, unknown>;
       const cEmail = String(cc['email'] ?? '');
