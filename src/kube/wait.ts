@@ -127,7 +127,10 @@ export async function waitUntil(
       if (settled) return;
       const delay = quick ? 0 : retryDelay;
       retryDelay = quick ? 250 : Math.min(retryDelay * 2, 5000);
-      logger.debug(`${label}: watch ended (${reason}); resuming ${resourceVersion ? `from resourceVersion ${resourceVersion}` : 'with a new list'} in ${delay}ms`);
+      // A watch the server closed on schedule is routine; one cut by an error is a retry worth seeing.
+      const line = `${label}: watch ended (${reason}); resuming ${resourceVersion ? `from resourceVersion ${resourceVersion}` : 'with a new list'} in ${delay}ms`;
+      if (quick) logger.debug(line);
+      else logger.info(line);
       restartTimer = setTimeout(() => void run(), delay);
     };
 

@@ -185,7 +185,10 @@ describe('fault injection on the local control plane', () => {
     expect(installEnded).toBeGreaterThan(restartReadyAt);
     // ... and the install's log says what it retried.
     expect(retries('throttled').length).toBeGreaterThan(0);
-    expect(retries('unreachable').length).toBeGreaterThan(0);
+    // The outage met the install either in an apply (retried as unreachable) or in a wait (its watch was
+    // cut and resumed): on a control plane where the render is already installed it is mostly the latter.
+    expect(retries('unreachable').length + watchesCut.length).toBeGreaterThan(0);
+    expect(watchesCut.every((l) => l.startsWith('info: '))).toBe(true);
     expect(watchesCut.length).toBeGreaterThan(0);
 
     // Every object of the render was applied exactly once by this install...
