@@ -216,9 +216,12 @@ export async function diagnose(client: KubeClient, obj: KubeObject, options: Dia
   return { ref, pods: pods.length, problems, events, ...(logTail ? { logTail } : {}) };
 }
 
-function eventTime(e: CoreV1Event): number {
-  const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
-  return t ? new Date(t as unknown as string).getTime() : 0;
+type Stamp = string | Date | undefined;
+
+/** When an Event last happened (ms): lastTimestamp, the series' last observation, eventTime, or its creation. */
+export function eventTime(e: { lastTimestamp?: Stamp; series?: { lastObservedTime?: Stamp }; eventTime?: Stamp; firstTimestamp?: Stamp; metadata?: { creationTimestamp?: Stamp } }): number {
+  const t = e.lastTimestamp ?? e.series?.lastObservedTime ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  return t ? new Date(t).getTime() : 0;
 }
 
 /** A short report: one line per problem with its fix, then events, then the log tail. */

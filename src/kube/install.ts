@@ -5,7 +5,7 @@ import { silentLogger } from '../common/logger.js';
 import { mapSettled } from '../common/concurrency.js';
 import { ApplyError, applyObjects, type ApplyOutcome, type ApplyReport } from './apply.js';
 import type { KubeClient } from './client.js';
-import { diagnose, formatDiagnosis, type Diagnosis } from './diagnose.js';
+import { diagnose, eventTime, formatDiagnosis, type Diagnosis } from './diagnose.js';
 import { classifyFor, explainKubeError, explainWebhookRefusal, type KubeApiError } from './errors.js';
 import type { YieldedField } from './owned-fields.js';
 import { describeGate, planInstall, type Gate, type Plan, type PlannedObject } from './plan.js';
@@ -200,12 +200,12 @@ class Installation {
         for (const e of events.values()) {
           if (!namespaces.has(e.metadata.namespace ?? '')) continue;
           const message = String(e['message'] ?? '');
-          const m = /failed calling webhook "([^"]+)".*?https?:\/\/([^.:/"]+)\.([^.:/"]+)\.svc/.exec(message);
-          if (!m) continue;
-          const gate = `service:${m[3]}/${m[2]}`;
+          const service = explainKubeError(new Error(message), { action: 'create pods' }).webhook?.service;
+          if (!service) continue;
+          const gate = `service:${service.namespace}/${service.name}`;
           const openedAt = this.opened.get(gate);
           // Only refusals seen after the webhook's Service had ready endpoints (second-resolution times).
-          if (openedAt === undefined || eventTime(e) < openedAt - 1000) continue;
+          if (openedAt === undefined || eventTime(e as Parameters<typeof eventTime>[0]) < openedAt - 1000) continue;
           const first = firstSeen.get(gate) ?? Date.now();
           firstSeen.set(gate, first);
           if (Date.now() - first >= grace) return { readiness: { state: 'failed', message }, object: e };
@@ -484,30 +484,39 @@ class Installation {
   }
 }
 
+interface WebhookEntry {
+  name: string;
+  clientConfig?: { service?: { port?: number } };
+}
+
+/** The webhook configuration in the plan that holds the named webhook, and that webhook. */
+function webhookOf(plan: Plan, webhook: string | undefined): { config: PlannedObject; entry: WebhookEntry } | undefined {
+  for (const p of plan.objects) {
+    if (p.ref.kind !== 'ValidatingWebhookConfiguration' && p.ref.kind !== 'MutatingWebhookConfiguration') continue;
+    const entry = ((p.object['webhooks'] as WebhookEntry[] | undefined) ?? []).find((x) => x.name === webhook);
+    if (entry) return { config: p, entry };
+  }
+  return undefined;
+}
+
 /** The Service port a webhook calls (clientConfig.service.port, default 443) and the pods' target port behind it. */
 function webhookTarget(service: KubeObject | undefined, webhook: string | undefined, plan: Plan): { targetPort?: string | number } {
   const ports = (service?.['spec'] as { ports?: { port: number; targetPort?: string | number }[] } | undefined)?.ports ?? [];
-  let port = 443;
-  for (const p of plan.objects) {
-    if (p.ref.kind !== 'ValidatingWebhookConfiguration' && p.ref.kind !== 'MutatingWebhookConfiguration') continue;
-    const w = ((p.object['webhooks'] as { name: string; clientConfig?: { service?: { port?: number } } }[] | undefined) ?? []).find((x) => x.name === webhook);
-    if (w?.clientConfig?.service?.port) port = w.clientConfig.service.port;
-  }
+  const port = webhookOf(plan, webhook)?.entry.clientConfig?.service?.port ?? 443;
   const match = ports.find((p) => p.port === port);
   return match ? { targetPort: match.targetPort ?? match.port } : {};
 }
 
 /** Who injects the CA bundle of a webhook, when its configuration says (cert-manager's annotations). */
 function injectorOf(webhook: string | undefined, plan: Plan): { injectedBy?: string } {
-  for (const p of plan.objects) {
-    if (p.ref.kind !== 'ValidatingWebhookConfiguration' && p.ref.kind !== 'MutatingWebhookConfiguration') continue;
-    if (!((p.object['webhooks'] as { name: string }[] | undefined) ?? []).some((x) => x.name === webhook)) continue;
-    const a = p.object.metadata.annotations ?? {};
-    const from = a['cert-manager.io/inject-ca-from'];
-    if (from) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from: ${from} on ${p.ref.kind} ${p.ref.name}; Certificate ${from} must be Ready)` };
-    const secret = a['cert-manager.io/inject-ca-from-secret'];
-    if (secret) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from-secret: ${secret} on ${p.ref.kind} ${p.ref.name})` };
-  }
+  const config = webhookOf(plan, webhook)?.config;
+  if (!config) return {};
+  const a = config.object.metadata.annotations ?? {};
+  const where = `${config.ref.kind} ${config.ref.name}`;
+  const from = a['cert-manager.io/inject-ca-from'];
+  if (from) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from: ${from} on ${where}; Certificate ${from} must be Ready)` };
+  const secret = a['cert-manager.io/inject-ca-from-secret'];
+  if (secret) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from-secret: ${secret} on ${where})` };
   return {};
 }
 
@@ -539,13 +548,6 @@ export function byUrgency(batch: readonly PlannedObject[], plan: Plan, opened: R
     .map((p, i) => ({ p, i, r: rank(p) }))
     .sort((a, b) => a.r - b.r || a.i - b.i)
     .map((x) => x.p.object);
-}
-
-/** When an Event last happened (ms): lastTimestamp, the series' last observation, or eventTime. */
-function eventTime(e: KubeObject): number {
-  const series = e['series'] as { lastObservedTime?: string } | undefined;
-  const t = (e['lastTimestamp'] as string | undefined) ?? series?.lastObservedTime ?? (e['eventTime'] as string | undefined) ?? (e['firstTimestamp'] as string | undefined) ?? e.metadata.creationTimestamp;
-  return t ? new Date(t).getTime() : 0;
 }
 
 function lastObjectOf(error: unknown): KubeObject | undefined {

@@ -3,7 +3,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import type { Logger } from '../../src/common/logger.js';
+import { applyObjects } from '../../src/kube/apply.js';
 import { KubeClient } from '../../src/kube/client.js';
+import { DEFAULT_CLASS_ANNOTATION } from '../../src/kubeflow/preflight.js';
 
 const clusterDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'cluster');
 
@@ -46,7 +48,5 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * action's preflight does the same on a real cluster with input default-storage-class).
  */
 export async function ensureDefaultStorageClass(client: KubeClient): Promise<void> {
-  const { applyObjects } = await import('../../src/kube/apply.js');
-  const { DEFAULT_CLASS_ANNOTATION } = await import('../../src/kubeflow/preflight.js');
   await applyObjects(client, [{ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'kwok-volume', annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } }, provisioner: 'kwok.x-k8s.io/volume', volumeBindingMode: 'Immediate' }], { fieldManager: 'test-setup', force: true });
 }
