@@ -21,14 +21,25 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/actions/**', 'src/common/logger.ts', 'scripts/**', 'test/**', 'bench/**', 'vitest.config.ts', 'eslint.config.js'],
+    files: [
+      'src/actions/**',
+      'src/common/logger.ts',
+      'scripts/**',
+      'test/**',
+      'bench/**',
+      'vitest.config.ts',
+      'eslint.config.js',
+    ],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
     files: ['src/**/*.ts'],
     ignores: ['src/actions/**'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: '@actions/core', message: 'Only src/actions talks to @actions/core; pass a Logger.' }] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: '@actions/core', message: 'Only src/actions talks to @actions/core; pass a Logger.' }] },
+      ],
     },
   },
 );

@@ -66,10 +66,13 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a posit
 
 const ALL_METHODS = ['kfops', 'csa20', 'csa2', 'ssa20', 'ssa2'];
 const chosen = (arg('--methods') ?? ALL_METHODS.join(',')).split(',');
-for (const m of chosen) if (!ALL_METHODS.includes(m)) throw new Error(`--methods takes ${ALL_METHODS.join(', ')} separated by commas, got ${m}`);
+for (const m of chosen)
+  if (!ALL_METHODS.includes(m))
+    throw new Error(`--methods takes ${ALL_METHODS.join(', ')} separated by commas, got ${m}`);
 
 const scenarios = (arg('--startup-seconds') ?? '0,30').split(',').map(Number);
-if (scenarios.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`--startup-seconds takes whole seconds separated by commas, got ${arg('--startup-seconds')}`);
+if (scenarios.some((n) => !Number.isInteger(n) || n < 0))
+  throw new Error(`--startup-seconds takes whole seconds separated by commas, got ${arg('--startup-seconds')}`);
 
 const fromDist = process.env['KFOPS_ACTION_FROM_DIST'] !== '0';
 const clusterEnv = {
@@ -86,18 +89,29 @@ const INSTALLER = 'bench-installer';
 const LIMIT = 262_144;
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
-const bin = execFileSync('bash', [join(root, 'test/cluster/build.sh'), 'kubernetes'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop() as string;
+const bin = execFileSync('bash', [join(root, 'test/cluster/build.sh'), 'kubernetes'], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'ignore'],
+})
+  .trim()
+  .split('\n')
+  .pop() as string;
 const workDir = join(cache, 'bench');
 mkdirSync(workDir, { recursive: true });
 
 const cluster = (script: string, ...args: string[]): string =>
-  execFileSync('bash', [join(root, 'test/cluster', script), ...args], { env: clusterEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  execFileSync('bash', [join(root, 'test/cluster', script), ...args], {
+    env: clusterEnv,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
 
 /** The render as installed in a scenario: an in-memory copy, with minReadySeconds on every workload when pods take time. */
 function renderFor(startupSeconds: number): { objects: KubeObject[]; file: string } {
   if (startupSeconds === 0) return { objects: loadKubeflowRender(), file: kubeflowRenderPath() };
   const objects = loadKubeflowRender();
-  for (const o of objects) if (WORKLOAD_KINDS.includes(o.kind)) (o['spec'] as Record<string, unknown>)['minReadySeconds'] = startupSeconds;
+  for (const o of objects)
+    if (WORKLOAD_KINDS.includes(o.kind)) (o['spec'] as Record<string, unknown>)['minReadySeconds'] = startupSeconds;
   const file = join(workDir, `kubeflow-1.9.1-ready-after-${startupSeconds}s.yaml`);
   writeFileSync(file, objects.map((o) => dump(o, { lineWidth: -1, noRefs: true })).join('---\n'));
   return { objects, file };
@@ -123,7 +137,10 @@ function readinessCriticalPath(objects: readonly KubeObject[]): { links: number;
         if (!byRef.has(k)) continue;
         const upstream = before(k);
         const workload = WORKLOAD_KINDS.includes(r.kind);
-        const candidate = { links: upstream.links + (workload ? 1 : 0), chain: workload ? [...upstream.chain, `${r.namespace}/${r.name}`] : upstream.chain };
+        const candidate = {
+          links: upstream.links + (workload ? 1 : 0),
+          chain: workload ? [...upstream.chain, `${r.namespace}/${r.name}`] : upstream.chain,
+        };
         if (candidate.links > best.links) best = candidate;
       }
     }
@@ -134,7 +151,8 @@ function readinessCriticalPath(objects: readonly KubeObject[]): { links: number;
   for (const p of plan.objects) {
     if (!WORKLOAD_KINDS.includes(p.ref.kind)) continue;
     const b = before(describeRef(p.ref));
-    if (b.links + 1 > worst.links) worst = { links: b.links + 1, chain: [...b.chain, `${p.ref.namespace}/${p.ref.name}`] };
+    if (b.links + 1 > worst.links)
+      worst = { links: b.links + 1, chain: [...b.chain, `${p.ref.namespace}/${p.ref.name}`] };
   }
   return worst;
 }
@@ -171,7 +189,11 @@ async function freshCluster(): Promise<Cluster> {
 }
 
 /** Stand-ins for the webhook pods and the CA injectors, on the admin identity, for as long as f runs. */
-async function withStandins<T>(c: Cluster, objects: readonly KubeObject[], f: () => Promise<T>): Promise<{ result: T; problems: string[] }> {
+async function withStandins<T>(
+  c: Cluster,
+  objects: readonly KubeObject[],
+  f: () => Promise<T>,
+): Promise<{ result: T; problems: string[] }> {
   const standins = startWebhookStandins(c.admin, c.dir, objects);
   const injector = startCaInjector(c.admin, c.dir);
   try {
@@ -222,7 +244,12 @@ function sh(command: string, env: NodeJS.ProcessEnv, logFile: string): Promise<{
  * shared cache would let a later method map custom kinds the fresh cluster does not serve yet (a CI
  * runner starts with no cache).
  */
-const kubectlEnv = (c: Cluster): NodeJS.ProcessEnv => ({ ...process.env, KUBECONFIG: c.installer, KUBECACHEDIR: join(c.dir, 'kubectl-cache'), PATH: `${bin}:${process.env['PATH'] ?? ''}` });
+const kubectlEnv = (c: Cluster): NodeJS.ProcessEnv => ({
+  ...process.env,
+  KUBECONFIG: c.installer,
+  KUBECACHEDIR: join(c.dir, 'kubectl-cache'),
+  PATH: `${bin}:${process.env['PATH'] ?? ''}`,
+});
 
 interface Measure {
   method: string;
@@ -244,7 +271,10 @@ interface Measure {
  * these run without an Istio sidecar (no mTLS identity, so AuthorizationPolicies deny their traffic).
  */
 async function uninjectedPods(c: Cluster): Promise<{ uninjected: number; pods: number }> {
-  const namespaces = await c.admin.list({ apiVersion: 'v1', kind: 'Namespace' }, { labelSelector: 'istio-injection=enabled' });
+  const namespaces = await c.admin.list(
+    { apiVersion: 'v1', kind: 'Namespace' },
+    { labelSelector: 'istio-injection=enabled' },
+  );
   let pods = 0;
   let uninjected = 0;
   for (const ns of namespaces.items) {
@@ -258,14 +288,19 @@ async function uninjectedPods(c: Cluster): Promise<{ uninjected: number; pods: n
 async function kfops(c: Cluster, render: { objects: KubeObject[]; file: string }): Promise<Measure> {
   const t0 = performance.now();
   const trace: string[] = [];
-  const run = await runAction('install-kubeflow', { 'manifests-file': render.file, timeout: '10m' }, { KUBECONFIG: c.installer, KFOPS_ACTION_FROM_DIST: fromDist ? '1' : '0' }, (line) =>
-    trace.push(`${((performance.now() - t0) / 1000).toFixed(2).padStart(6)} ${line}`),
+  const run = await runAction(
+    'install-kubeflow',
+    { 'manifests-file': render.file, timeout: '10m' },
+    { KUBECONFIG: c.installer, KFOPS_ACTION_FROM_DIST: fromDist ? '1' : '0' },
+    (line) => trace.push(`${((performance.now() - t0) / 1000).toFixed(2).padStart(6)} ${line}`),
   );
   const totalMs = performance.now() - t0;
   writeFileSync(join(workDir, 'kfops.log'), `${trace.join('\n')}\n`);
-  if (run.code !== 0) throw new Error(`install-kubeflow failed (exit ${run.code}); log in ${join(workDir, 'kfops.log')}`);
+  if (run.code !== 0)
+    throw new Error(`install-kubeflow failed (exit ${run.code}); log in ${join(workDir, 'kfops.log')}`);
   const outputs = run.outputs;
-  if (Number(outputs['created']) !== render.objects.length) throw new Error(`install-kubeflow created ${outputs['created']} objects, expected ${render.objects.length}`);
+  if (Number(outputs['created']) !== render.objects.length)
+    throw new Error(`install-kubeflow created ${outputs['created']} objects, expected ${render.objects.length}`);
   // The action applies and waits in one pass; apply ≈ total here.
   const { total, byVerb } = countRequests(c.dir);
   return { method: 'kfops', applyMs: totalMs, totalMs, requests: total, byVerb, ...(await uninjectedPods(c)) };
@@ -305,12 +340,23 @@ function failureReasons(stderr: string): string[] {
   return [...reasons].map(([r, n]) => `${n}x ${r}`);
 }
 
-async function loop(c: Cluster, render: { objects: KubeObject[]; file: string }, sleepSeconds: number, serverSide: boolean): Promise<Measure> {
+async function loop(
+  c: Cluster,
+  render: { objects: KubeObject[]; file: string },
+  sleepSeconds: number,
+  serverSide: boolean,
+): Promise<Measure> {
   const env = kubectlEnv(c);
   const label = `${serverSide ? 'ssa' : 'csa'}-${sleepSeconds}`;
-  const apply = serverSide ? `kubectl apply --server-side --force-conflicts -f '${render.file}'` : `kubectl apply -f '${render.file}'`;
+  const apply = serverSide
+    ? `kubectl apply --server-side --force-conflicts -f '${render.file}'`
+    : `kubectl apply -f '${render.file}'`;
   const t0 = performance.now();
-  const applied = await sh(`n=0; while n=$((n + 1)); echo "attempt $n" >&2; ! ${apply}; do sleep ${sleepSeconds}; done`, env, join(workDir, `loop-${label}.log`));
+  const applied = await sh(
+    `n=0; while n=$((n + 1)); echo "attempt $n" >&2; ! ${apply}; do sleep ${sleepSeconds}; done`,
+    env,
+    join(workDir, `loop-${label}.log`),
+  );
   const applyMs = performance.now() - t0;
   if (applied.code !== 0) throw new Error(`the kubectl loop exited ${applied.code}`);
   const waited = await sh(waitCommand(render.objects), env, join(workDir, `loop-${label}-wait.log`));
@@ -343,7 +389,9 @@ async function clientSideOnce(c: Cluster, render: { objects: KubeObject[]; file:
     const kind = m.slice('no matches for kind "'.length, -1);
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   }
-  const otherErrors = r.stderr.split('\n').filter((l) => /^Error from server|^error:/.test(l) && !/no matches for kind/.test(l));
+  const otherErrors = r.stderr
+    .split('\n')
+    .filter((l) => /^Error from server|^error:/.test(l) && !/no matches for kind/.test(l));
   const crds = await c.admin.list({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' });
   const sizes = crds.items
     .map((o) => ({ name: o.metadata.name, bytes: Buffer.byteLength(o.metadata.annotations?.[LAST_APPLIED] ?? '') }))
@@ -362,18 +410,24 @@ async function clientSideOnce(c: Cluster, render: { objects: KubeObject[]; file:
  * releases reach), applied client-side: the "Too long" error users of those releases meet.
  */
 async function clientSideTooLong(c: Cluster): Promise<string> {
-  const crd = generateKubeflowBundle({}).find((o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === 'inferenceservices.serving.kserve.io') as KubeObject;
+  const crd = generateKubeflowBundle({}).find(
+    (o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === 'inferenceservices.serving.kserve.io',
+  ) as KubeObject;
   const file = join(workDir, 'synthetic-inferenceservices-crd.yaml');
   writeFileSync(file, dump(crd, { lineWidth: -1, noRefs: true }));
   const bytes = Buffer.byteLength(JSON.stringify(crd));
   // Remove the real CRD of the same name first, so the apply is a creation.
-  await c.admin.remove({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name }).catch(() => undefined);
+  await c.admin
+    .remove({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name })
+    .catch(() => undefined);
   const r = await sh(`kubectl apply -f '${file}'`, kubectlEnv(c), join(workDir, 'client-side-synthetic.log'));
   const reason = r.stderr.trim().split('\n').pop() ?? '';
   return `SYNTHETIC (generated, not the 1.9.1 render): client-side kubectl apply of a ${bytes}-byte InferenceService CRD: exit ${r.code}\n  ${reason.length > 300 ? `${reason.slice(0, 150)} ... ${reason.slice(-150)}` : reason}`;
 }
 
-console.log(`bench:install: the real Kubeflow 1.9.1 render (${kubeflowRenderPath()}), ${runs} run(s) per method, each on an empty local control plane (kube-apiserver ${bin.split('/').at(-2)}); kfops from ${fromDist ? 'the committed dist bundle' : 'the source (tsx)'}`);
+console.log(
+  `bench:install: the real Kubeflow 1.9.1 render (${kubeflowRenderPath()}), ${runs} run(s) per method, each on an empty local control plane (kube-apiserver ${bin.split('/').at(-2)}); kfops from ${fromDist ? 'the committed dist bundle' : 'the source (tsx)'}`,
+);
 {
   const render = renderFor(0);
   const c0 = await freshCluster();
@@ -400,7 +454,9 @@ for (const startupSeconds of scenarios) {
   console.log(
     `\n== ${startupSeconds ? `pods ready ${startupSeconds} s after they start (minReadySeconds: ${startupSeconds} on every workload; simulates image pull and container start)` : 'pods ready as soon as they are scheduled'}`,
   );
-  console.log(`lower bound (readiness critical path of kfops's plan): ${path.links} workload-readiness link(s) (${path.chain.join(' ready, then ')} ready; the last is the final wait's link) x ${startupSeconds} s = ${secs(boundMs)}`);
+  console.log(
+    `lower bound (readiness critical path of kfops's plan): ${path.links} workload-readiness link(s) (${path.chain.join(' ready, then ')} ready; the last is the final wait's link) x ${startupSeconds} s = ${secs(boundMs)}`,
+  );
   const results = new Map<string, Measure[]>();
   for (let r = 0; r < runs; r++) {
     for (const [name, method] of METHODS) {
@@ -429,7 +485,9 @@ for (const startupSeconds of scenarios) {
       .sort((a, b) => b[1] - a[1])
       .map(([v, n]) => `${v} ${n}`)
       .join(', ');
-    console.log(`${x.method.padEnd(28)} ${secs(x.applyMs).padStart(8)} ${secs(x.totalMs).padStart(10)} ${String(x.requests).padStart(9)} ${x.uninjected.padStart(11)}  (${verbs})`);
+    console.log(
+      `${x.method.padEnd(28)} ${secs(x.applyMs).padStart(8)} ${secs(x.totalMs).padStart(10)} ${String(x.requests).padStart(9)} ${x.uninjected.padStart(11)}  (${verbs})`,
+    );
   }
   const k = summary.find((x) => x.method === 'kfops');
   if (k) {
@@ -441,7 +499,9 @@ for (const startupSeconds of scenarios) {
     console.log('ratios (baseline / kfops; above 1 means kfops is faster or sends fewer requests):');
     for (const x of summary) {
       if (x === k) continue;
-      console.log(`  vs ${x.method.padEnd(28)} time to all ready ${ratio(x.totalMs, k.totalMs)}, requests ${ratio(x.requests, k.requests)}`);
+      console.log(
+        `  vs ${x.method.padEnd(28)} time to all ready ${ratio(x.totalMs, k.totalMs)}, requests ${ratio(x.requests, k.requests)}`,
+      );
     }
   }
 }

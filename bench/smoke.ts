@@ -45,20 +45,42 @@ const median = (values: number[]): number => {
 };
 
 async function main(): Promise<void> {
-  console.log(`bench:smoke: starting ${serverKind === 'mlserver' ? 'MLServer with the MLflow model' : 'KServe\'s model server with the test model'} on 127.0.0.1`);
-  const server: ModelServer = serverKind === 'mlserver' ? await startMlflowModel('wine') : await startKserveModel({ model: 'iris', quiet: true });
+  console.log(
+    `bench:smoke: starting ${serverKind === 'mlserver' ? 'MLServer with the MLflow model' : "KServe's model server with the test model"} on 127.0.0.1`,
+  );
+  const server: ModelServer =
+    serverKind === 'mlserver' ? await startMlflowModel('wine') : await startKserveModel({ model: 'iris', quiet: true });
   try {
-    const rows = serverKind === 'mlserver' ? [{ x: 0.9, y: 0.8 }, { x: 0.1, y: 0.2 }] : [[1, 2], [3, 4]];
+    const rows =
+      serverKind === 'mlserver'
+        ? [
+            { x: 0.9, y: 0.8 },
+            { x: 0.1, y: 0.2 },
+          ]
+        : [
+            [1, 2],
+            [3, 4],
+          ];
     const body = JSON.stringify(requestBody(protocol, rows, { datatype: 'FP64' }));
     const url = server.url + pathsFor(protocol, server.model).infer;
     const headers = { 'content-type': 'application/json', accept: 'application/json' };
-    console.log(`request: POST ${url} (${body.length} bytes); ${requests} calls per run, concurrency ${concurrency}, ${rounds} round(s)`);
+    console.log(
+      `request: POST ${url} (${body.length} bytes); ${requests} calls per run, concurrency ${concurrency}, ${rounds} round(s)`,
+    );
 
     const kfops = async (n: number): Promise<Figures> => {
       const http = createHttpClient({ connections: concurrency });
       try {
         const r: LoadResult = await runLoad(http, { method: 'POST', url, headers, body }, { requests: n, concurrency });
-        return { throughput: r.throughput, p50: r.latency?.p50 ?? NaN, p95: r.latency?.p95 ?? NaN, p90: NaN, p99: r.latency?.p99 ?? NaN, errors: r.failed, requests: r.requests };
+        return {
+          throughput: r.throughput,
+          p50: r.latency?.p50 ?? NaN,
+          p95: r.latency?.p95 ?? NaN,
+          p90: NaN,
+          p99: r.latency?.p99 ?? NaN,
+          errors: r.failed,
+          requests: r.requests,
+        };
       } finally {
         await http.close();
       }
@@ -69,14 +91,25 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       let last = t0;
       const r = await new Promise<autocannon.Result>((resolve, reject) => {
-        const instance = autocannon({ url, method: 'POST', headers, body, connections: concurrency, amount: n, pipelining: 1 }, (error, result) => (error ? reject(error) : resolve(result)));
+        const instance = autocannon(
+          { url, method: 'POST', headers, body, connections: concurrency, amount: n, pipelining: 1 },
+          (error, result) => (error ? reject(error) : resolve(result)),
+        );
         instance.on('response', () => {
           last = performance.now();
         });
       });
       const wall = last - t0;
       const completed = r['2xx'] + r.non2xx;
-      return { throughput: (completed * 1000) / wall, p50: r.latency.p50, p95: NaN, p90: r.latency.p90, p99: r.latency.p99, errors: r.errors + r.non2xx, requests: completed + r.errors };
+      return {
+        throughput: (completed * 1000) / wall,
+        p50: r.latency.p50,
+        p95: NaN,
+        p90: r.latency.p90,
+        p99: r.latency.p99,
+        errors: r.errors + r.non2xx,
+        requests: completed + r.errors,
+      };
     };
 
     await kfops(Math.min(500, requests));
@@ -91,7 +124,9 @@ async function main(): Promise<void> {
         b.push(await reference(requests));
         a.push(await kfops(requests));
       }
-      console.log(`round ${i + 1}: smoke-test-endpoint ${(a[i] as Figures).throughput.toFixed(0)} req/s, autocannon ${(b[i] as Figures).throughput.toFixed(0)} req/s`);
+      console.log(
+        `round ${i + 1}: smoke-test-endpoint ${(a[i] as Figures).throughput.toFixed(0)} req/s, autocannon ${(b[i] as Figures).throughput.toFixed(0)} req/s`,
+      );
     }
     const sum = (xs: Figures[], k: keyof Figures): number => median(xs.map((x) => x[k]));
     const line = (name: string, xs: Figures[], p95label: string): string =>
@@ -99,11 +134,15 @@ async function main(): Promise<void> {
     const ours = sum(a, 'throughput');
     const theirs = sum(b, 'throughput');
     console.log('');
-    console.log(`median of ${rounds} round(s), ${requests} calls each, concurrency ${concurrency}, ${serverKind} ${protocol}:`);
+    console.log(
+      `median of ${rounds} round(s), ${requests} calls each, concurrency ${concurrency}, ${serverKind} ${protocol}:`,
+    );
     console.log(line('smoke-test-endpoint', a, `p95 ${sum(a, 'p95').toFixed(2).padStart(7)} ms`));
     console.log(line('autocannon', b, `p90 ${sum(b, 'p90').toFixed(2).padStart(7)} ms`));
     const perRound = median(a.map((x, i) => x.throughput / (b[i] as Figures).throughput));
-    console.log(`ratio (smoke-test-endpoint / autocannon throughput): ${((ours / theirs) * 100).toFixed(1)} % of the medians, ${(perRound * 100).toFixed(1)} % median per round (target >= 80 %)`);
+    console.log(
+      `ratio (smoke-test-endpoint / autocannon throughput): ${((ours / theirs) * 100).toFixed(1)} % of the medians, ${(perRound * 100).toFixed(1)} % median per round (target >= 80 %)`,
+    );
   } finally {
     await server.stop();
   }

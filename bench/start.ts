@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runsAt = process.argv.indexOf('--runs');
 const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 7;
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a positive integer, got ${process.argv[runsAt + 1]}`);
+if (!Number.isInteger(runs) || runs < 1)
+  throw new Error(`--runs takes a positive integer, got ${process.argv[runsAt + 1]}`);
 
 /** A bad input per action: a timeout of zero, refused before anything else happens. */
 const BAD: Record<string, Record<string, string>> = {
@@ -32,7 +33,10 @@ writeFileSync(out, '');
 /** Wall time (ms) and peak resident memory (MiB) of one run, from GNU time when present. */
 function once(args: string[], env: Record<string, string>): { ms: number; mib: number | undefined } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...args], { env: { PATH: process.env['PATH'] ?? '', GITHUB_OUTPUT: out, GITHUB_STEP_SUMMARY: out, ...env }, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...args], {
+    env: { PATH: process.env['PATH'] ?? '', GITHUB_OUTPUT: out, GITHUB_STEP_SUMMARY: out, ...env },
+    encoding: 'utf8',
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const kib = Number(/(\d+)\s*$/.exec(r.stderr ?? '')?.[1]);
   return { ms, mib: Number.isFinite(kib) ? kib / 1024 : undefined };
@@ -46,11 +50,17 @@ function measure(args: string[], env: Record<string, string> = {}): { ms: number
 }
 
 const base = measure([empty]);
-console.log(`plain Node, empty script: ${base.ms.toFixed(0)} ms, ${base.mib?.toFixed(0) ?? '?'} MiB (median of ${runs})`);
+console.log(
+  `plain Node, empty script: ${base.ms.toFixed(0)} ms, ${base.mib?.toFixed(0) ?? '?'} MiB (median of ${runs})`,
+);
 console.log('| action | bundle | bad input to exit | x plain Node | peak memory | x plain Node |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const name of readdirSync(join(root, 'dist')).filter((n) => BAD[n])) {
   const r = measure([join(root, 'dist', name, 'index.js')], BAD[name] as Record<string, string>);
-  const size = spawnSync('du', ['-k', join(root, 'dist', name, 'index.js')], { encoding: 'utf8' }).stdout.split('\t')[0];
-  console.log(`| ${name} | ${(Number(size) / 1024).toFixed(1)} MiB | ${r.ms.toFixed(0)} ms | ${(r.ms / base.ms).toFixed(1)}x | ${r.mib?.toFixed(0) ?? '?'} MiB | ${r.mib && base.mib ? (r.mib / base.mib).toFixed(1) : '?'}x |`);
+  const size = spawnSync('du', ['-k', join(root, 'dist', name, 'index.js')], { encoding: 'utf8' }).stdout.split(
+    '\t',
+  )[0];
+  console.log(
+    `| ${name} | ${(Number(size) / 1024).toFixed(1)} MiB | ${r.ms.toFixed(0)} ms | ${(r.ms / base.ms).toFixed(1)}x | ${r.mib?.toFixed(0) ?? '?'} MiB | ${r.mib && base.mib ? (r.mib / base.mib).toFixed(1) : '?'}x |`,
+  );
 }

@@ -15,7 +15,13 @@ export async function findEntries(srcDir) {
   for (const entry of await readdir(srcDir, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
     const file = join(srcDir, entry.name, 'index.ts');
-    if (await stat(file).then(() => true, () => false)) names.push(entry.name);
+    if (
+      await stat(file).then(
+        () => true,
+        () => false,
+      )
+    )
+      names.push(entry.name);
   }
   return names.sort();
 }
@@ -53,7 +59,11 @@ export async function buildAll(srcDir, outDir, log = console.log, only = undefin
   const queue = [...names];
   const worker = async () => {
     for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--one', name, '--src', srcDir, '--out', outDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [fileURLToPath(import.meta.url), '--one', name, '--src', srcDir, '--out', outDir],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let output = '';
       child.stdout.on('data', (c) => (output += c));
       child.stderr.on('data', (c) => (output += c));
@@ -74,17 +84,28 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const oneAt = process.argv.indexOf('--one');
   if (oneAt > 0) {
     try {
-      await buildOne(arg('--src', join(root, 'src/actions')), arg('--out', join(root, 'dist')), process.argv[oneAt + 1]);
+      await buildOne(
+        arg('--src', join(root, 'src/actions')),
+        arg('--out', join(root, 'dist')),
+        process.argv[oneAt + 1],
+      );
     } catch (error) {
       // ncc's error carries its own minified source (megabytes): print only the lines that say what failed.
-      const said = String(error?.stack ?? error).split('\n').filter((l) => /\[tsl\]|TS\d{4}|Module not found|Error:/.test(l) && l.length < 1000);
+      const said = String(error?.stack ?? error)
+        .split('\n')
+        .filter((l) => /\[tsl\]|TS\d{4}|Module not found|Error:/.test(l) && l.length < 1000);
       console.error([...new Set(said.map((l) => l.trim()))].slice(0, 30).join('\n') || String(error).slice(0, 2000));
       process.exitCode = 1;
     }
   } else {
     const onlyAt = process.argv.indexOf('--only');
     const only = onlyAt > 0 ? (process.argv[onlyAt + 1] ?? '').split(',') : undefined;
-    const names = await buildAll(arg('--src', join(root, 'src/actions')), arg('--out', join(root, 'dist')), console.log, only);
+    const names = await buildAll(
+      arg('--src', join(root, 'src/actions')),
+      arg('--out', join(root, 'dist')),
+      console.log,
+      only,
+    );
     console.log(`built ${names.length} action bundle(s)`);
   }
 }

@@ -14,7 +14,10 @@ if (status.stdout.trim() !== '') {
   console.error('check-dist: dist/ does not match the source. Run `npm run build` and commit dist/.');
   console.error(status.stdout);
   spawnSync('git', ['--no-pager', 'diff', '--stat', '--', 'dist'], { cwd: root, stdio: 'inherit' });
-  spawnSync('git', ['--no-pager', 'diff', '--text', '--', 'dist'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  spawnSync('git', ['--no-pager', 'diff', '--text', '--', 'dist'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   process.exit(1);
 }
 console.log('check-dist: dist/ matches the source');

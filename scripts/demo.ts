@@ -33,7 +33,15 @@ const client = KubeClient.fromSources({ kubeconfig });
 
 // The cluster's storage: kwok provisions claims of this class. It is not the default yet: the
 // install's preflight makes it the default because the render's claims need one.
-await applyObjects(client, [{ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'kwok-volume' }, provisioner: 'kwok.x-k8s.io/volume', volumeBindingMode: 'Immediate' } as never]);
+await applyObjects(client, [
+  {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name: 'kwok-volume' },
+    provisioner: 'kwok.x-k8s.io/volume',
+    volumeBindingMode: 'Immediate',
+  } as never,
+]);
 
 // The real render, as the action reads it from a file (its sha256 is checked against the pinned one).
 const manifestsFile = kubeflowRenderPath();
@@ -42,8 +50,16 @@ console.log(`\nmanifests: ${manifestsFile} (Kubeflow 1.9.1, ${render.length} obj
 
 // The login's password comes from the step's environment (a GitHub secret in a workflow).
 const password = process.env['DEMO_PASSWORD'] ?? randomBytes(12).toString('base64url');
-const users = dump([{ email: 'user@example.com', 'password-env': 'DEMO_PASSWORD', contributors: [{ email: 'reviewer@example.com', role: 'view' }] }]);
-console.log(`Dex login: user@example.com (password from DEMO_PASSWORD, ${process.env['DEMO_PASSWORD'] ? 'as given' : 'generated: set DEMO_PASSWORD to choose it'}; never printed)\n`);
+const users = dump([
+  {
+    email: 'user@example.com',
+    'password-env': 'DEMO_PASSWORD',
+    contributors: [{ email: 'reviewer@example.com', role: 'view' }],
+  },
+]);
+console.log(
+  `Dex login: user@example.com (password from DEMO_PASSWORD, ${process.env['DEMO_PASSWORD'] ? 'as given' : 'generated: set DEMO_PASSWORD to choose it'}; never printed)\n`,
+);
 
 const standins = startWebhookStandins(client, clusterDir, render);
 const caInjector = startCaInjector(client, clusterDir);
@@ -51,7 +67,15 @@ const profiles = startProfileStandin(client);
 const loadBalancers = startLoadBalancerStandin(client);
 const result = await runAction(
   'install-kubeflow',
-  { 'manifests-file': manifestsFile, 'default-storage-class': 'kwok-volume', users, expose: 'loadbalancer', domain: 'sslip', 'm2m-auth': 'true', timeout: '10m' },
+  {
+    'manifests-file': manifestsFile,
+    'default-storage-class': 'kwok-volume',
+    users,
+    expose: 'loadbalancer',
+    domain: 'sslip',
+    'm2m-auth': 'true',
+    timeout: '10m',
+  },
   { KUBECONFIG: kubeconfig, DEMO_PASSWORD: password },
   (line) => console.log(line),
 );
@@ -63,6 +87,15 @@ if (standins.problems.length) console.log(`\nwebhook stand-in problems: ${standi
 console.log('\noutputs:');
 for (const [k, v] of Object.entries(result.outputs)) console.log(`  ${k}: ${v}`);
 console.log('\njob summary:');
-console.log(result.summary.replace(/<\/?(table|thead|tbody)>/g, '').replace(/<tr>/g, '').replace(/<\/tr>/g, '\n').replace(/<t[hd]>/g, ' | ').replace(/<\/t[hd]>/g, '').replace(/<br>/g, '; ').replace(/<[^>]+>/g, ''));
+console.log(
+  result.summary
+    .replace(/<\/?(table|thead|tbody)>/g, '')
+    .replace(/<tr>/g, '')
+    .replace(/<\/tr>/g, '\n')
+    .replace(/<t[hd]>/g, ' | ')
+    .replace(/<\/t[hd]>/g, '')
+    .replace(/<br>/g, '; ')
+    .replace(/<[^>]+>/g, ''),
+);
 console.log(`\nStop the control plane with: npm run cluster:down`);
 process.exit(result.code);

@@ -9,7 +9,10 @@ export function actionInputs(secretInputs: readonly string[] = []): Inputs {
     const value = core.getInput(name);
     if (value) core.setSecret(value);
   }
-  return new Inputs((name) => core.getInput(name), (value) => core.setSecret(value));
+  return new Inputs(
+    (name) => core.getInput(name),
+    (value) => core.setSecret(value),
+  );
 }
 
 export const coreLogger: Logger = {

@@ -1,7 +1,11 @@
 export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
 /** Runs fn over items with at most `limit` in flight; results keep the items' order; never rejects. */
-export async function mapSettled<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<Settled<R>[]> {
+export async function mapSettled<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<Settled<R>[]> {
   const results: Settled<R>[] = new Array(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

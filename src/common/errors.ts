@@ -6,7 +6,7 @@
 
 /** Quotes a value for an error message, shortened so a huge input does not flood the log. */
 export function quote(value: unknown, max = 120): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   const short = text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
   return JSON.stringify(short);
 }
@@ -77,7 +77,9 @@ export function networkFailure(error: unknown): string {
   for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     const message = (e as { message?: unknown }).message;
-    const text = [typeof code === 'string' ? code : '', typeof message === 'string' ? message : ''].filter(Boolean).join(': ');
+    const text = [typeof code === 'string' ? code : '', typeof message === 'string' ? message : '']
+      .filter(Boolean)
+      .join(': ');
     if (text && !parts.some((p) => p.includes(text))) parts.push(text);
   }
   return parts.join(' <- ') || String(error);

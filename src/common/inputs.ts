@@ -102,7 +102,11 @@ export class Inputs {
       return loadYaml(v);
     } catch (error) {
       // The parser's message quotes the text around the error: not shown for inputs that may hold secrets.
-      const reason = options.hideValue ? /at line (\d+), column (\d+)/.exec(error instanceof Error ? error.message : '')?.[0] ?? 'not YAML' : error instanceof Error ? error.message.split('\n')[0] : String(error);
+      const reason = options.hideValue
+        ? (/at line (\d+), column (\d+)/.exec(error instanceof Error ? error.message : '')?.[0] ?? 'not YAML')
+        : error instanceof Error
+          ? error.message.split('\n')[0]
+          : String(error);
       throw new ConfigurationError(name, v, `${expected} (the parser said: ${reason})`, options);
     }
   }

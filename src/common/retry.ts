@@ -68,7 +68,9 @@ export async function withRetry<T>(
       // Full jitter: a random delay up to the exponential cap, never past the remaining budget.
       const cap = Math.min(max, initial * 2 ** Math.min(attempt - 1, 20));
       const delay = Math.min(budget - spent, Math.max(initial / 2, random() * cap));
-      logger.info(`${what}: ${cls} (${describeError(error).split('\n')[0]}); retry ${attempt} in ${Math.round(delay)} ms, ${Math.round((budget - spent - delay) / 1000)} s left of its ${Math.round(budget / 1000)} s budget`);
+      logger.info(
+        `${what}: ${cls} (${describeError(error).split('\n')[0]}); retry ${attempt} in ${Math.round(delay)} ms, ${Math.round((budget - spent - delay) / 1000)} s left of its ${Math.round(budget / 1000)} s budget`,
+      );
       await wait(delay);
       if (signal?.aborted) throw error;
     }

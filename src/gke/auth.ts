@@ -41,7 +41,12 @@ export function adcTokenSource(options: AdcOptions = {}): TokenSource {
     scopes: [CLOUD_PLATFORM_SCOPE],
     ...(options.projectId ? { projectId: options.projectId } : {}),
     ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
-    clientOptions: { transporterOptions: { timeout: options.requestTimeoutMs ?? 30_000, ...(options.signal ? { signal: options.signal } : {}) } },
+    clientOptions: {
+      transporterOptions: {
+        timeout: options.requestTimeoutMs ?? 30_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      },
+    },
   });
   let principal: string | undefined;
   let tokenUrl: string | undefined;
@@ -64,16 +69,26 @@ export function adcTokenSource(options: AdcOptions = {}): TokenSource {
       } catch (error) {
         const url = requestUrl(error) ?? tokenUrl;
         if (options.signal?.aborted) {
-          throw new KfopsError(`Could not get Google credentials: ${url ? `the token request to ${url}` : 'the token request'} had no answer when the overall timeout ran out`, {
-            cause: 'the timeout of the whole step was reached while getting an access token',
-            fix: 'check that the token endpoint of the credentials (token_url in GOOGLE_APPLICATION_CREDENTIALS, or the metadata server) answers from this runner, or raise the timeout input',
-          }, { cause: error });
+          throw new KfopsError(
+            `Could not get Google credentials: ${url ? `the token request to ${url}` : 'the token request'} had no answer when the overall timeout ran out`,
+            {
+              cause: 'the timeout of the whole step was reached while getting an access token',
+              fix: 'check that the token endpoint of the credentials (token_url in GOOGLE_APPLICATION_CREDENTIALS, or the metadata server) answers from this runner, or raise the timeout input',
+            },
+            { cause: error },
+          );
         }
         const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-        throw new KfopsError(`Could not get Google credentials: ${reason}${url && !reason?.includes(url) ? ` (${url})` : ''}`, {
-          cause: url ? `the token request to ${url} failed (${networkFailure(error)})` : 'no usable Application Default Credentials',
-          fix: 'run google-github-actions/auth before this step (Workload Identity Federation recommended; a key file also works), or set GOOGLE_APPLICATION_CREDENTIALS',
-        }, { cause: error });
+        throw new KfopsError(
+          `Could not get Google credentials: ${reason}${url && !reason?.includes(url) ? ` (${url})` : ''}`,
+          {
+            cause: url
+              ? `the token request to ${url} failed (${networkFailure(error)})`
+              : 'no usable Application Default Credentials',
+            fix: 'run google-github-actions/auth before this step (Workload Identity Federation recommended; a key file also works), or set GOOGLE_APPLICATION_CREDENTIALS',
+          },
+          { cause: error },
+        );
       }
     },
   };

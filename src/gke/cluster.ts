@@ -5,7 +5,15 @@ import { silentLogger } from '../common/logger.js';
 import { abortableSleep } from '../common/retry.js';
 import type { ContainerApi } from './api.js';
 import { GkeApiError, operationError } from './errors.js';
-import { clusterForCreate, describePools, findDrift, isZone, type ClusterSpec, type Drift, type DriftChange } from './spec.js';
+import {
+  clusterForCreate,
+  describePools,
+  findDrift,
+  isZone,
+  type ClusterSpec,
+  type Drift,
+  type DriftChange,
+} from './spec.js';
 import type { Cluster, ClusterRef, Operation, OperationProgress } from './types.js';
 
 export interface ClusterDeps {
@@ -36,20 +44,30 @@ const opName = (op: Operation): string => (op.name ?? '').split('/').pop() ?? ''
 /** `CLUSTER_DEPLOYING 3/6` from metrics X and X_TOTAL; stage names when there are no metrics. */
 export function describeProgress(progress: OperationProgress | undefined): string {
   if (!progress) return '';
-  const metrics = new Map((progress.metrics ?? []).map((m) => [m.name ?? '', m.intValue ?? m.doubleValue ?? m.stringValue]));
+  const metrics = new Map(
+    (progress.metrics ?? []).map((m) => [m.name ?? '', m.intValue ?? m.doubleValue ?? m.stringValue]),
+  );
   const parts: string[] = [];
   for (const [name, value] of metrics) {
     if (name.endsWith('_TOTAL')) continue;
     const total = metrics.get(`${name}_TOTAL`);
     parts.push(total !== undefined ? `${name} ${value}/${total}` : `${name} ${value}`);
   }
-  const running = (progress.stages ?? []).filter((s) => s.status === 'RUNNING').map((s) => s.name).filter(Boolean);
+  const running = (progress.stages ?? [])
+    .filter((s) => s.status === 'RUNNING')
+    .map((s) => s.name)
+    .filter(Boolean);
   if (running.length) parts.push(`stage ${running.join(', ')}`);
   return parts.join(', ');
 }
 
 /** Polls an operation until DONE, logging progress; throws the operation's error when it has one. */
-export async function waitForOperation(deps: ClusterDeps, ref: ClusterRef, op: Operation, options: WaitOptions = {}): Promise<Operation> {
+export async function waitForOperation(
+  deps: ClusterDeps,
+  ref: ClusterRef,
+  op: Operation,
+  options: WaitOptions = {},
+): Promise<Operation> {
   const { api, logger = silentLogger, now = Date.now } = deps;
   const sleep = sleeper(deps);
   const { pollMs = 10_000, timeoutMs = 45 * 60_000, heartbeatMs = 60_000 } = options;
@@ -67,17 +85,23 @@ export async function waitForOperation(deps: ClusterDeps, ref: ClusterRef, op: O
     }
     if (current.status === 'DONE') break;
     if (now() - started >= timeoutMs || deps.signal?.aborted) {
-      const within = deps.signal?.aborted ? `before the overall timeout ran out (waited ${formatDuration(now() - started)})` : `within ${formatDuration(timeoutMs)}`;
-      throw new KfopsError(`${kind} ${opName(current)} of cluster ${ref.name} did not finish ${within} (last status ${current.status})`, {
-        cause: 'the operation is still running in GKE; it goes on without this step',
-        fix: 'run again later (the cluster is reused once the operation is done) or raise the timeout input',
-      });
+      const within = deps.signal?.aborted
+        ? `before the overall timeout ran out (waited ${formatDuration(now() - started)})`
+        : `within ${formatDuration(timeoutMs)}`;
+      throw new KfopsError(
+        `${kind} ${opName(current)} of cluster ${ref.name} did not finish ${within} (last status ${current.status})`,
+        {
+          cause: 'the operation is still running in GKE; it goes on without this step',
+          fix: 'run again later (the cluster is reused once the operation is done) or raise the timeout input',
+        },
+      );
     }
     await sleep(deps.signal?.aborted ? 0 : pollMs);
     if (deps.signal?.aborted) continue;
     current = await api.getOperation(ref, current.name ?? '');
   }
-  if (current.error && (current.error.code ?? 0) !== 0) throw operationError(current, { project: ref.project, location: ref.location, cluster: ref.name });
+  if (current.error && (current.error.code ?? 0) !== 0)
+    throw operationError(current, { project: ref.project, location: ref.location, cluster: ref.name });
   return current;
 }
 
@@ -92,11 +116,20 @@ export async function runningOperation(api: ContainerApi, ref: ClusterRef): Prom
 function isBusy(error: unknown): boolean {
   if (!(error instanceof GkeApiError)) return false;
   if (error.httpStatus === 409 && error.rpcStatus !== 'ALREADY_EXISTS') return true;
-  return error.httpStatus === 400 && error.rpcStatus === 'FAILED_PRECONDITION' && /operation|currently|in progress/i.test(error.status.message ?? '');
+  return (
+    error.httpStatus === 400 &&
+    error.rpcStatus === 'FAILED_PRECONDITION' &&
+    /operation|currently|in progress/i.test(error.status.message ?? '')
+  );
 }
 
 /** Runs start(); when another operation holds the cluster, waits for it and tries again (up to 5 times). */
-async function whenFree(deps: ClusterDeps, ref: ClusterRef, options: WaitOptions, start: () => Promise<Operation>): Promise<Operation> {
+async function whenFree(
+  deps: ClusterDeps,
+  ref: ClusterRef,
+  options: WaitOptions,
+  start: () => Promise<Operation>,
+): Promise<Operation> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
@@ -104,7 +137,9 @@ async function whenFree(deps: ClusterDeps, ref: ClusterRef, options: WaitOptions
       if (!isBusy(error) || attempt > 5) throw error;
       const named = /(operation-[\w-]+)/.exec((error as GkeApiError).status.message ?? '')?.[1];
       const other = named ? await deps.api.getOperation(ref, named) : await runningOperation(deps.api, ref);
-      (deps.logger ?? silentLogger).info(`cluster ${ref.name} is busy with ${other ? `${other.operationType ?? 'an operation'} ${opName(other)}` : 'another operation'}; waiting for it before going on`);
+      (deps.logger ?? silentLogger).info(
+        `cluster ${ref.name} is busy with ${other ? `${other.operationType ?? 'an operation'} ${opName(other)}` : 'another operation'}; waiting for it before going on`,
+      );
       if (other) await waitForOperation(deps, ref, other, options).catch(() => undefined);
       else await sleeper(deps)(options.pollMs ?? 10_000);
     }
@@ -149,14 +184,24 @@ async function applyChange(deps: ClusterDeps, ref: ClusterRef, live: Cluster, ch
     case 'workloadIdentity':
       return api.updateCluster(ref, { desiredWorkloadIdentityConfig: { workloadPool: change.workloadPool } });
     case 'authorizedNetworks':
-      return api.updateCluster(ref, { desiredMasterAuthorizedNetworksConfig: { enabled: change.cidrs.length > 0, cidrBlocks: change.cidrs.map((cidrBlock) => ({ cidrBlock })) } });
+      return api.updateCluster(ref, {
+        desiredMasterAuthorizedNetworksConfig: {
+          enabled: change.cidrs.length > 0,
+          cidrBlocks: change.cidrs.map((cidrBlock) => ({ cidrBlock })),
+        },
+      });
     case 'labels':
       return api.setResourceLabels(ref, change.labels, live.labelFingerprint);
   }
 }
 
 /** Waits while the cluster is being provisioned, reconciled or deleted; returns it as it is afterwards. */
-async function settle(deps: ClusterDeps, ref: ClusterRef, cluster: Cluster | undefined, options: WaitOptions): Promise<Cluster | undefined> {
+async function settle(
+  deps: ClusterDeps,
+  ref: ClusterRef,
+  cluster: Cluster | undefined,
+  options: WaitOptions,
+): Promise<Cluster | undefined> {
   const logger = deps.logger ?? silentLogger;
   let live = cluster;
   for (let i = 0; live && ['PROVISIONING', 'RECONCILING', 'STOPPING'].includes(live.status ?? '') && i < 5; i++) {
@@ -170,10 +215,13 @@ async function settle(deps: ClusterDeps, ref: ClusterRef, cluster: Cluster | und
 }
 
 function unhealthy(ref: ClusterRef, live: Cluster): KfopsError {
-  return new KfopsError(`Cluster ${ref.name} is in state ${live.status}${live.statusMessage ? `: ${live.statusMessage}` : ''}`, {
-    cause: 'a previous create or update failed and left the cluster unusable',
-    fix: `delete and create it again: run with recreate: true and confirm: ${ref.name}`,
-  });
+  return new KfopsError(
+    `Cluster ${ref.name} is in state ${live.status}${live.statusMessage ? `: ${live.statusMessage}` : ''}`,
+    {
+      cause: 'a previous create or update failed and left the cluster unusable',
+      fix: `delete and create it again: run with recreate: true and confirm: ${ref.name}`,
+    },
+  );
 }
 
 /**
@@ -181,7 +229,11 @@ function unhealthy(ref: ClusterRef, live: Cluster): KfopsError {
  * operation), reuses it when present (reporting drift, and changing in place what the API allows when
  * options.update), or deletes and creates it when options.recreate.
  */
-export async function ensureCluster(deps: ClusterDeps, spec: ClusterSpec, options: EnsureOptions = {}): Promise<EnsureResult> {
+export async function ensureCluster(
+  deps: ClusterDeps,
+  spec: ClusterSpec,
+  options: EnsureOptions = {},
+): Promise<EnsureResult> {
   const { api, now = Date.now } = deps;
   const logger = deps.logger ?? silentLogger;
   const ref: ClusterRef = { project: spec.project, location: spec.location, name: spec.name };
@@ -194,7 +246,9 @@ export async function ensureCluster(deps: ClusterDeps, spec: ClusterSpec, option
     live = await settle(deps, ref, live, options);
   }
   if (options.recreate && live) {
-    logger.info(`recreate: deleting cluster ${ref.name} (${live.status ?? 'unknown state'}, created ${live.createTime ?? 'at an unknown time'})`);
+    logger.info(
+      `recreate: deleting cluster ${ref.name} (${live.status ?? 'unknown state'}, created ${live.createTime ?? 'at an unknown time'})`,
+    );
     const op = await whenFree(deps, ref, options, () => api.deleteCluster(ref));
     await waitForOperation(deps, ref, op, options);
     logger.info(`cluster ${ref.name} deleted`);
@@ -207,7 +261,9 @@ export async function ensureCluster(deps: ClusterDeps, spec: ClusterSpec, option
 
   if (!live) {
     const body = clusterForCreate(spec);
-    logger.info(`creating cluster ${ref.name} in ${ref.location} (${isZone(ref.location) ? 'zonal' : 'regional: node counts are per zone, usually 3 zones'}): ${describePools(body).join('; ')}`);
+    logger.info(
+      `creating cluster ${ref.name} in ${ref.location} (${isZone(ref.location) ? 'zonal' : 'regional: node counts are per zone, usually 3 zones'}): ${describePools(body).join('; ')}`,
+    );
     let op: Operation | undefined;
     try {
       op = await api.createCluster(ref, body);
@@ -216,29 +272,42 @@ export async function ensureCluster(deps: ClusterDeps, spec: ClusterSpec, option
       // Another run created it between our get and our create: follow its operation instead of failing.
       concurrent = true;
       const other = await runningOperation(api, ref);
-      logger.info(`cluster ${ref.name} is being created by another run${other ? ` (${other.operationType} ${opName(other)})` : ''}; waiting for it`);
+      logger.info(
+        `cluster ${ref.name} is being created by another run${other ? ` (${other.operationType} ${opName(other)})` : ''}; waiting for it`,
+      );
       if (other) await waitForOperation(deps, ref, other, options);
     }
     if (op) await waitForOperation(deps, ref, op, options);
     live = await settle(deps, ref, await api.getCluster(ref), options);
-    if (!live) throw new KfopsError(`Cluster ${ref.name} was created but the API does not return it`, { cause: 'it may have been deleted right away by another run', fix: 'run again' });
+    if (!live)
+      throw new KfopsError(`Cluster ${ref.name} was created but the API does not return it`, {
+        cause: 'it may have been deleted right away by another run',
+        fix: 'run again',
+      });
     if (live.status === 'ERROR') throw unhealthy(ref, live);
     if (concurrent) action = 'reused';
   }
 
   let drift: Drift[] = [];
   const applied: Drift[] = [];
-  if (live.status === 'DEGRADED') logger.warning(`cluster ${ref.name} is DEGRADED${live.statusMessage ? `: ${live.statusMessage}` : ''}; it is used as it is`);
+  if (live.status === 'DEGRADED')
+    logger.warning(
+      `cluster ${ref.name} is DEGRADED${live.statusMessage ? `: ${live.statusMessage}` : ''}; it is used as it is`,
+    );
   if (action === 'reused') {
     drift = findDrift(spec, live);
     if (drift.length === 0) logger.info(`cluster ${ref.name} matches the inputs`);
     for (const d of drift) {
-      logger.warning(`cluster ${ref.name} differs from the inputs: ${describeChange(d)}${d.change ? (options.update ? '' : ' (update: true changes it in place)') : ' (only a rebuild changes it: recreate: true)'}`);
+      logger.warning(
+        `cluster ${ref.name} differs from the inputs: ${describeChange(d)}${d.change ? (options.update ? '' : ' (update: true changes it in place)') : ' (only a rebuild changes it: recreate: true)'}`,
+      );
     }
     if (options.update) {
       for (const d of drift.filter((x) => x.change)) {
         logger.info(`updating ${describeChange(d)}`);
-        const op = await whenFree(deps, ref, options, async () => applyChange(deps, ref, (await api.getCluster(ref)) ?? (live as Cluster), d.change as DriftChange));
+        const op = await whenFree(deps, ref, options, async () =>
+          applyChange(deps, ref, (await api.getCluster(ref)) ?? (live as Cluster), d.change as DriftChange),
+        );
         await waitForOperation(deps, ref, op, options);
         applied.push(d);
       }

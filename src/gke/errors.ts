@@ -48,9 +48,16 @@ export interface QuotaShortage {
  */
 export function findQuotaShortages(text: string): QuotaShortage[] {
   const found: QuotaShortage[] = [];
-  const insufficient = /insufficient (regional|project|zonal)? ?quota to satisfy request(?: for resource)?:? resource:? \\?"([A-Z0-9_]+)\\?"[.:]? (?:the )?request requires '([\d.]+)' and is short '([\d.]+)'\. (?:project has a quota of|the regional quota is) '([\d.]+)'/gi;
+  const insufficient =
+    /insufficient (regional|project|zonal)? ?quota to satisfy request(?: for resource)?:? resource:? \\?"([A-Z0-9_]+)\\?"[.:]? (?:the )?request requires '([\d.]+)' and is short '([\d.]+)'\. (?:project has a quota of|the regional quota is) '([\d.]+)'/gi;
   for (const m of text.matchAll(insufficient)) {
-    found.push({ quota: m[2] as string, scope: (m[1] ?? '').toLowerCase() || undefined, requires: m[3], short: m[4], limit: m[5] } as QuotaShortage);
+    found.push({
+      quota: m[2] as string,
+      scope: (m[1] ?? '').toLowerCase() || undefined,
+      requires: m[3],
+      short: m[4],
+      limit: m[5],
+    } as QuotaShortage);
   }
   const exceeded = /Quota '([A-Z0-9_]+)' exceeded\.\s+Limit: ([\d.]+)(?: in (region|zone) ([a-z0-9-]+))?/g;
   for (const m of text.matchAll(exceeded)) {
@@ -69,8 +76,19 @@ export function explainQuota(text: string, where: { project: string; location: s
   if (shortages.length === 0) return undefined;
   const region = regionOf(where.location);
   const lines = shortages.map((s) => {
-    const scope = s.scope === 'project' || s.quota.endsWith('_ALL_REGIONS') ? 'project-wide' : s.scope?.startsWith('region ') || s.scope?.startsWith('zone ') ? `in ${s.scope}` : `in region ${region}`;
-    const numbers = [s.requires && `needs ${s.requires}`, s.short && `short by ${s.short}`, s.limit && `limit ${s.limit}`].filter(Boolean).join(', ');
+    const scope =
+      s.scope === 'project' || s.quota.endsWith('_ALL_REGIONS')
+        ? 'project-wide'
+        : s.scope?.startsWith('region ') || s.scope?.startsWith('zone ')
+          ? `in ${s.scope}`
+          : `in region ${region}`;
+    const numbers = [
+      s.requires && `needs ${s.requires}`,
+      s.short && `short by ${s.short}`,
+      s.limit && `limit ${s.limit}`,
+    ]
+      .filter(Boolean)
+      .join(', ');
     return `quota ${s.quota} ${scope}${numbers ? ` (${numbers})` : ''}`;
   });
   return {
@@ -80,7 +98,9 @@ export function explainQuota(text: string, where: { project: string; location: s
 }
 
 function detailsOf(status: RpcStatus, suffix: string): Array<Record<string, unknown>> {
-  return (status.details ?? []).filter((d) => typeof d['@type'] === 'string' && (d['@type'] as string).endsWith(suffix));
+  return (status.details ?? []).filter(
+    (d) => typeof d['@type'] === 'string' && (d['@type'] as string).endsWith(suffix),
+  );
 }
 
 /** The permission a 403 names: in an ErrorInfo's metadata, or in the text `Required "container.clusters.create" permission(s)`. */
@@ -89,7 +109,9 @@ export function deniedPermission(status: RpcStatus): string | undefined {
     const meta = info['metadata'] as Record<string, string> | undefined;
     if (meta?.['permission']) return meta['permission'];
   }
-  const m = /Required "([a-zA-Z.]+)" permission/.exec(status.message ?? '') ?? /permission "?([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+)"?/.exec(status.message ?? '');
+  const m =
+    /Required "([a-zA-Z.]+)" permission/.exec(status.message ?? '') ??
+    /permission "?([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+)"?/.exec(status.message ?? '');
   return m?.[1];
 }
 
@@ -102,7 +124,10 @@ export class GkeApiError extends KfopsError {
     readonly status: RpcStatus,
     details: ErrorDetails,
   ) {
-    super(`Could not ${what}: HTTP ${httpStatus}${status.status ? ` ${status.status}` : ''}: ${status.message ?? '(no message)'}`, details);
+    super(
+      `Could not ${what}: HTTP ${httpStatus}${status.status ? ` ${status.status}` : ''}: ${status.message ?? '(no message)'}`,
+      details,
+    );
   }
   get rpcStatus(): string | undefined {
     return this.status.status;
@@ -124,7 +149,9 @@ export function explainApiError(httpStatus: number, status: RpcStatus, ctx: Erro
   const who = ctx.principal ?? 'the identity in Application Default Credentials';
   let details: ErrorDetails = {};
   const quota = explainQuota(message, ctx);
-  const serviceDisabled = detailsOf(status, 'google.rpc.ErrorInfo').some((d) => d['reason'] === 'SERVICE_DISABLED') || /has not been used in project|is disabled/i.test(message);
+  const serviceDisabled =
+    detailsOf(status, 'google.rpc.ErrorInfo').some((d) => d['reason'] === 'SERVICE_DISABLED') ||
+    /has not been used in project|is disabled/i.test(message);
   if (quota) {
     details = quota;
   } else if (httpStatus === 403 && serviceDisabled) {
@@ -150,7 +177,10 @@ export function explainApiError(httpStatus: number, status: RpcStatus, ctx: Erro
       fix: 'check the project ID and the location (a region such as asia-northeast3, or a zone such as asia-northeast3-a)',
     };
   } else if (httpStatus === 400 && /location|zone|region/i.test(message)) {
-    details = { cause: `the API rejected the location ${JSON.stringify(ctx.location)}`, fix: 'use a region (e.g. asia-northeast3) or a zone (e.g. asia-northeast3-a) where GKE is offered' };
+    details = {
+      cause: `the API rejected the location ${JSON.stringify(ctx.location)}`,
+      fix: 'use a region (e.g. asia-northeast3) or a zone (e.g. asia-northeast3-a) where GKE is offered',
+    };
   } else if (httpStatus === 400) {
     details = { cause: 'the API rejected the request as invalid', fix: 'check the inputs the message names' };
   } else if (httpStatus === 429 || httpStatus >= 500) {
@@ -163,14 +193,20 @@ export function explainApiError(httpStatus: number, status: RpcStatus, ctx: Erro
 export function operationError(op: Operation, ctx: { project: string; location: string; cluster: string }): KfopsError {
   const err = op.error ?? {};
   const codeName = typeof err.code === 'number' ? (RPC_CODES[err.code] ?? String(err.code)) : undefined;
-  const conditions = [...(op.clusterConditions ?? []), ...(op.nodepoolConditions ?? [])].map((c) => [c.canonicalCode ?? c.code, c.message].filter(Boolean).join(': '));
+  const conditions = [...(op.clusterConditions ?? []), ...(op.nodepoolConditions ?? [])].map((c) =>
+    [c.canonicalCode ?? c.code, c.message].filter(Boolean).join(': '),
+  );
   const text = [err.message, op.detail, op.statusMessage, ...conditions].filter(Boolean).join('\n');
   const quota = explainQuota(text, ctx);
   const kind = (op.operationType ?? 'operation').toLowerCase().replace(/_/g, ' ');
   const head = `The ${kind} of cluster ${ctx.cluster} failed (${op.name ?? 'operation'}${codeName ? `, ${codeName}` : ''}): ${err.message ?? op.detail ?? op.statusMessage ?? 'no message'}`;
   const more = conditions.filter((c) => !err.message || !c.includes(err.message));
   const details: ErrorDetails = quota ?? {
-    cause: more.length ? `cluster conditions: ${more.join('; ')}` : codeName === 'PERMISSION_DENIED' ? 'a permission GKE needed was missing (often the node service account or its roles/iam.serviceAccountUser binding)' : undefined,
+    cause: more.length
+      ? `cluster conditions: ${more.join('; ')}`
+      : codeName === 'PERMISSION_DENIED'
+        ? 'a permission GKE needed was missing (often the node service account or its roles/iam.serviceAccountUser binding)'
+        : undefined,
     fix:
       op.operationType === 'CREATE_CLUSTER'
         ? `read the error above; a cluster left in ERROR state must be deleted before it can be created again (run with recreate: true and confirm: ${ctx.cluster})`

@@ -3,7 +3,8 @@ import { KfopsError } from '../common/errors.js';
 import type { Cluster, ClusterRef } from './types.js';
 
 export const AUTH_PLUGIN = 'gke-gcloud-auth-plugin';
-export const AUTH_PLUGIN_HINT = 'Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin, or google-github-actions/setup-gcloud with install_components: gke-gcloud-auth-plugin)';
+export const AUTH_PLUGIN_HINT =
+  'Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin, or google-github-actions/setup-gcloud with install_components: gke-gcloud-auth-plugin)';
 
 /** Which control plane address the kubeconfig uses. */
 export type EndpointMode = 'public' | 'private' | 'dns';
@@ -15,7 +16,11 @@ export type KubeconfigAuth =
   | { kind: 'token'; token: string };
 
 /** The https URL of the control plane for the chosen endpoint, and whether the cluster's CA signs it. */
-export function controlPlaneAddress(cluster: Cluster, ref: ClusterRef, mode: EndpointMode): { server: string; useClusterCa: boolean } {
+export function controlPlaneAddress(
+  cluster: Cluster,
+  ref: ClusterRef,
+  mode: EndpointMode,
+): { server: string; useClusterCa: boolean } {
   const ip = cluster.controlPlaneEndpointsConfig?.ipEndpointsConfig;
   if (mode === 'dns') {
     const dns = cluster.controlPlaneEndpointsConfig?.dnsEndpointConfig?.endpoint;
@@ -41,7 +46,9 @@ export function controlPlaneAddress(cluster: Cluster, ref: ClusterRef, mode: End
   const addr = cluster.endpoint ?? ip?.publicEndpoint ?? cluster.privateClusterConfig?.publicEndpoint;
   if (!addr) {
     throw new KfopsError(`Cluster ${ref.name} has no public control plane endpoint`, {
-      cause: cluster.privateClusterConfig?.enablePrivateEndpoint ? 'the cluster only has a private endpoint' : 'the API returned no endpoint (is the cluster still provisioning?)',
+      cause: cluster.privateClusterConfig?.enablePrivateEndpoint
+        ? 'the cluster only has a private endpoint'
+        : 'the API returned no endpoint (is the cluster still provisioning?)',
       fix: 'use endpoint: private from a runner inside the VPC, or endpoint: dns',
     });
   }
@@ -54,11 +61,19 @@ export function contextName(ref: ClusterRef): string {
 }
 
 /** A kubeconfig for the cluster (YAML) with one cluster, user and context. */
-export function renderKubeconfig(cluster: Cluster, ref: ClusterRef, mode: EndpointMode, auth: KubeconfigAuth): { yaml: string; server: string; context: string } {
+export function renderKubeconfig(
+  cluster: Cluster,
+  ref: ClusterRef,
+  mode: EndpointMode,
+  auth: KubeconfigAuth,
+): { yaml: string; server: string; context: string } {
   const { server, useClusterCa } = controlPlaneAddress(cluster, ref, mode);
   const ca = cluster.masterAuth?.clusterCaCertificate;
   if (useClusterCa && !ca) {
-    throw new KfopsError(`Cluster ${ref.name} has no CA certificate in masterAuth.clusterCaCertificate`, { cause: 'the API returned the cluster without its CA', fix: 'wait until the cluster is RUNNING and run again' });
+    throw new KfopsError(`Cluster ${ref.name} has no CA certificate in masterAuth.clusterCaCertificate`, {
+      cause: 'the API returned the cluster without its CA',
+      fix: 'wait until the cluster is RUNNING and run again',
+    });
   }
   const name = contextName(ref);
   const user =

@@ -11,7 +11,13 @@ import { KubeClient } from '../kube/client.js';
 import { explainKubeError, statusCodeOf } from '../kube/errors.js';
 import type { TokenSource } from './api.js';
 import { ensureCluster, type ClusterDeps, type EnsureResult } from './cluster.js';
-import { AUTH_PLUGIN, renderKubeconfig, serviceAccountIssuer, type EndpointMode, type KubeconfigAuth } from './kubeconfig.js';
+import {
+  AUTH_PLUGIN,
+  renderKubeconfig,
+  serviceAccountIssuer,
+  type EndpointMode,
+  type KubeconfigAuth,
+} from './kubeconfig.js';
 import type { ClusterSpec } from './spec.js';
 import type { Cluster, ClusterRef } from './types.js';
 
@@ -52,7 +58,11 @@ export interface KubeconfigDeps {
 export async function selfSubjectReview(path: string, timeoutMs: number): Promise<string | undefined> {
   const client = KubeClient.fromSources({ kubeconfig: path });
   client.requestTimeoutMs = Math.min(client.requestTimeoutMs, timeoutMs);
-  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
+    'POST',
+    '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+  );
   return review.status?.userInfo?.username;
 }
 
@@ -91,7 +101,9 @@ export function tokenExpiryWarning(mode: CredentialMode, expiresAt: Date | undef
   const left = expiresAt ? formatDuration(Math.max(0, expiresAt.getTime() - now)) : undefined;
   return (
     `${AUTH_PLUGIN} is not installed${mode === 'token' ? ' or not wanted (credentials: token)' : ''}, so the kubeconfig holds an access token that ` +
-    (expiresAt ? `expires at ${expiresAt.toISOString()} (in ${left})` : 'expires after its lifetime (usually 1 hour; its expiry is unknown)') +
+    (expiresAt
+      ? `expires at ${expiresAt.toISOString()} (in ${left})`
+      : 'expires after its lifetime (usually 1 hour; its expiry is unknown)') +
     `; later steps get 401 Unauthorized after that. Install ${AUTH_PLUGIN} before this step (google-github-actions/setup-gcloud with install_components: ${AUTH_PLUGIN}) for a kubeconfig that refreshes itself.`
   );
 }
@@ -100,7 +112,13 @@ export function tokenExpiryWarning(mode: CredentialMode, expiresAt: Date | undef
  * Writes the cluster's kubeconfig (mode 0600 is the writer's job) with the exec plugin or an access
  * token, and checks that it works when asked. timeoutMs bounds the check.
  */
-export async function writeKubeconfig(deps: KubeconfigDeps, cluster: Cluster, ref: ClusterRef, options: KubeconfigOptions, timeoutMs: number): Promise<KubeconfigReport> {
+export async function writeKubeconfig(
+  deps: KubeconfigDeps,
+  cluster: Cluster,
+  ref: ClusterRef,
+  options: KubeconfigOptions,
+  timeoutMs: number,
+): Promise<KubeconfigReport> {
   const logger = deps.logger ?? silentLogger;
   const now = deps.now ?? Date.now;
   const plugin = deps.findPlugin();
@@ -110,7 +128,9 @@ export async function writeKubeconfig(deps: KubeconfigDeps, cluster: Cluster, re
   if (chooseAuth(options.credentials, plugin) === 'exec') {
     auth = { kind: 'exec', command: AUTH_PLUGIN, args: ['--use_application_default_credentials'] };
     note = `${AUTH_PLUGIN} (refreshes its token)`;
-    logger.info(`user: the ${AUTH_PLUGIN} exec plugin (${plugin}); it refreshes tokens, so the kubeconfig keeps working in long steps`);
+    logger.info(
+      `user: the ${AUTH_PLUGIN} exec plugin (${plugin}); it refreshes tokens, so the kubeconfig keeps working in long steps`,
+    );
   } else {
     const t = await deps.tokens.token();
     deps.mask?.(t.token);
@@ -122,7 +142,14 @@ export async function writeKubeconfig(deps: KubeconfigDeps, cluster: Cluster, re
   const { yaml, server, context } = renderKubeconfig(cluster, ref, options.endpoint, auth);
   deps.writeFile(options.path, yaml);
   logger.info(`wrote ${options.path} (context ${context}, server ${server})`);
-  const report: KubeconfigReport = { path: options.path, server, context, auth: auth.kind, note, ...(expiresAt ? { expiresAt } : {}) };
+  const report: KubeconfigReport = {
+    path: options.path,
+    server,
+    context,
+    auth: auth.kind,
+    note,
+    ...(expiresAt ? { expiresAt } : {}),
+  };
   if (!options.verify) return report;
   let user: string | undefined;
   try {
@@ -130,7 +157,10 @@ export async function writeKubeconfig(deps: KubeconfigDeps, cluster: Cluster, re
   } catch (error) {
     const e = explainKubeError(error, { action: `check the new kubeconfig against ${server}`, server });
     throw options.endpoint === 'private' && statusCodeOf(error) === undefined
-      ? new KfopsError(e.message, { cause: 'the private endpoint is only reachable from inside the VPC', fix: 'run on a runner inside the VPC, use endpoint: dns, or set verify: false' })
+      ? new KfopsError(e.message, {
+          cause: 'the private endpoint is only reachable from inside the VPC',
+          fix: 'run on a runner inside the VPC, use endpoint: dns, or set verify: false',
+        })
       : e;
   }
   logger.info(`the kubeconfig works: ${server} authenticates it as ${user ?? '(unknown user)'}`);
@@ -150,19 +180,32 @@ export interface SetupProgress {
  * ensureCluster, then writeKubeconfig, within settings.timeoutMs (the deps' signal should abort at the
  * same deadline so that requests in flight end too). progress receives what finished before a failure.
  */
-export async function setupGke(settings: SetupSettings, deps: SetupDeps, progress: SetupProgress = {}): Promise<SetupReport> {
+export async function setupGke(
+  settings: SetupSettings,
+  deps: SetupDeps,
+  progress: SetupProgress = {},
+): Promise<SetupReport> {
   const logger = deps.logger ?? silentLogger;
   const now = deps.now ?? Date.now;
   const started = now();
   const { spec } = settings;
   const ref: ClusterRef = { project: spec.project, location: spec.location, name: spec.name };
   const ensured = await logger.group(`cluster ${spec.name} in ${spec.project}/${spec.location}`, () =>
-    ensureCluster({ ...deps, logger }, spec, { update: settings.update, recreate: settings.recreate, timeoutMs: settings.timeoutMs, pollMs: settings.pollMs }),
+    ensureCluster({ ...deps, logger }, spec, {
+      update: settings.update,
+      recreate: settings.recreate,
+      timeoutMs: settings.timeoutMs,
+      pollMs: settings.pollMs,
+    }),
   );
   progress.ensured = ensured;
   const { cluster } = ensured;
-  logger.info(`cluster ${spec.name} ${ensured.action}${ensured.concurrent ? ' (created by a concurrent run)' : ''} in ${formatDuration(ensured.durationMs)}: ${cluster.status ?? ''} ${cluster.currentMasterVersion ?? ''}`.trim());
+  logger.info(
+    `cluster ${spec.name} ${ensured.action}${ensured.concurrent ? ' (created by a concurrent run)' : ''} in ${formatDuration(ensured.durationMs)}: ${cluster.status ?? ''} ${cluster.currentMasterVersion ?? ''}`.trim(),
+  );
   const left = Math.max(1000, settings.timeoutMs - (now() - started));
-  const kubeconfig = await logger.group('kubeconfig', () => writeKubeconfig({ ...deps, logger, now }, cluster, ref, settings, left));
+  const kubeconfig = await logger.group('kubeconfig', () =>
+    writeKubeconfig({ ...deps, logger, now }, cluster, ref, settings, left),
+  );
   return { ensured, kubeconfig, issuer: serviceAccountIssuer(ref), durationMs: now() - started };
 }

@@ -55,7 +55,12 @@ export function isIpv4Cidr(text: string, prefix?: number): boolean {
   const parts = m.slice(1, 5);
   if (parts.some((p) => Number(p) > 255 || (p.length > 1 && p.startsWith('0')))) return false;
   const bits = Number(m[5]);
-  if (bits > 32 || (m[5] as string).length > 1 && (m[5] as string).startsWith('0') || (prefix !== undefined && bits !== prefix)) return false;
+  if (
+    bits > 32 ||
+    ((m[5] as string).length > 1 && (m[5] as string).startsWith('0')) ||
+    (prefix !== undefined && bits !== prefix)
+  )
+    return false;
   const address = parts.reduce((n, p) => n * 256 + Number(p), 0);
   return bits === 32 || address % 2 ** (32 - bits) === 0;
 }
@@ -64,7 +69,12 @@ export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platf
 
 function autoscalingOf(spec: ClusterSpec): NodePoolAutoscaling | undefined {
   if (!spec.autoscaling) return undefined;
-  return { enabled: true, totalMinNodeCount: spec.autoscaling.min, totalMaxNodeCount: spec.autoscaling.max, locationPolicy: 'BALANCED' };
+  return {
+    enabled: true,
+    totalMinNodeCount: spec.autoscaling.min,
+    totalMaxNodeCount: spec.autoscaling.max,
+    locationPolicy: 'BALANCED',
+  };
 }
 
 /** The Cluster body of a create request. */
@@ -94,8 +104,22 @@ export function clusterForCreate(spec: ClusterSpec): Cluster {
     ...(spec.subnetwork ? { subnetwork: spec.subnetwork } : {}),
     ipAllocationPolicy: { useIpAliases: true },
     ...(spec.workloadPool ? { workloadIdentityConfig: { workloadPool: spec.workloadPool } } : {}),
-    ...(spec.privateNodes ? { privateClusterConfig: { enablePrivateNodes: true, ...(spec.masterIpv4Cidr ? { masterIpv4CidrBlock: spec.masterIpv4Cidr } : {}) } } : {}),
-    ...(spec.authorizedNetworks.length ? { masterAuthorizedNetworksConfig: { enabled: true, cidrBlocks: spec.authorizedNetworks.map((cidrBlock) => ({ cidrBlock })) } } : {}),
+    ...(spec.privateNodes
+      ? {
+          privateClusterConfig: {
+            enablePrivateNodes: true,
+            ...(spec.masterIpv4Cidr ? { masterIpv4CidrBlock: spec.masterIpv4Cidr } : {}),
+          },
+        }
+      : {}),
+    ...(spec.authorizedNetworks.length
+      ? {
+          masterAuthorizedNetworksConfig: {
+            enabled: true,
+            cidrBlocks: spec.authorizedNetworks.map((cidrBlock) => ({ cidrBlock })),
+          },
+        }
+      : {}),
     ...(spec.dnsEndpoint ? { controlPlaneEndpointsConfig: { dnsEndpointConfig: { allowExternalTraffic: true } } } : {}),
     ...(Object.keys(spec.labels).length ? { resourceLabels: spec.labels } : {}),
   };
@@ -118,7 +142,8 @@ export type DriftChange =
   | { kind: 'authorizedNetworks'; cidrs: string[] }
   | { kind: 'labels'; labels: Record<string, string> };
 
-const show = (v: unknown): string => (v === undefined || v === '' ? '(unset)' : typeof v === 'string' ? v : JSON.stringify(v));
+const show = (v: unknown): string =>
+  v === undefined || v === '' ? '(unset)' : typeof v === 'string' ? v : JSON.stringify(v);
 
 /** The last path segment of a network URL or name (`projects/p/global/networks/default` -> `default`). */
 const lastSegment = (s: string | undefined): string | undefined => s?.split('/').pop();
@@ -141,15 +166,29 @@ export function findDrift(spec: ClusterSpec, live: Cluster): Drift[] {
   const drift: Drift[] = [];
   const pool = live.nodePools?.find((p) => p.name === spec.nodePool);
   const liveChannel = live.releaseChannel?.channel ?? 'UNSPECIFIED';
-  if (liveChannel !== spec.releaseChannel) drift.push({ field: 'release-channel', want: spec.releaseChannel, live: liveChannel, change: { kind: 'releaseChannel', channel: spec.releaseChannel } });
+  if (liveChannel !== spec.releaseChannel)
+    drift.push({
+      field: 'release-channel',
+      want: spec.releaseChannel,
+      live: liveChannel,
+      change: { kind: 'releaseChannel', channel: spec.releaseChannel },
+    });
   if (!pool) {
-    drift.push({ field: 'node-pool', want: spec.nodePool, live: (live.nodePools ?? []).map((p) => p.name).join(', ') || '(none)' });
+    drift.push({
+      field: 'node-pool',
+      want: spec.nodePool,
+      live: (live.nodePools ?? []).map((p) => p.name).join(', ') || '(none)',
+    });
   } else {
     const c = pool.config ?? {};
-    if (c.machineType !== undefined && c.machineType !== spec.machineType) drift.push({ field: 'machine-type', want: spec.machineType, live: c.machineType });
-    if (c.diskSizeGb !== undefined && c.diskSizeGb !== spec.diskSizeGb) drift.push({ field: 'disk-size-gb', want: String(spec.diskSizeGb), live: String(c.diskSizeGb) });
-    if (c.diskType !== undefined && c.diskType !== spec.diskType) drift.push({ field: 'disk-type', want: spec.diskType, live: c.diskType });
-    if (Boolean(c.spot) !== spec.spot) drift.push({ field: 'spot', want: String(spec.spot), live: String(Boolean(c.spot)) });
+    if (c.machineType !== undefined && c.machineType !== spec.machineType)
+      drift.push({ field: 'machine-type', want: spec.machineType, live: c.machineType });
+    if (c.diskSizeGb !== undefined && c.diskSizeGb !== spec.diskSizeGb)
+      drift.push({ field: 'disk-size-gb', want: String(spec.diskSizeGb), live: String(c.diskSizeGb) });
+    if (c.diskType !== undefined && c.diskType !== spec.diskType)
+      drift.push({ field: 'disk-type', want: spec.diskType, live: c.diskType });
+    if (Boolean(c.spot) !== spec.spot)
+      drift.push({ field: 'spot', want: String(spec.spot), live: String(Boolean(c.spot)) });
     const auto = liveAutoscaling(pool);
     if (spec.autoscaling) {
       if (!auto || auto.min !== spec.autoscaling.min || auto.max !== spec.autoscaling.max) {
@@ -161,28 +200,57 @@ export function findDrift(spec: ClusterSpec, live: Cluster): Drift[] {
         });
       }
     } else if (auto) {
-      drift.push({ field: 'autoscaling', want: 'off', live: `${auto.min}-${auto.max} nodes`, change: { kind: 'autoscaling', pool: spec.nodePool, autoscaling: { enabled: false } } });
+      drift.push({
+        field: 'autoscaling',
+        want: 'off',
+        live: `${auto.min}-${auto.max} nodes`,
+        change: { kind: 'autoscaling', pool: spec.nodePool, autoscaling: { enabled: false } },
+      });
     } else {
       // A fixed-size pool: the count per zone. The live count is the pool's initialNodeCount unless
       // the cluster reports its current total (divided by zones).
       const zones = Math.max(1, pool.locations?.length ?? 1);
-      const current = live.currentNodeCount !== undefined && (live.nodePools?.length ?? 1) === 1 ? Math.round(live.currentNodeCount / zones) : pool.initialNodeCount;
-      if (current !== undefined && current !== spec.nodeCount) drift.push({ field: 'node-count', want: `${spec.nodeCount} per zone`, live: `${current} per zone`, change: { kind: 'size', pool: spec.nodePool, nodeCount: spec.nodeCount } });
+      const current =
+        live.currentNodeCount !== undefined && (live.nodePools?.length ?? 1) === 1
+          ? Math.round(live.currentNodeCount / zones)
+          : pool.initialNodeCount;
+      if (current !== undefined && current !== spec.nodeCount)
+        drift.push({
+          field: 'node-count',
+          want: `${spec.nodeCount} per zone`,
+          live: `${current} per zone`,
+          change: { kind: 'size', pool: spec.nodePool, nodeCount: spec.nodeCount },
+        });
     }
   }
   const liveWorkloadPool = live.workloadIdentityConfig?.workloadPool;
   if ((spec.workloadPool ?? '') !== (liveWorkloadPool ?? '')) {
-    drift.push({ field: 'workload-identity', want: show(spec.workloadPool), live: show(liveWorkloadPool), ...(spec.workloadPool ? { change: { kind: 'workloadIdentity' as const, workloadPool: spec.workloadPool } } : {}) });
+    drift.push({
+      field: 'workload-identity',
+      want: show(spec.workloadPool),
+      live: show(liveWorkloadPool),
+      ...(spec.workloadPool ? { change: { kind: 'workloadIdentity' as const, workloadPool: spec.workloadPool } } : {}),
+    });
   }
-  const liveNets = live.masterAuthorizedNetworksConfig?.enabled ? (live.masterAuthorizedNetworksConfig.cidrBlocks ?? []).map((b) => b.cidrBlock ?? '').sort() : [];
+  const liveNets = live.masterAuthorizedNetworksConfig?.enabled
+    ? (live.masterAuthorizedNetworksConfig.cidrBlocks ?? []).map((b) => b.cidrBlock ?? '').sort()
+    : [];
   const wantNets = [...spec.authorizedNetworks].sort();
   if (liveNets.join(',') !== wantNets.join(',')) {
-    drift.push({ field: 'master-authorized-networks', want: wantNets.join(', ') || '(any)', live: liveNets.join(', ') || '(any)', change: { kind: 'authorizedNetworks', cidrs: wantNets } });
+    drift.push({
+      field: 'master-authorized-networks',
+      want: wantNets.join(', ') || '(any)',
+      live: liveNets.join(', ') || '(any)',
+      change: { kind: 'authorizedNetworks', cidrs: wantNets },
+    });
   }
   const livePrivate = Boolean(live.privateClusterConfig?.enablePrivateNodes);
-  if (livePrivate !== spec.privateNodes) drift.push({ field: 'private-nodes', want: String(spec.privateNodes), live: String(livePrivate) });
-  if (spec.network && lastSegment(live.network) !== lastSegment(spec.network)) drift.push({ field: 'network', want: spec.network, live: show(live.network) });
-  if (spec.subnetwork && lastSegment(live.subnetwork) !== lastSegment(spec.subnetwork)) drift.push({ field: 'subnetwork', want: spec.subnetwork, live: show(live.subnetwork) });
+  if (livePrivate !== spec.privateNodes)
+    drift.push({ field: 'private-nodes', want: String(spec.privateNodes), live: String(livePrivate) });
+  if (spec.network && lastSegment(live.network) !== lastSegment(spec.network))
+    drift.push({ field: 'network', want: spec.network, live: show(live.network) });
+  if (spec.subnetwork && lastSegment(live.subnetwork) !== lastSegment(spec.subnetwork))
+    drift.push({ field: 'subnetwork', want: spec.subnetwork, live: show(live.subnetwork) });
   const liveLabels = live.resourceLabels ?? {};
   const missing = Object.entries(spec.labels).filter(([k, v]) => liveLabels[k] !== v);
   if (missing.length) {

@@ -44,7 +44,8 @@ export interface NodePool {
   locations?: string[];
   autoscaling?: NodePoolAutoscaling;
   management?: { autoUpgrade?: boolean; autoRepair?: boolean };
-  status?: 'STATUS_UNSPECIFIED' | 'PROVISIONING' | 'RUNNING' | 'RUNNING_WITH_ERROR' | 'RECONCILING' | 'STOPPING' | 'ERROR';
+  status?:
+    'STATUS_UNSPECIFIED' | 'PROVISIONING' | 'RUNNING' | 'RUNNING_WITH_ERROR' | 'RECONCILING' | 'STOPPING' | 'ERROR';
   statusMessage?: string;
   version?: string;
   instanceGroupUrls?: string[];
@@ -71,12 +72,18 @@ export interface PrivateClusterConfig {
 
 export interface ControlPlaneEndpointsConfig {
   dnsEndpointConfig?: { endpoint?: string; allowExternalTraffic?: boolean };
-  ipEndpointsConfig?: { enabled?: boolean; enablePublicEndpoint?: boolean; privateEndpoint?: string; publicEndpoint?: string };
+  ipEndpointsConfig?: {
+    enabled?: boolean;
+    enablePublicEndpoint?: boolean;
+    privateEndpoint?: string;
+    publicEndpoint?: string;
+  };
 }
 
 export type ReleaseChannelName = 'UNSPECIFIED' | 'RAPID' | 'REGULAR' | 'STABLE' | 'EXTENDED';
 
-export type ClusterStatus = 'STATUS_UNSPECIFIED' | 'PROVISIONING' | 'RUNNING' | 'RECONCILING' | 'STOPPING' | 'ERROR' | 'DEGRADED';
+export type ClusterStatus =
+  'STATUS_UNSPECIFIED' | 'PROVISIONING' | 'RUNNING' | 'RECONCILING' | 'STOPPING' | 'ERROR' | 'DEGRADED';
 
 export interface Cluster {
   name?: string;

@@ -24,11 +24,22 @@ export async function mintServiceAccountToken(client: KubeClient, options: Token
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}/token`;
   try {
     const result = await client.request<{ status?: { token?: string; expirationTimestamp?: string } }>('POST', path, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } },
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { audiences: [audience], expirationSeconds },
+      },
     });
     const token = result?.status?.token;
-    if (!token) throw new KfopsError(`the TokenRequest for ${subject} returned no token`, { fix: 'check that the API server issues service-account tokens (--service-account-signing-key-file)' });
-    return { token, subject, ...(result.status?.expirationTimestamp ? { expiresAt: result.status.expirationTimestamp } : {}) };
+    if (!token)
+      throw new KfopsError(`the TokenRequest for ${subject} returned no token`, {
+        fix: 'check that the API server issues service-account tokens (--service-account-signing-key-file)',
+      });
+    return {
+      token,
+      subject,
+      ...(result.status?.expirationTimestamp ? { expiresAt: result.status.expirationTimestamp } : {}),
+    };
   } catch (error) {
     if (error instanceof KfopsError) throw error;
     if (statusCodeOf(error) === 404) {
@@ -37,6 +48,9 @@ export async function mintServiceAccountToken(client: KubeClient, options: Token
         fix: `give \`service-account\` the name of a ServiceAccount in namespace ${namespace} (a Kubeflow profile namespace has default-editor and default-viewer)`,
       });
     }
-    throw explainKubeError(error, { action: `mint a token for ServiceAccount ${namespace}/${serviceAccount} (TokenRequest, create serviceaccounts/token)`, server: client.server });
+    throw explainKubeError(error, {
+      action: `mint a token for ServiceAccount ${namespace}/${serviceAccount} (TokenRequest, create serviceaccounts/token)`,
+      server: client.server,
+    });
   }
 }

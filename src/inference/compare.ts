@@ -49,7 +49,13 @@ const show = (v: unknown): string => {
 };
 const kindOf = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v);
 
-export function compare(protocol: Protocol, actual: unknown, expectedInput: unknown, mode: CompareMode, tolerance: Tolerance = mode === 'exact' ? { absolute: 0, relative: 0 } : DEFAULT_TOLERANCE): Difference[] {
+export function compare(
+  protocol: Protocol,
+  actual: unknown,
+  expectedInput: unknown,
+  mode: CompareMode,
+  tolerance: Tolerance = mode === 'exact' ? { absolute: 0, relative: 0 } : DEFAULT_TOLERANCE,
+): Difference[] {
   const expected = normalizeExpected(protocol, expectedInput);
   const diffs: Difference[] = [];
   const add = (path: string, message: string): void => {
@@ -72,7 +78,10 @@ function walk(actual: unknown, expected: unknown, path: string, exact: boolean, 
   if (typeof expected === 'number' && typeof actual === 'number') {
     if (!numbersClose(actual, expected, t)) {
       const tol = t.relative ? `${t.relative * 100}%` : String(t.absolute);
-      add(path, `expected ${expected}, got ${actual} (off by ${Number(Math.abs(actual - expected).toPrecision(3))}${t.absolute || t.relative ? `, tolerance ${tol}` : ''})`);
+      add(
+        path,
+        `expected ${expected}, got ${actual} (off by ${Number(Math.abs(actual - expected).toPrecision(3))}${t.absolute || t.relative ? `, tolerance ${tol}` : ''})`,
+      );
     }
     return;
   }
@@ -87,7 +96,11 @@ function walk(actual: unknown, expected: unknown, path: string, exact: boolean, 
     if (byName(ea) && byName(aa)) {
       for (const item of ea as { name: string }[]) {
         const match = (aa as { name: string }[]).find((x) => x.name === item.name);
-        if (!match) add(`${path}[name=${item.name}]`, `missing; the answer has ${show((aa as { name: string }[]).map((x) => x.name))}`);
+        if (!match)
+          add(
+            `${path}[name=${item.name}]`,
+            `missing; the answer has ${show((aa as { name: string }[]).map((x) => x.name))}`,
+          );
         else walk(match, item, `${path}[name=${item.name}]`, exact, t, add);
       }
       if (exact && aa.length !== ea.length) add(path, `expected ${ea.length} item(s), got ${aa.length}`);
@@ -113,7 +126,9 @@ function walk(actual: unknown, expected: unknown, path: string, exact: boolean, 
   if (actual !== expected) add(path, `expected ${show(expected)}, got ${show(actual)}`);
 }
 
-const byName = (list: unknown[]): boolean => list.length > 0 && list.every((x) => x !== null && typeof x === 'object' && typeof (x as { name?: unknown }).name === 'string');
+const byName = (list: unknown[]): boolean =>
+  list.length > 0 &&
+  list.every((x) => x !== null && typeof x === 'object' && typeof (x as { name?: unknown }).name === 'string');
 
 function compareShape(protocol: Protocol, actual: unknown, expected: unknown, add: Add): void {
   const a = (actual ?? {}) as Record<string, unknown>;
@@ -124,7 +139,8 @@ function compareShape(protocol: Protocol, actual: unknown, expected: unknown, ad
     if (ep === undefined) return;
     const as = shapeOf(ap);
     const es = shapeOf(ep);
-    if (JSON.stringify(as) !== JSON.stringify(es)) add('$.predictions', `expected shape [${es?.join(', ') ?? 'ragged'}], got [${as?.join(', ') ?? 'ragged'}]`);
+    if (JSON.stringify(as) !== JSON.stringify(es))
+      add('$.predictions', `expected shape [${es?.join(', ') ?? 'ragged'}], got [${as?.join(', ') ?? 'ragged'}]`);
     const at = [...new Set(flatten(ap).map(kindOf))].join('|');
     const et = [...new Set(flatten(ep).map(kindOf))].join('|');
     if (at !== et) add('$.predictions', `expected values of type ${et}, got ${at}`);
@@ -137,12 +153,17 @@ function compareShape(protocol: Protocol, actual: unknown, expected: unknown, ad
     const ao = named ? aouts.find((o) => o['name'] === eo['name']) : aouts[i];
     const where = named ? `$.outputs[name=${String(eo['name'])}]` : `$.outputs[${i}]`;
     if (!ao) {
-      add(where, `missing; the answer has ${aouts.length} output(s)${aouts.length ? ` named ${show(aouts.map((o) => o['name']))}` : ''}`);
+      add(
+        where,
+        `missing; the answer has ${aouts.length} output(s)${aouts.length ? ` named ${show(aouts.map((o) => o['name']))}` : ''}`,
+      );
       return;
     }
     const eshape = eo['shape'] ?? (eo['data'] !== undefined ? shapeOf(eo['data']) : undefined);
-    if (eshape !== undefined && JSON.stringify(ao['shape']) !== JSON.stringify(eshape)) add(`${where}.shape`, `expected ${show(eshape)}, got ${show(ao['shape'])}`);
-    if (eo['datatype'] !== undefined && ao['datatype'] !== eo['datatype']) add(`${where}.datatype`, `expected ${show(eo['datatype'])}, got ${show(ao['datatype'])}`);
+    if (eshape !== undefined && JSON.stringify(ao['shape']) !== JSON.stringify(eshape))
+      add(`${where}.shape`, `expected ${show(eshape)}, got ${show(ao['shape'])}`);
+    if (eo['datatype'] !== undefined && ao['datatype'] !== eo['datatype'])
+      add(`${where}.datatype`, `expected ${show(eo['datatype'])}, got ${show(ao['datatype'])}`);
   });
 }
 

@@ -115,7 +115,11 @@ interface Answer {
   auth: Auth;
   host: string;
   /** Further calls to the same server, to tell causes apart. */
-  probe: { otherProtocolAnswers(p: Protocol): Promise<boolean>; listModels(p: Protocol): Promise<string[] | undefined>; modelInputs(): Promise<string | undefined> };
+  probe: {
+    otherProtocolAnswers(p: Protocol): Promise<boolean>;
+    listModels(p: Protocol): Promise<string[] | undefined>;
+    modelInputs(): Promise<string | undefined>;
+  };
 }
 
 /** A kind of answer: when it applies, and what it means (ok, pending: retried until the deadline, fatal: fails at once). */
@@ -136,7 +140,13 @@ const ANSWER_RULES: readonly AnswerRule[] = [
       if (method === 'GET') {
         try {
           if (res.body && (JSON.parse(res.body) as { ready?: unknown })?.ready === false) {
-            return { state: 'pending', summary: `${call} says the model is not ready ({"ready": false})`, cause: 'the model is still loading', fix: 'wait for the model to load; if it never does, read the predictor\'s log', status };
+            return {
+              state: 'pending',
+              summary: `${call} says the model is not ready ({"ready": false})`,
+              cause: 'the model is still loading',
+              fix: "wait for the model to load; if it never does, read the predictor's log",
+              status,
+            };
           }
         } catch {
           // A ready answer need not be JSON (MLServer answers 200 with an empty body).
@@ -159,11 +169,19 @@ const ANSWER_RULES: readonly AnswerRule[] = [
           summary: `${call} was redirected to the login page (${status} to ${short(location, 100)})`,
           cause: tokenSent
             ? 'the gateway did not take the Authorization header as a machine-to-machine token and sent the call to the Dex login (oauth2-proxy)'
-            : 'the call carried no token, so Kubeflow\'s oauth2-proxy sent it to the Dex login: a browser sign-in, not a model answer',
-          fix: tokenSent ? 'check that the gateway accepts tokens of this issuer and audience (RequestAuthentication istio-system/m2m-token-issuer; install-kubeflow m2m-auth: true)' : AUTHENTICATE,
+            : "the call carried no token, so Kubeflow's oauth2-proxy sent it to the Dex login: a browser sign-in, not a model answer",
+          fix: tokenSent
+            ? 'check that the gateway accepts tokens of this issuer and audience (RequestAuthentication istio-system/m2m-token-issuer; install-kubeflow m2m-auth: true)'
+            : AUTHENTICATE,
         };
       }
-      return { state: 'fatal', status, summary: `${call} was redirected (${status} to ${short(location, 100)})`, cause: 'the endpoint moved (e.g. http to https)', fix: `call the final address (${short(location, 100)}) directly` };
+      return {
+        state: 'fatal',
+        status,
+        summary: `${call} was redirected (${status} to ${short(location, 100)})`,
+        cause: 'the endpoint moved (e.g. http to https)',
+        fix: `call the final address (${short(location, 100)}) directly`,
+      };
     },
   },
   {
@@ -172,16 +190,33 @@ const ANSWER_RULES: readonly AnswerRule[] = [
     matches: (a) => a.status === 401,
     verdict: async (a) => {
       const { status, text, call, tokenSent, auth } = a;
-      if (!tokenSent) return { state: 'fatal', status, summary: `${call} was rejected: 401 Unauthorized (${text || 'no body'})`, cause: 'the call carried no token and the gateway requires one', fix: AUTHENTICATE };
+      if (!tokenSent)
+        return {
+          state: 'fatal',
+          status,
+          summary: `${call} was rejected: 401 Unauthorized (${text || 'no body'})`,
+          cause: 'the call carried no token and the gateway requires one',
+          fix: AUTHENTICATE,
+        };
       if (auth.kind === 'basic') {
-        return { state: 'fatal', status, summary: `${call} was rejected: 401 Unauthorized (${text || 'no body'})`, cause: 'the server rejected the user name and password given in `url` (sent as Basic authorization)', fix: 'check the credentials, or authenticate with a token (`auth: bearer` or `auth: serviceaccount`) and a url without credentials' };
+        return {
+          state: 'fatal',
+          status,
+          summary: `${call} was rejected: 401 Unauthorized (${text || 'no body'})`,
+          cause: 'the server rejected the user name and password given in `url` (sent as Basic authorization)',
+          fix: 'check the credentials, or authenticate with a token (`auth: bearer` or `auth: serviceaccount`) and a url without credentials',
+        };
       }
-      const who = auth.kind === 'serviceaccount' ? `the token of ${auth.subject ?? 'the ServiceAccount'}` : 'the given bearer token';
+      const who =
+        auth.kind === 'serviceaccount'
+          ? `the token of ${auth.subject ?? 'the ServiceAccount'}`
+          : 'the given bearer token';
       let cause = `the gateway rejected ${who} (${text || '401 with no body'})`;
       let fix = `check the token's audience (${auth.audience ?? 'unknown'}) and issuer against the gateway's RequestAuthentication`;
       if (/issuer is not configured/i.test(text)) {
         cause = `the gateway does not know the issuer of ${who}: RequestAuthentication istio-system/m2m-token-issuer names another issuer (on GKE the cluster's issuer is https://container.googleapis.com/v1/projects/P/locations/L/clusters/C, not Kubeflow's default)`;
-        fix = 'set the cluster\'s real issuer (GET /.well-known/openid-configuration on the API server) on istio-system/m2m-token-issuer: install-kubeflow with `m2m-auth: true`; do not exclude /v1/* and /v2/* from the JWT check';
+        fix =
+          "set the cluster's real issuer (GET /.well-known/openid-configuration on the API server) on istio-system/m2m-token-issuer: install-kubeflow with `m2m-auth: true`; do not exclude /v1/* and /v2/* from the JWT check";
       } else if (/expired/i.test(text)) {
         cause = `${who} has expired`;
         fix = 'mint a fresh token (`auth: serviceaccount` mints one per run) or pass a current one';
@@ -203,7 +238,13 @@ const ANSWER_RULES: readonly AnswerRule[] = [
       const rbac = /RBAC: access denied/i.test(res.body);
       const isvc = endpoint.inferenceService;
       if (!tokenSent) {
-        return { state: 'fatal', status, summary: `${call} was refused: 403 Forbidden (${text || 'no body'})`, cause: 'the call carried no token and the gateway refuses anonymous calls', fix: AUTHENTICATE };
+        return {
+          state: 'fatal',
+          status,
+          summary: `${call} was refused: 403 Forbidden (${text || 'no body'})`,
+          cause: 'the call carried no token and the gateway refuses anonymous calls',
+          fix: AUTHENTICATE,
+        };
       }
       return {
         state: 'fatal',
@@ -211,7 +252,7 @@ const ANSWER_RULES: readonly AnswerRule[] = [
         summary: `${call} was refused: 403 Forbidden (${text || 'no body'})`,
         cause: rbac
           ? `the token is valid but an Istio AuthorizationPolicy denies ${auth.subject ?? 'its identity'} for ${host}: Kubeflow's profile policy (ns-owner-access-istio) admits only calls through the gateway carrying the namespace owner's kubeflow-userid`
-          : `the gateway refused ${auth.subject ?? 'the token\'s identity'} (${text || 'no body'})`,
+          : `the gateway refused ${auth.subject ?? "the token's identity"} (${text || 'no body'})`,
         fix: `add an ALLOW AuthorizationPolicy in namespace ${isvc?.namespace ?? '<namespace>'} that selects only this model's predictor pods (label serving.knative.dev/service: ${isvc ? `${isvc.name}-predictor` : '<isvc>-predictor'}) and admits requests with a valid token (deploy-inferenceservice adds it), or call as an identity the profile admits; do not exclude /v1/* and /v2/* from the gateway's JWT check, which opens every model to anyone`,
       };
     },
@@ -296,7 +337,9 @@ const ANSWER_RULES: readonly AnswerRule[] = [
         state: 'pending',
         status,
         summary: `${call} answered ${status} (${text || 'no body'})`,
-        cause: noUpstream ? 'the gateway has no ready backend for the model (pods starting, scaling from zero, or crashing)' : 'the model is not ready yet',
+        cause: noUpstream
+          ? 'the gateway has no ready backend for the model (pods starting, scaling from zero, or crashing)'
+          : 'the model is not ready yet',
         fix: `if it never becomes ready, read the predictor's events and log${endpoint.inferenceService ? ` (kubectl logs -n ${endpoint.inferenceService.namespace} -l serving.knative.dev/service=${endpoint.inferenceService.name}-predictor -c kserve-container)` : ''}`,
       };
     },
@@ -313,7 +356,10 @@ const ANSWER_RULES: readonly AnswerRule[] = [
         status,
         summary: `the model rejected the request: ${status} (${text || 'no body'})`,
         cause: `the payload does not fit the model's inputs${inputs ? `; the model declares inputs ${inputs}` : ''}`,
-        fix: protocol === 'v2' ? 'match each input\'s name, shape and datatype (give plain rows and `datatype` to have the request built)' : 'send {"instances": [...]} shaped as the model was trained',
+        fix:
+          protocol === 'v2'
+            ? "match each input's name, shape and datatype (give plain rows and `datatype` to have the request built)"
+            : 'send {"instances": [...]} shaped as the model was trained',
       };
     },
   },
@@ -328,7 +374,10 @@ const ANSWER_RULES: readonly AnswerRule[] = [
         state: method === 'GET' ? 'pending' : 'fatal',
         status,
         summary: `${call} answered ${status} (${text || 'no body'})`,
-        cause: method === 'GET' ? 'the model server is failing its readiness check' : `the model failed while predicting: ${text || 'no detail'} (a server that reports Ready can still fail every call)${inputs ? `; the model declares inputs ${inputs}, check that the payload matches them` : ''}`,
+        cause:
+          method === 'GET'
+            ? 'the model server is failing its readiness check'
+            : `the model failed while predicting: ${text || 'no detail'} (a server that reports Ready can still fail every call)${inputs ? `; the model declares inputs ${inputs}, check that the payload matches them` : ''}`,
         fix: `read the predictor's log${endpoint.inferenceService ? ` (kubectl logs -n ${endpoint.inferenceService.namespace} -l serving.knative.dev/service=${endpoint.inferenceService.name}-predictor -c kserve-container)` : ''}`,
       };
     },
@@ -356,21 +405,36 @@ export class Caller {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.endpoint.hostHeader) headers['host'] = this.endpoint.hostHeader;
     if (withToken && this.auth.token) headers['authorization'] = `Bearer ${this.auth.token}`;
-    else if (withToken && this.auth.basic) headers['authorization'] = `Basic ${Buffer.from(`${this.auth.basic.username}:${this.auth.basic.password}`).toString('base64')}`;
+    else if (withToken && this.auth.basic)
+      headers['authorization'] =
+        `Basic ${Buffer.from(`${this.auth.basic.username}:${this.auth.basic.password}`).toString('base64')}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    return { method, url: this.endpoint.baseUrl + path, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) };
+    return {
+      method,
+      url: this.endpoint.baseUrl + path,
+      headers,
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    };
   }
 
   /** The deadline in force: until()'s while it runs (probes included), else the caller's own. */
   private deadline: number | undefined;
 
-  private async send(method: 'GET' | 'POST', path: string, body?: unknown, withToken = true): Promise<HttpResponse | { error: string }> {
+  private async send(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    withToken = true,
+  ): Promise<HttpResponse | { error: string }> {
     const timeoutMs = callTimeout(this.deps.requestTimeoutMs ?? 30_000, this.deadline, this.now());
     try {
       return await this.deps.http.send({ ...this.request(method, path, body, withToken), timeoutMs });
     } catch (error) {
       const e = error as { name?: string };
-      if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return { error: `no answer within ${formatDuration(timeoutMs)}: the peer accepted the connection but did not answer` };
+      if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
+        return {
+          error: `no answer within ${formatDuration(timeoutMs)}: the peer accepted the connection but did not answer`,
+        };
       return { error: networkFailure(error) };
     }
   }
@@ -386,14 +450,20 @@ export class Caller {
   }
 
   /** Classifies one answer by the first rule of ANSWER_RULES that matches; some rules probe the server further. */
-  async classify(res: HttpResponse | { error: string }, protocol: Protocol, method: 'GET' | 'POST', path: string, withToken = true): Promise<Verdict> {
+  async classify(
+    res: HttpResponse | { error: string },
+    protocol: Protocol,
+    method: 'GET' | 'POST',
+    path: string,
+    withToken = true,
+  ): Promise<Verdict> {
     const call = `${method} ${this.endpoint.baseUrl}${path}${this.endpoint.hostHeader ? ` (Host: ${this.endpoint.hostHeader})` : ''}`;
     if ('error' in res) {
       return {
         state: 'pending',
         summary: `${call} got no answer (${res.error})`,
         cause: `nothing answered at ${this.endpoint.baseUrl} (${this.endpoint.via})`,
-        fix: 'check the address: the ingress gateway\'s LoadBalancer address (input `ingress-address`, or Service istio-system/istio-ingressgateway of type LoadBalancer) and that this runner can reach it',
+        fix: "check the address: the ingress gateway's LoadBalancer address (input `ingress-address`, or Service istio-system/istio-ingressgateway of type LoadBalancer) and that this runner can reach it",
       };
     }
     const answer: Answer = {
@@ -408,11 +478,21 @@ export class Caller {
       endpoint: this.endpoint,
       auth: this.auth,
       host: this.host,
-      probe: { otherProtocolAnswers: (p) => this.otherProtocolAnswers(p), listModels: (p) => this.listModels(p), modelInputs: () => this.modelInputs() },
+      probe: {
+        otherProtocolAnswers: (p) => this.otherProtocolAnswers(p),
+        listModels: (p) => this.listModels(p),
+        modelInputs: () => this.modelInputs(),
+      },
     };
     const rule = ANSWER_RULES.find((r) => r.matches(answer));
     if (rule) return rule.verdict(answer);
-    return { state: 'fatal', status: res.status, summary: `${call} answered ${res.status} (${answer.text || 'no body'})`, cause: 'an answer this check does not expect', fix: 'call the endpoint by hand with the same Host header and token to see why' };
+    return {
+      state: 'fatal',
+      status: res.status,
+      summary: `${call} answered ${res.status} (${answer.text || 'no body'})`,
+      cause: 'an answer this check does not expect',
+      fix: 'call the endpoint by hand with the same Host header and token to see why',
+    };
   }
 
   /** Model names the server lists (v1 GET /v1/models), or undefined. */
@@ -423,7 +503,9 @@ export class Caller {
     if (!('status' in res) || res.status !== 200) return undefined;
     try {
       const models = (JSON.parse(res.body) as { models?: unknown }).models;
-      return Array.isArray(models) ? models.map((m) => (typeof m === 'string' ? m : String((m as { name?: unknown })?.name))) : undefined;
+      return Array.isArray(models)
+        ? models.map((m) => (typeof m === 'string' ? m : String((m as { name?: unknown })?.name)))
+        : undefined;
     } catch {
       return undefined;
     }
@@ -445,7 +527,12 @@ export class Caller {
    * Calls until the answer is ok or will not heal, or the deadline passes. `auto` tries v2 then v1
    * each round. Returns the answer and the protocol that gave it.
    */
-  async until(what: string, protocol: Protocol | 'auto', call: (p: Protocol) => { method: 'GET' | 'POST'; path: string; body?: unknown }, deadline: number): Promise<{ response: HttpResponse; protocol: Protocol; attempts: number }> {
+  async until(
+    what: string,
+    protocol: Protocol | 'auto',
+    call: (p: Protocol) => { method: 'GET' | 'POST'; path: string; body?: unknown },
+    deadline: number,
+  ): Promise<{ response: HttpResponse; protocol: Protocol; attempts: number }> {
     const outer = this.deadline;
     this.deadline = Math.min(deadline, outer ?? Infinity);
     try {
@@ -455,7 +542,12 @@ export class Caller {
     }
   }
 
-  private async attempts(what: string, protocol: Protocol | 'auto', call: (p: Protocol) => { method: 'GET' | 'POST'; path: string; body?: unknown }, deadline: number): Promise<{ response: HttpResponse; protocol: Protocol; attempts: number }> {
+  private async attempts(
+    what: string,
+    protocol: Protocol | 'auto',
+    call: (p: Protocol) => { method: 'GET' | 'POST'; path: string; body?: unknown },
+    deadline: number,
+  ): Promise<{ response: HttpResponse; protocol: Protocol; attempts: number }> {
     let delay = 250;
     let lastLogged = '';
     for (let attempt = 1; ; attempt++) {
@@ -467,7 +559,8 @@ export class Caller {
         const v = await this.classify(res, p, c.method, c.path);
         if (v.state === 'ok') return { response: v.response, protocol: p, attempts: attempt };
         // Under `auto`, a 404/405 on one protocol's path only means: try the other one.
-        if (v.state === 'fatal' && !(protocol === 'auto' && (v.status === 404 || v.status === 405))) throw new EndpointError(v.summary, { cause: v.cause, fix: v.fix }, v.status);
+        if (v.state === 'fatal' && !(protocol === 'auto' && (v.status === 404 || v.status === 405)))
+          throw new EndpointError(v.summary, { cause: v.cause, fix: v.fix }, v.status);
         problems.push(v);
         // Past the deadline, the other protocol's path is not tried: the deadline holds.
         if (v.state === 'pending' && this.now() >= deadline) break;
@@ -475,11 +568,19 @@ export class Caller {
       const pending = problems.find((v) => v.state === 'pending');
       if (!pending) {
         const v = problems[0] as Problem;
-        throw new EndpointError(`${v.summary}; the other protocol's path did not answer either`, { cause: v.cause, fix: v.fix }, v.status);
+        throw new EndpointError(
+          `${v.summary}; the other protocol's path did not answer either`,
+          { cause: v.cause, fix: v.fix },
+          v.status,
+        );
       }
       const remaining = deadline - this.now();
       if (remaining <= 0) {
-        throw new EndpointError(`${what}: not ready after ${attempt} attempt(s): ${pending.summary}`, { cause: pending.cause, fix: pending.fix }, pending.status);
+        throw new EndpointError(
+          `${what}: not ready after ${attempt} attempt(s): ${pending.summary}`,
+          { cause: pending.cause, fix: pending.fix },
+          pending.status,
+        );
       }
       if (pending.summary !== lastLogged) {
         this.logger.info(`${what}: waiting (${pending.summary}); ${formatDuration(remaining)} left`);
@@ -493,18 +594,32 @@ export class Caller {
   /** Sends the call without the token; the gateway must refuse it (302 to login, 401 or 403). */
   async assertTokenRequired(method: 'GET' | 'POST', path: string, body: unknown): Promise<number> {
     const res = await this.send(method, path, body, false);
-    if ('error' in res) throw new EndpointError(`the call without a token got no answer (${res.error})`, { cause: 'the endpoint stopped answering', fix: 'run the check again' });
+    if ('error' in res)
+      throw new EndpointError(`the call without a token got no answer (${res.error})`, {
+        cause: 'the endpoint stopped answering',
+        fix: 'run the check again',
+      });
     const { status } = res;
-    if (status === 401 || status === 403 || (status >= 300 && status < 400 && isLogin(res.headers['location'] ?? ''))) return status;
+    if (status === 401 || status === 403 || (status >= 300 && status < 400 && isLogin(res.headers['location'] ?? '')))
+      return status;
     if (status >= 200 && status < 300) {
-      throw new EndpointError(`the model answered a call WITHOUT a token (${status}): anyone who can reach ${this.host} can call it`, {
-        cause: 'the gateway does not require a token for this path: e.g. istio-ingressgateway-require-jwt excludes /v1/* and /v2/*, or istio-ingressgateway-oauth2-proxy skips them',
-        fix: 'restore Kubeflow\'s gateway policies (require a request principal on every path except /dex and /oauth2) and admit model calls with a narrow ALLOW policy plus machine-to-machine tokens',
-      }, status);
+      throw new EndpointError(
+        `the model answered a call WITHOUT a token (${status}): anyone who can reach ${this.host} can call it`,
+        {
+          cause:
+            'the gateway does not require a token for this path: e.g. istio-ingressgateway-require-jwt excludes /v1/* and /v2/*, or istio-ingressgateway-oauth2-proxy skips them',
+          fix: "restore Kubeflow's gateway policies (require a request principal on every path except /dex and /oauth2) and admit model calls with a narrow ALLOW policy plus machine-to-machine tokens",
+        },
+        status,
+      );
     }
-    throw new EndpointError(`the call without a token answered ${status} (${errorText(res.body) || 'no body'}), so it cannot show whether a token is required`, {
-      cause: 'the gateway neither refused it (302/401/403) nor answered it',
-      fix: 'check the endpoint with a token first; set `assert-token-required: false` to skip this check',
-    }, status);
+    throw new EndpointError(
+      `the call without a token answered ${status} (${errorText(res.body) || 'no body'}), so it cannot show whether a token is required`,
+      {
+        cause: 'the gateway neither refused it (302/401/403) nor answered it',
+        fix: 'check the endpoint with a token first; set `assert-token-required: false` to skip this check',
+      },
+      status,
+    );
   }
 }

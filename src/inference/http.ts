@@ -73,15 +73,22 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       const res = await call(r);
       const body = await res.body.text();
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+      for (const [k, v] of Object.entries(res.headers))
+        if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
       return { status: res.statusCode, headers, body };
     },
     status(r) {
-      return new Promise<number>((resolve, reject) => statusThen(r, (error, status) => (error ? reject(error) : resolve(status))));
+      return new Promise<number>((resolve, reject) =>
+        statusThen(r, (error, status) => (error ? reject(error) : resolve(status))),
+      );
     },
     statusThen: (r, done, lane) => statusThen(r, done, lane),
     close: async () => {
-      await Promise.all([agent.close(), ...[...pools.values()].map((p) => p.close()), ...[...laneClients.values()].flat().map((c) => c.close())]);
+      await Promise.all([
+        agent.close(),
+        ...[...pools.values()].map((p) => p.close()),
+        ...[...laneClients.values()].flat().map((c) => c.close()),
+      ]);
     },
   };
   function laneClient(origin: string, lane: number): Client {
@@ -98,7 +105,16 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       const u = new URL(r.url);
       let pool = pools.get(u.origin);
       if (!pool) pools.set(u.origin, (pool = new Pool(u.origin, poolOptions)));
-      p = { pool, origin: u.origin, dispatch: { path: `${u.pathname}${u.search}`, method: r.method, headers: r.headers ?? {}, ...(r.body === undefined ? {} : { body: Buffer.from(r.body) }) } };
+      p = {
+        pool,
+        origin: u.origin,
+        dispatch: {
+          path: `${u.pathname}${u.search}`,
+          method: r.method,
+          headers: r.headers ?? {},
+          ...(r.body === undefined ? {} : { body: Buffer.from(r.body) }),
+        },
+      };
       prepared.set(r, p);
     }
     let code = 0;

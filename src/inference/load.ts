@@ -88,23 +88,27 @@ export async function runLoad(http: HttpClient, request: HttpRequest, options: L
       }
       issued++;
       const t0 = now();
-      http.statusThen(request, (error, status) => {
-        if (error) {
-          const key = networkFailure(error).split(':')[0] ?? 'network error';
-          failures.set(key, (failures.get(key) ?? 0) + 1);
-        } else {
-          if (status >= 200 && status < 300) latencies[ok++] = now() - t0;
-          statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        }
-        done++;
-        if (options.onProgress && (done & 63) === 0 && now() - lastProgress >= 1000) {
-          lastProgress = now();
-          options.onProgress(done, lastProgress - started);
-        }
-        // A completion callback can run inside dispatch() (an immediate error); defer to keep the stack flat.
-        if (error) setImmediate(next, lane);
-        else next(lane);
-      }, lane);
+      http.statusThen(
+        request,
+        (error, status) => {
+          if (error) {
+            const key = networkFailure(error).split(':')[0] ?? 'network error';
+            failures.set(key, (failures.get(key) ?? 0) + 1);
+          } else {
+            if (status >= 200 && status < 300) latencies[ok++] = now() - t0;
+            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          }
+          done++;
+          if (options.onProgress && (done & 63) === 0 && now() - lastProgress >= 1000) {
+            lastProgress = now();
+            options.onProgress(done, lastProgress - started);
+          }
+          // A completion callback can run inside dispatch() (an immediate error); defer to keep the stack flat.
+          if (error) setImmediate(next, lane);
+          else next(lane);
+        },
+        lane,
+      );
     };
     const start = lanes;
     for (let i = 0; i < start; i++) next(i);

@@ -7,7 +7,21 @@
 
 export type Protocol = 'v1' | 'v2';
 
-export const V2_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const;
+export const V2_DATATYPES = [
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
+] as const;
 export type V2Datatype = (typeof V2_DATATYPES)[number];
 
 export interface V2Tensor {
@@ -38,14 +52,25 @@ const enc = (model: string): string => encodeURIComponent(model);
 
 export function pathsFor(protocol: Protocol, model: string): ProtocolPaths {
   return protocol === 'v1'
-    ? { ready: `/v1/models/${enc(model)}`, infer: `/v1/models/${enc(model)}:predict`, metadata: `/v1/models/${enc(model)}`, list: '/v1/models' }
-    : { ready: `/v2/models/${enc(model)}/ready`, infer: `/v2/models/${enc(model)}/infer`, metadata: `/v2/models/${enc(model)}` };
+    ? {
+        ready: `/v1/models/${enc(model)}`,
+        infer: `/v1/models/${enc(model)}:predict`,
+        metadata: `/v1/models/${enc(model)}`,
+        list: '/v1/models',
+      }
+    : {
+        ready: `/v2/models/${enc(model)}/ready`,
+        infer: `/v2/models/${enc(model)}/infer`,
+        metadata: `/v2/models/${enc(model)}`,
+      };
 }
 
 /** Human form of a protocol's calls, for messages: `POST /v2/models/m/infer with typed inputs`. */
 export function describeCall(protocol: Protocol, model: string): string {
   const p = pathsFor(protocol, model);
-  return protocol === 'v1' ? `GET ${p.ready} and POST ${p.infer} with {"instances": [...]}` : `GET ${p.ready} and POST ${p.infer} with {"inputs": [{"name", "shape", "datatype", "data"}]}`;
+  return protocol === 'v1'
+    ? `GET ${p.ready} and POST ${p.infer} with {"instances": [...]}`
+    : `GET ${p.ready} and POST ${p.infer} with {"inputs": [{"name", "shape", "datatype", "data"}]}`;
 }
 
 export const other = (protocol: Protocol): Protocol => (protocol === 'v1' ? 'v2' : 'v1');
@@ -64,7 +89,8 @@ export interface V2FromRowsOptions {
 export function inferDatatype(values: readonly unknown[]): V2Datatype | undefined {
   if (values.length === 0) return 'FP64';
   if (values.every((v) => typeof v === 'boolean')) return 'BOOL';
-  if (values.every((v) => typeof v === 'number' && Number.isFinite(v))) return values.every((v) => Number.isInteger(v)) ? 'INT64' : 'FP64';
+  if (values.every((v) => typeof v === 'number' && Number.isFinite(v)))
+    return values.every((v) => Number.isInteger(v)) ? 'INT64' : 'FP64';
   if (values.every((v) => typeof v === 'string')) return 'BYTES';
   return undefined;
 }
@@ -87,7 +113,8 @@ export function shapeOf(value: unknown): number[] | undefined {
   if (value.length === 0) return [0];
   const inner = value.map(shapeOf);
   const first = inner[0];
-  if (!first || inner.some((s) => !s || s.length !== first.length || s.some((d, i) => d !== first[i]))) return undefined;
+  if (!first || inner.some((s) => !s || s.length !== first.length || s.some((d, i) => d !== first[i])))
+    return undefined;
   return [value.length, ...first];
 }
 
@@ -104,12 +131,16 @@ export function v2RequestFromRows(rows: Rows, options: V2FromRowsOptions = {}): 
   const typed = (values: unknown[], what: string): V2Datatype => {
     if (options.datatype) return options.datatype;
     const t = inferDatatype(values);
-    if (!t) throw new Error(`${what} mixes value types (${[...new Set(values.map((v) => (v === null ? 'null' : typeof v)))].join(', ')}); give one type per column or set the datatype`);
+    if (!t)
+      throw new Error(
+        `${what} mixes value types (${[...new Set(values.map((v) => (v === null ? 'null' : typeof v)))].join(', ')}); give one type per column or set the datatype`,
+      );
     return t;
   };
   if (rows.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r))) {
     const columns: string[] = [];
-    for (const r of rows as Record<string, unknown>[]) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+    for (const r of rows as Record<string, unknown>[])
+      for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
     const inputs = columns.map((c) => {
       const values = (rows as Record<string, unknown>[]).map((r, i) => {
         if (!(c in r)) throw new Error(`row ${i} has no column "${c}" (every row needs the same columns)`);
@@ -122,7 +153,8 @@ export function v2RequestFromRows(rows: Rows, options: V2FromRowsOptions = {}): 
   const shape = shapeOf(rows);
   if (!shape) throw new Error('rows have different lengths; every row needs the same number of values');
   const data = flatten(rows);
-  if (data.some((v) => v !== null && typeof v === 'object')) throw new Error('rows must hold scalars, lists of scalars, or objects of scalars');
+  if (data.some((v) => v !== null && typeof v === 'object'))
+    throw new Error('rows must hold scalars, lists of scalars, or objects of scalars');
   return { inputs: [{ name: options.name ?? 'input-0', shape, datatype: typed(data, 'the rows'), data }] };
 }
 
@@ -132,10 +164,14 @@ export function requestBody(protocol: Protocol, payload: unknown, options: V2Fro
   if (payload && typeof payload === 'object') {
     const p = payload as Record<string, unknown>;
     if (protocol === 'v1' && 'inputs' in p && !('instances' in p)) {
-      throw new Error('the payload is a V2 request ({"inputs": ...}) but the protocol is v1, which takes {"instances": [...]}; give plain rows to have it built for either protocol');
+      throw new Error(
+        'the payload is a V2 request ({"inputs": ...}) but the protocol is v1, which takes {"instances": [...]}; give plain rows to have it built for either protocol',
+      );
     }
     if (protocol === 'v2' && ('instances' in p || 'signature_name' in p) && !('inputs' in p)) {
-      throw new Error('the payload is a V1 request ({"instances": ...}) but the protocol is v2, which takes {"inputs": [{"name", "shape", "datatype", "data"}]}; give plain rows to have it built for either protocol');
+      throw new Error(
+        'the payload is a V1 request ({"instances": ...}) but the protocol is v2, which takes {"inputs": [{"name", "shape", "datatype", "data"}]}; give plain rows to have it built for either protocol',
+      );
     }
     return payload;
   }
@@ -144,25 +180,31 @@ export function requestBody(protocol: Protocol, payload: unknown, options: V2Fro
 
 /** Problems with a response that claims success: a server that is Ready but answers nonsense is not working. */
 export function responseProblems(protocol: Protocol, body: unknown): string[] {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return [`the answer is not a JSON object (${JSON.stringify(body)?.slice(0, 80)})`];
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    return [`the answer is not a JSON object (${JSON.stringify(body)?.slice(0, 80)})`];
   const b = body as Record<string, unknown>;
   if (protocol === 'v1') {
-    if (!Array.isArray(b['predictions'])) return [`a V1 answer needs "predictions" (a list); got keys ${JSON.stringify(Object.keys(b))}`];
+    if (!Array.isArray(b['predictions']))
+      return [`a V1 answer needs "predictions" (a list); got keys ${JSON.stringify(Object.keys(b))}`];
     return [];
   }
-  if (!Array.isArray(b['outputs'])) return [`a V2 answer needs "outputs" (a list); got keys ${JSON.stringify(Object.keys(b))}`];
+  if (!Array.isArray(b['outputs']))
+    return [`a V2 answer needs "outputs" (a list); got keys ${JSON.stringify(Object.keys(b))}`];
   const problems: string[] = [];
   (b['outputs'] as unknown[]).forEach((o, i) => {
     const t = (o ?? {}) as Partial<V2Tensor>;
     const where = `outputs[${i}]${typeof t.name === 'string' ? ` ("${t.name}")` : ''}`;
     if (typeof t.name !== 'string') problems.push(`${where} has no name`);
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) problems.push(`${where} has no valid shape`);
-    if (typeof t.datatype !== 'string' || !(V2_DATATYPES as readonly string[]).includes(t.datatype)) problems.push(`${where} has datatype ${JSON.stringify(t.datatype)}, not one of ${V2_DATATYPES.join(', ')}`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0))
+      problems.push(`${where} has no valid shape`);
+    if (typeof t.datatype !== 'string' || !(V2_DATATYPES as readonly string[]).includes(t.datatype))
+      problems.push(`${where} has datatype ${JSON.stringify(t.datatype)}, not one of ${V2_DATATYPES.join(', ')}`);
     if (!Array.isArray(t.data)) problems.push(`${where} has no data list`);
     else if (Array.isArray(t.shape)) {
       const expected = t.shape.reduce((a, d) => a * d, 1);
       const got = flatten(t.data).length;
-      if (got !== expected) problems.push(`${where} has shape [${t.shape.join(', ')}] (${expected} values) but ${got} values of data`);
+      if (got !== expected)
+        problems.push(`${where} has shape [${t.shape.join(', ')}] (${expected} values) but ${got} values of data`);
     }
   });
   return problems;

@@ -20,7 +20,14 @@ import { resolveInferenceService, type Route } from './target.js';
 
 export type Target =
   | { type: 'url'; url: string; hostHeader?: string; model: string }
-  | { type: 'inferenceservice'; name: string; namespace: string; route: Route; ingressAddress?: string; model?: string };
+  | {
+      type: 'inferenceservice';
+      name: string;
+      namespace: string;
+      route: Route;
+      ingressAddress?: string;
+      model?: string;
+    };
 
 export type AuthSettings =
   | { kind: 'none' }
@@ -67,7 +74,8 @@ export interface SmokeTestResult {
   report: SmokeReport;
 }
 
-export const needsCluster = (s: Pick<SmokeTestSettings, 'target' | 'auth'>): boolean => s.target.type === 'inferenceservice' || s.auth.kind === 'serviceaccount';
+export const needsCluster = (s: Pick<SmokeTestSettings, 'target' | 'auth'>): boolean =>
+  s.target.type === 'inferenceservice' || s.auth.kind === 'serviceaccount';
 
 /** The model's name as the settings give it (the InferenceService's name by default). */
 export const modelOf = (t: Target): string => (t.type === 'url' ? t.model : (t.model ?? t.name));
@@ -76,16 +84,28 @@ export const modelOf = (t: Target): string => (t.type === 'url' ? t.model : (t.m
  * Runs `work` but gives up at `deadline` (+ `graceMs`, for work that ends at the deadline on its own with a
  * better message); the work may go on in the background, its result is dropped.
  */
-export async function beforeDeadline<T>(work: Promise<T>, deadline: number, now: () => number, what: string, where: string, graceMs = 0): Promise<T> {
+export async function beforeDeadline<T>(
+  work: Promise<T>,
+  deadline: number,
+  now: () => number,
+  what: string,
+  where: string,
+  graceMs = 0,
+): Promise<T> {
   const left = deadline + graceMs - now();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new KfopsError(`${what}: no answer from ${where} before the deadline (timeout)`, {
-        cause: `${where} accepted the call but did not answer within the time left`,
-        fix: `check that ${where} is reachable from this runner and answers; raise \`timeout\` only if it is known to be this slow`,
-      }));
-    }, Math.max(0, left));
+    timer = setTimeout(
+      () => {
+        reject(
+          new KfopsError(`${what}: no answer from ${where} before the deadline (timeout)`, {
+            cause: `${where} accepted the call but did not answer within the time left`,
+            fix: `check that ${where} is reachable from this runner and answers; raise \`timeout\` only if it is known to be this slow`,
+          }),
+        );
+      },
+      Math.max(0, left),
+    );
   });
   try {
     return await Promise.race([work, expired]);
@@ -95,11 +115,21 @@ export async function beforeDeadline<T>(work: Promise<T>, deadline: number, now:
 }
 
 export function endpointFor(target: Extract<Target, { type: 'url' }>): Endpoint {
-  return { baseUrl: target.url, model: target.model, via: `${target.url}${target.hostHeader ? ` with Host ${target.hostHeader}` : ''}`, ...(target.hostHeader ? { hostHeader: target.hostHeader } : {}) };
+  return {
+    baseUrl: target.url,
+    model: target.model,
+    via: `${target.url}${target.hostHeader ? ` with Host ${target.hostHeader}` : ''}`,
+    ...(target.hostHeader ? { hostHeader: target.hostHeader } : {}),
+  };
 }
 
 /** The Authorization the calls carry; a ServiceAccount token is minted here (before the deadline). */
-export async function authFor(settings: SmokeTestSettings, kube: KubeClient | undefined, clients: Pick<SmokeClients, 'logger' | 'now' | 'secret'>, deadline: number): Promise<Auth> {
+export async function authFor(
+  settings: SmokeTestSettings,
+  kube: KubeClient | undefined,
+  clients: Pick<SmokeClients, 'logger' | 'now' | 'secret'>,
+  deadline: number,
+): Promise<Auth> {
   const a = settings.auth;
   const logger = clients.logger ?? silentLogger;
   const now = clients.now ?? Date.now;
@@ -108,14 +138,21 @@ export async function authFor(settings: SmokeTestSettings, kube: KubeClient | un
   if (a.kind === 'bearer') return { kind: 'bearer', token: a.token };
   if (!kube) throw new Error('a ServiceAccount token needs the Kubernetes client');
   const minted = await beforeDeadline(
-    mintServiceAccountToken(kube, { namespace: a.namespace, serviceAccount: a.serviceAccount, audience: a.audience, expirationSeconds: a.expirationSeconds }),
+    mintServiceAccountToken(kube, {
+      namespace: a.namespace,
+      serviceAccount: a.serviceAccount,
+      audience: a.audience,
+      expirationSeconds: a.expirationSeconds,
+    }),
     deadline,
     now,
     `mint a token for ServiceAccount ${a.namespace}/${a.serviceAccount}`,
     `the Kubernetes API at ${kube.server}`,
   );
   clients.secret?.(minted.token);
-  logger.info(`token for ${minted.subject} (audience ${a.audience}, valid ${formatDuration(a.expirationSeconds * 1000)})`);
+  logger.info(
+    `token for ${minted.subject} (audience ${a.audience}, valid ${formatDuration(a.expirationSeconds * 1000)})`,
+  );
   return { kind: 'serviceaccount', token: minted.token, subject: minted.subject, audience: a.audience };
 }
 
@@ -137,7 +174,15 @@ export async function smokeTest(settings: SmokeTestSettings, clients: SmokeClien
   else {
     const resolved = await logger.group(`find InferenceService ${t.namespace}/${t.name}`, () =>
       beforeDeadline(
-        resolveInferenceService(kube as KubeClient, { name: t.name, namespace: t.namespace, route: t.route, ...(t.ingressAddress ? { ingressAddress: t.ingressAddress } : {}), ...(t.model ? { model: t.model } : {}), timeoutMs: Math.max(1, deadline - now()), logger }),
+        resolveInferenceService(kube as KubeClient, {
+          name: t.name,
+          namespace: t.namespace,
+          route: t.route,
+          ...(t.ingressAddress ? { ingressAddress: t.ingressAddress } : {}),
+          ...(t.model ? { model: t.model } : {}),
+          timeoutMs: Math.max(1, deadline - now()),
+          logger,
+        }),
         deadline,
         now,
         `find InferenceService ${t.namespace}/${t.name}`,
@@ -149,7 +194,9 @@ export async function smokeTest(settings: SmokeTestSettings, clients: SmokeClien
     endpoint = resolved.endpoint;
     if (protocol === 'auto') protocol = resolved.info.protocol;
   }
-  logger.info(`calling ${endpoint.via}${settings.auth.kind === 'basic' ? ' (user name and password from the address, as Basic authorization)' : ''}`);
+  logger.info(
+    `calling ${endpoint.via}${settings.auth.kind === 'basic' ? ' (user name and password from the address, as Basic authorization)' : ''}`,
+  );
   const auth = await authFor(settings, kube, clients, deadline);
 
   const https = endpoint.baseUrl.startsWith('https:');
@@ -160,20 +207,37 @@ export async function smokeTest(settings: SmokeTestSettings, clients: SmokeClien
     insecure: settings.insecure,
   });
   try {
-    const caller = new Caller(endpoint, auth, { http, logger, now, requestTimeoutMs: settings.requestTimeoutMs, deadline });
-    const report = await checkEndpoint(caller, {
-      protocol,
-      payload: settings.payload,
-      rows: { ...(settings.inputName ? { name: settings.inputName } : {}), ...(settings.datatype ? { datatype: settings.datatype } : {}) },
-      ...(settings.expected !== undefined ? { expected: settings.expected } : {}),
-      compare: settings.compare,
-      tolerance: settings.tolerance,
-      assertTokenRequired: settings.assertTokenRequired,
-      timeoutMs: Math.max(0, deadline - now()),
-      load: { requests: settings.requests, concurrency: settings.concurrency, ...(settings.durationMs !== undefined ? { durationMs: settings.durationMs } : {}) },
-      ...(settings.maxP95Ms !== undefined ? { maxP95Ms: settings.maxP95Ms } : {}),
-      ...(settings.maxErrorRate !== undefined ? { maxErrorRate: settings.maxErrorRate } : {}),
-    }, { http, logger, now });
+    const caller = new Caller(endpoint, auth, {
+      http,
+      logger,
+      now,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      deadline,
+    });
+    const report = await checkEndpoint(
+      caller,
+      {
+        protocol,
+        payload: settings.payload,
+        rows: {
+          ...(settings.inputName ? { name: settings.inputName } : {}),
+          ...(settings.datatype ? { datatype: settings.datatype } : {}),
+        },
+        ...(settings.expected !== undefined ? { expected: settings.expected } : {}),
+        compare: settings.compare,
+        tolerance: settings.tolerance,
+        assertTokenRequired: settings.assertTokenRequired,
+        timeoutMs: Math.max(0, deadline - now()),
+        load: {
+          requests: settings.requests,
+          concurrency: settings.concurrency,
+          ...(settings.durationMs !== undefined ? { durationMs: settings.durationMs } : {}),
+        },
+        ...(settings.maxP95Ms !== undefined ? { maxP95Ms: settings.maxP95Ms } : {}),
+        ...(settings.maxErrorRate !== undefined ? { maxErrorRate: settings.maxErrorRate } : {}),
+      },
+      { http, logger, now },
+    );
     return { endpoint, report };
   } finally {
     await http.close();

@@ -65,8 +65,15 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
   const deadline = started + settings.timeoutMs;
 
   const ready = await logger.group(`readiness of "${endpoint.model}" (${endpoint.via})`, async () => {
-    const r = await caller.until('readiness', settings.protocol, (p) => ({ method: 'GET', path: pathsFor(p, endpoint.model).ready }), deadline);
-    logger.info(`ready after ${formatDuration(now() - started)} (${r.attempts} attempt(s)), protocol ${r.protocol}${settings.protocol === 'auto' ? ' (detected)' : ''}`);
+    const r = await caller.until(
+      'readiness',
+      settings.protocol,
+      (p) => ({ method: 'GET', path: pathsFor(p, endpoint.model).ready }),
+      deadline,
+    );
+    logger.info(
+      `ready after ${formatDuration(now() - started)} (${r.attempts} attempt(s)), protocol ${r.protocol}${settings.protocol === 'auto' ? ' (detected)' : ''}`,
+    );
     return r;
   });
   const protocol = ready.protocol;
@@ -77,7 +84,11 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
   try {
     body = requestBody(protocol, settings.payload, settings.rows);
   } catch (error) {
-    throw new SettingError('payload', JSON.stringify(settings.payload), error instanceof Error ? error.message : String(error));
+    throw new SettingError(
+      'payload',
+      JSON.stringify(settings.payload),
+      error instanceof Error ? error.message : String(error),
+    );
   }
 
   let tokenlessStatus: number | undefined;
@@ -91,51 +102,81 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
 
   const answer = await logger.group(`inference: POST ${paths.infer}`, async () => {
     const t0 = performance.now();
-    const r = await caller.until('inference', protocol, () => ({ method: 'POST', path: paths.infer, body }), Math.max(deadline, now() + 1));
+    const r = await caller.until(
+      'inference',
+      protocol,
+      () => ({ method: 'POST', path: paths.infer, body }),
+      Math.max(deadline, now() + 1),
+    );
     const ms = performance.now() - t0;
-    logger.info(`answered ${r.response.status} in ${ms.toFixed(1)}ms: ${r.response.body.length > 300 ? `${r.response.body.slice(0, 300)}…` : r.response.body}`);
+    logger.info(
+      `answered ${r.response.status} in ${ms.toFixed(1)}ms: ${r.response.body.length > 300 ? `${r.response.body.slice(0, 300)}…` : r.response.body}`,
+    );
     return { ...r, ms };
   });
   let response: unknown;
   try {
     response = JSON.parse(answer.response.body);
   } catch {
-    throw new EndpointError(`the model answered ${answer.response.status} but not with JSON: ${answer.response.body.slice(0, 160)}`, {
-      cause: 'a proxy or error page answered instead of the model server',
-      fix: 'call the endpoint by hand with the same Host header to see who answers',
-    }, answer.response.status);
+    throw new EndpointError(
+      `the model answered ${answer.response.status} but not with JSON: ${answer.response.body.slice(0, 160)}`,
+      {
+        cause: 'a proxy or error page answered instead of the model server',
+        fix: 'call the endpoint by hand with the same Host header to see who answers',
+      },
+      answer.response.status,
+    );
   }
   const problems = responseProblems(protocol, response);
   if (problems.length) {
-    throw new EndpointError(`the model answered ${answer.response.status} but not with a valid ${protocol} answer: ${problems.join('; ')}`, {
-      cause: 'the server reports success but its answer breaks the protocol (a server can be Ready and still broken)',
-      fix: `read the predictor's log; the ${protocol} protocol answers ${protocol === 'v1' ? '{"predictions": [...]}' : '{"outputs": [{"name", "shape", "datatype", "data"}]}'}`,
-    }, answer.response.status);
+    throw new EndpointError(
+      `the model answered ${answer.response.status} but not with a valid ${protocol} answer: ${problems.join('; ')}`,
+      {
+        cause: 'the server reports success but its answer breaks the protocol (a server can be Ready and still broken)',
+        fix: `read the predictor's log; the ${protocol} protocol answers ${protocol === 'v1' ? '{"predictions": [...]}' : '{"outputs": [{"name", "shape", "datatype", "data"}]}'}`,
+      },
+      answer.response.status,
+    );
   }
   const failures: string[] = [];
-  const differences = settings.expected === undefined ? [] : compare(protocol, response, settings.expected, settings.compare, settings.tolerance);
-  if (differences.length) failures.push(`the answer differs from \`expected\` (${settings.compare}):\n${formatDifferences(differences)}`);
+  const differences =
+    settings.expected === undefined
+      ? []
+      : compare(protocol, response, settings.expected, settings.compare, settings.tolerance);
+  if (differences.length)
+    failures.push(`the answer differs from \`expected\` (${settings.compare}):\n${formatDifferences(differences)}`);
   else if (settings.expected !== undefined) logger.info(`the answer matches \`expected\` (${settings.compare})`);
 
   let load: LoadResult | undefined;
   if (settings.load.requests > 0 && failures.length === 0) {
     const { requests, concurrency, durationMs } = settings.load;
-    load = await logger.group(`load: ${requests} call(s), ${concurrency} at a time${durationMs !== undefined ? `, at most ${formatDuration(durationMs)}` : ''}`, async () => {
-      const r = await runLoad(deps.http, caller.request('POST', paths.infer, body), {
-        requests,
-        concurrency,
-        ...(durationMs !== undefined ? { durationMs } : {}),
-        onProgress: (done, elapsed) => logger.info(`${done}/${requests} call(s) in ${formatDuration(elapsed)}`),
-      });
-      logger.info(describeLoad(r));
-      return r;
-    });
+    load = await logger.group(
+      `load: ${requests} call(s), ${concurrency} at a time${durationMs !== undefined ? `, at most ${formatDuration(durationMs)}` : ''}`,
+      async () => {
+        const r = await runLoad(deps.http, caller.request('POST', paths.infer, body), {
+          requests,
+          concurrency,
+          ...(durationMs !== undefined ? { durationMs } : {}),
+          onProgress: (done, elapsed) => logger.info(`${done}/${requests} call(s) in ${formatDuration(elapsed)}`),
+        });
+        logger.info(describeLoad(r));
+        return r;
+      },
+    );
     if (settings.maxP95Ms !== undefined && load.latency && load.latency.p95 > settings.maxP95Ms) {
       failures.push(`p95 latency ${load.latency.p95.toFixed(1)}ms is above max-p95-ms ${settings.maxP95Ms}`);
     }
-    if (settings.maxP95Ms !== undefined && !load.latency) failures.push('no call of the load phase succeeded, so there is no p95 latency to hold under max-p95-ms');
+    if (settings.maxP95Ms !== undefined && !load.latency)
+      failures.push('no call of the load phase succeeded, so there is no p95 latency to hold under max-p95-ms');
     if (settings.maxErrorRate !== undefined && load.errorRate > settings.maxErrorRate) {
-      failures.push(`error rate ${(load.errorRate * 100).toFixed(2)}% (${load.failed} of ${load.requests}: ${Object.entries(load.outcomes).filter(([k]) => !/^2\d\d$/.test(k)).map(([k, v]) => `${v}× ${k}`).join(', ')}) is above max-error-rate ${(settings.maxErrorRate * 100).toFixed(2)}%`);
+      failures.push(
+        `error rate ${(load.errorRate * 100).toFixed(2)}% (${load.failed} of ${load.requests}: ${Object.entries(
+          load.outcomes,
+        )
+          .filter(([k]) => !/^2\d\d$/.test(k))
+          .map(([k, v]) => `${v}× ${k}`)
+          .join(', ')}) is above max-error-rate ${(settings.maxErrorRate * 100).toFixed(2)}%`,
+      );
     }
   }
   return {
@@ -169,8 +210,13 @@ export function reportMarkdown(r: SmokeReport): string {
     ['endpoint', `\`${r.url}\`${r.hostHeader ? ` (Host \`${r.hostHeader}\`)` : ''}`],
     ['protocol', r.protocol],
     ['ready after', `${formatDuration(r.readyMs)} (${r.readyAttempts} attempt(s))`],
-    ...(r.tokenlessStatus !== undefined ? [['call without token', `refused (${r.tokenlessStatus})`] as [string, string]] : []),
-    ['answer', r.differences.length ? `**differs** (${r.differences.length} difference(s))` : `${r.responseStatus}, as expected`],
+    ...(r.tokenlessStatus !== undefined
+      ? [['call without token', `refused (${r.tokenlessStatus})`] as [string, string]]
+      : []),
+    [
+      'answer',
+      r.differences.length ? `**differs** (${r.differences.length} difference(s))` : `${r.responseStatus}, as expected`,
+    ],
     ...(r.load
       ? ([
           ['load', `${r.load.requests} calls, concurrency ${r.load.concurrency}, ${formatDuration(r.load.elapsedMs)}`],
@@ -181,7 +227,13 @@ export function reportMarkdown(r: SmokeReport): string {
       : []),
   ];
   const head = `#### Smoke test of \`${r.model}\`: ${r.failures.length ? 'failed' : 'passed'}`;
-  const table = ['| check | result |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`)].join('\n');
-  const failures = r.failures.length ? `\n\n${r.failures.map((f) => `- ${f.split('\n')[0]}${f.includes('\n') ? `\n\n\`\`\`\n${f.split('\n').slice(1).join('\n')}\n\`\`\`` : ''}`).join('\n')}` : '';
+  const table = [
+    '| check | result |',
+    '| --- | --- |',
+    ...rows.map(([k, v]) => `| ${k} | ${v.replace(/\|/g, '\\|')} |`),
+  ].join('\n');
+  const failures = r.failures.length
+    ? `\n\n${r.failures.map((f) => `- ${f.split('\n')[0]}${f.includes('\n') ? `\n\n\`\`\`\n${f.split('\n').slice(1).join('\n')}\n\`\`\`` : ''}`).join('\n')}`
+    : '';
   return `${head}\n\n${table}${failures}\n`;
 }

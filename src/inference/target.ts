@@ -14,7 +14,12 @@ import type { Endpoint } from './endpoint.js';
 import type { Protocol } from './protocol.js';
 
 export const INFERENCESERVICE = { apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService' };
-export const INGRESS_GATEWAY = { apiVersion: 'v1', kind: 'Service', namespace: 'istio-system', name: 'istio-ingressgateway' };
+export const INGRESS_GATEWAY = {
+  apiVersion: 'v1',
+  kind: 'Service',
+  namespace: 'istio-system',
+  name: 'istio-ingressgateway',
+};
 
 export type Route = 'gateway' | 'cluster-local';
 
@@ -27,7 +32,8 @@ export interface InferenceServiceInfo {
   ready?: string;
 }
 
-const predictorOf = (isvc: KubeObject): Record<string, unknown> => ((isvc['spec'] as { predictor?: Record<string, unknown> } | undefined)?.predictor ?? {});
+const predictorOf = (isvc: KubeObject): Record<string, unknown> =>
+  (isvc['spec'] as { predictor?: Record<string, unknown> } | undefined)?.predictor ?? {};
 
 /**
  * The protocol an InferenceService serves: spec.predictor.model.protocolVersion, or the legacy
@@ -35,17 +41,24 @@ const predictorOf = (isvc: KubeObject): Record<string, unknown> => ((isvc['spec'
  */
 export function protocolOf(isvc: KubeObject): { protocol: Protocol; source: string } {
   const predictor = predictorOf(isvc);
-  const model = (predictor['model'] ?? Object.values(predictor).find((v) => v && typeof v === 'object' && 'storageUri' in (v as object))) as { protocolVersion?: string; modelFormat?: { name?: string } } | undefined;
+  const model = (predictor['model'] ??
+    Object.values(predictor).find((v) => v && typeof v === 'object' && 'storageUri' in (v as object))) as
+    { protocolVersion?: string; modelFormat?: { name?: string } } | undefined;
   const declared = model?.protocolVersion;
-  if (declared === 'v1' || declared === 'v2') return { protocol: declared, source: `spec.predictor protocolVersion ${declared}` };
+  if (declared === 'v1' || declared === 'v2')
+    return { protocol: declared, source: `spec.predictor protocolVersion ${declared}` };
   if (declared) {
-    throw new KfopsError(`InferenceService ${isvc.metadata.namespace}/${isvc.metadata.name} serves protocol ${declared}, which this check cannot call`, {
-      cause: 'only the REST protocols v1 and v2 are supported; gRPC endpoints need a gRPC client',
-      fix: 'smoke-test a REST deployment of the model, or set protocol explicitly if the server also serves REST',
-    });
+    throw new KfopsError(
+      `InferenceService ${isvc.metadata.namespace}/${isvc.metadata.name} serves protocol ${declared}, which this check cannot call`,
+      {
+        cause: 'only the REST protocols v1 and v2 are supported; gRPC endpoints need a gRPC client',
+        fix: 'smoke-test a REST deployment of the model, or set protocol explicitly if the server also serves REST',
+      },
+    );
   }
-  if (model?.modelFormat?.name?.toLowerCase() === 'mlflow' || 'mlflow' in predictor) return { protocol: 'v2', source: 'model format mlflow (MLServer speaks only v2)' };
-  return { protocol: 'v1', source: 'no protocolVersion set (KServe\'s default is v1)' };
+  if (model?.modelFormat?.name?.toLowerCase() === 'mlflow' || 'mlflow' in predictor)
+    return { protocol: 'v2', source: 'model format mlflow (MLServer speaks only v2)' };
+  return { protocol: 'v1', source: "no protocolVersion set (KServe's default is v1)" };
 }
 
 export function inferenceServiceInfo(isvc: KubeObject): Omit<InferenceServiceInfo, 'protocol' | 'protocolSource'> {
@@ -54,7 +67,11 @@ export function inferenceServiceInfo(isvc: KubeObject): Omit<InferenceServiceInf
   return {
     ...(status.url ? { url: status.url } : {}),
     ...(status.address?.url ? { clusterLocalUrl: status.address.url } : {}),
-    ...(ready ? { ready: `${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}` } : {}),
+    ...(ready
+      ? {
+          ready: `${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}`,
+        }
+      : {}),
   };
 }
 
@@ -62,12 +79,15 @@ export const isClusterLocal = (url: string): boolean => /\.svc(\.cluster\.local)
 
 /** The gateway's external address (LoadBalancer ingress) and the port for the scheme. */
 export function gatewayBase(svc: KubeObject, scheme: 'http' | 'https'): string | undefined {
-  const ingress = ((svc['status'] as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined)?.loadBalancer?.ingress ?? [])[0];
+  const ingress = ((svc['status'] as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined)
+    ?.loadBalancer?.ingress ?? [])[0];
   const host = ingress?.ip ?? ingress?.hostname;
   if (!host) return undefined;
-  const ports = ((svc['spec'] as { ports?: { name?: string; port: number }[] } | undefined)?.ports ?? []);
+  const ports = (svc['spec'] as { ports?: { name?: string; port: number }[] } | undefined)?.ports ?? [];
   const wanted = scheme === 'https' ? ['https', 443] : ['http2', 'http', 80];
-  const port = ports.find((p) => wanted.includes(p.name ?? '') || wanted.includes(p.port))?.port ?? (scheme === 'https' ? 443 : 80);
+  const port =
+    ports.find((p) => wanted.includes(p.name ?? '') || wanted.includes(p.port))?.port ??
+    (scheme === 'https' ? 443 : 80);
   const defaultPort = scheme === 'https' ? 443 : 80;
   const h = host.includes(':') ? `[${host}]` : host;
   return `${scheme}://${h}${port === defaultPort ? '' : `:${port}`}`;
@@ -94,7 +114,10 @@ export interface ResolveOptions {
  * Reads the InferenceService (waiting for its status.url) and decides where to call it.
  * KServe's Ready condition is logged but not trusted: the calls that follow are the proof.
  */
-export async function resolveInferenceService(client: KubeClient, options: ResolveOptions): Promise<{ endpoint: Endpoint; info: InferenceServiceInfo }> {
+export async function resolveInferenceService(
+  client: KubeClient,
+  options: ResolveOptions,
+): Promise<{ endpoint: Endpoint; info: InferenceServiceInfo }> {
   const logger = options.logger ?? silentLogger;
   const ref = { ...INFERENCESERVICE, namespace: options.namespace, name: options.name };
   const where = `InferenceService ${options.namespace}/${options.name}`;
@@ -108,19 +131,26 @@ export async function resolveInferenceService(client: KubeClient, options: Resol
       });
     }
     const wantUrl = options.route === 'cluster-local' ? 'status.address.url' : 'status.url';
-    isvc = await waitFor(client, ref, {
-      name: `${wantUrl} set`,
-      check: (o): Readiness => {
-        const i = inferenceServiceInfo(o);
-        const url = options.route === 'cluster-local' ? i.clusterLocalUrl : i.url;
-        return url ? { state: 'ready', message: url } : { state: 'pending', message: `no ${wantUrl} yet (Ready ${i.ready ?? 'not reported'})` };
+    isvc = await waitFor(
+      client,
+      ref,
+      {
+        name: `${wantUrl} set`,
+        check: (o): Readiness => {
+          const i = inferenceServiceInfo(o);
+          const url = options.route === 'cluster-local' ? i.clusterLocalUrl : i.url;
+          return url
+            ? { state: 'ready', message: url }
+            : { state: 'pending', message: `no ${wantUrl} yet (Ready ${i.ready ?? 'not reported'})` };
+        },
       },
-    }, { timeoutMs: options.timeoutMs, logger });
+      { timeoutMs: options.timeoutMs, logger },
+    );
   } catch (error) {
     if (error instanceof WaitTimeoutError) {
       throw new KfopsError(`${where} has no URL yet`, {
         cause: `${error.details.cause ?? ''}: KServe sets the URL once the predictor's route exists`,
-        fix: 'look at the InferenceService\'s conditions (kubectl describe inferenceservice) for the reason the predictor is not ready',
+        fix: "look at the InferenceService's conditions (kubectl describe inferenceservice) for the reason the predictor is not ready",
       });
     }
     if (error instanceof KfopsError) throw error;
@@ -128,12 +158,17 @@ export async function resolveInferenceService(client: KubeClient, options: Resol
   }
   const { protocol, source } = protocolOf(isvc);
   const info: InferenceServiceInfo = { ...inferenceServiceInfo(isvc), protocol, protocolSource: source };
-  logger.info(`${where}: url ${info.url ?? '(none)'}, cluster-local ${info.clusterLocalUrl ?? '(none)'}, Ready ${info.ready ?? 'not reported'}, protocol ${protocol} (${source})`);
+  logger.info(
+    `${where}: url ${info.url ?? '(none)'}, cluster-local ${info.clusterLocalUrl ?? '(none)'}, Ready ${info.ready ?? 'not reported'}, protocol ${protocol} (${source})`,
+  );
   const model = options.model ?? options.name;
   const inferenceService = { namespace: options.namespace, name: options.name };
   if (options.route === 'cluster-local') {
     const base = (info.clusterLocalUrl as string).replace(/\/+$/, '');
-    return { endpoint: { baseUrl: base, model, via: `${where} at its cluster-local address ${base}`, inferenceService }, info };
+    return {
+      endpoint: { baseUrl: base, model, via: `${where} at its cluster-local address ${base}`, inferenceService },
+      info,
+    };
   }
   const url = new URL(info.url as string);
   const scheme = url.protocol === 'https:' ? 'https' : 'http';
@@ -144,7 +179,10 @@ export async function resolveInferenceService(client: KubeClient, options: Resol
     via = `${where} through the ingress address ${base}`;
   } else {
     const svc = await client.get(INGRESS_GATEWAY).catch((error: unknown) => {
-      throw explainKubeError(error, { action: 'read Service istio-system/istio-ingressgateway', server: client.server });
+      throw explainKubeError(error, {
+        action: 'read Service istio-system/istio-ingressgateway',
+        server: client.server,
+      });
     });
     if (!svc) {
       throw new KfopsError('Service istio-system/istio-ingressgateway was not found', {
@@ -163,7 +201,17 @@ export async function resolveInferenceService(client: KubeClient, options: Resol
     base = found;
     via = `${where} through the ingress gateway at ${base}`;
   }
-  const endpoint: Endpoint = { baseUrl: base, hostHeader: url.host, model, via, inferenceService, ...(isClusterLocal(url.href) ? { clusterLocalUrl: url.href } : {}) };
-  if (endpoint.clusterLocalUrl) logger.warning(`${where}'s URL ${url.href} is cluster-local: the ingress gateway will not route it (Knative's config-domain has no external domain)`);
+  const endpoint: Endpoint = {
+    baseUrl: base,
+    hostHeader: url.host,
+    model,
+    via,
+    inferenceService,
+    ...(isClusterLocal(url.href) ? { clusterLocalUrl: url.href } : {}),
+  };
+  if (endpoint.clusterLocalUrl)
+    logger.warning(
+      `${where}'s URL ${url.href} is cluster-local: the ingress gateway will not route it (Knative's config-domain has no external domain)`,
+    );
   return { endpoint, info };
 }

@@ -13,7 +13,9 @@ export const PROFILE_NAMESPACE_LABEL = 'app.kubernetes.io/part-of';
  * Serverless mode (as Kubeflow's own KServe test does), the raw Deployment's app label otherwise.
  */
 export function predictorSelector(name: string, mode: DeploymentMode): Record<string, string> {
-  return mode === 'Serverless' ? { 'serving.knative.dev/service': `${name}-predictor` } : { app: `isvc.${name}-predictor` };
+  return mode === 'Serverless'
+    ? { 'serving.knative.dev/service': `${name}-predictor` }
+    : { app: `isvc.${name}-predictor` };
 }
 
 export function policyName(name: string): string {
@@ -27,7 +29,13 @@ export function policyName(name: string): string {
  * `fromNamespaces`, only callers from those namespaces (by mTLS identity) are allowed. Requests through
  * the ingress gateway still need a valid token: the gateway's own policies are not touched.
  */
-export function predictorPolicy(name: string, namespace: string, mode: DeploymentMode, fromNamespaces: readonly string[] = [], labels: Record<string, string> = {}): KubeObject {
+export function predictorPolicy(
+  name: string,
+  namespace: string,
+  mode: DeploymentMode,
+  fromNamespaces: readonly string[] = [],
+  labels: Record<string, string> = {},
+): KubeObject {
   return {
     apiVersion: AUTHZ_API_VERSION,
     kind: 'AuthorizationPolicy',
@@ -44,17 +52,25 @@ export function predictorPolicy(name: string, namespace: string, mode: Deploymen
 export function isProfileNamespace(ns: KubeObject | undefined): boolean {
   if (!ns) return false;
   if (ns.metadata.labels?.[PROFILE_NAMESPACE_LABEL] === 'kubeflow-profile') return true;
-  return (ns.metadata.ownerReferences ?? []).some((o) => o.kind === 'Profile' && o.apiVersion.startsWith('kubeflow.org/'));
+  return (ns.metadata.ownerReferences ?? []).some(
+    (o) => o.kind === 'Profile' && o.apiVersion.startsWith('kubeflow.org/'),
+  );
 }
 
 export type AuthDecision = { apply: true; reason: string } | { apply: false; reason: string };
 
 /** auto: only in profile namespaces of clusters that serve AuthorizationPolicy; skip: never. */
-export async function decideAuthPolicy(client: KubeClient, namespace: string, mode: 'auto' | 'skip'): Promise<AuthDecision> {
+export async function decideAuthPolicy(
+  client: KubeClient,
+  namespace: string,
+  mode: 'auto' | 'skip',
+): Promise<AuthDecision> {
   if (mode === 'skip') return { apply: false, reason: 'auth-policy: skip' };
   const ns = await client.get({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
-  if (!isProfileNamespace(ns)) return { apply: false, reason: `namespace ${namespace} is not a Kubeflow profile namespace` };
+  if (!isProfileNamespace(ns))
+    return { apply: false, reason: `namespace ${namespace} is not a Kubeflow profile namespace` };
   const served = await client.objects.discover(AUTHZ_API_VERSION, 'AuthorizationPolicy').catch(() => undefined);
-  if (!served) return { apply: false, reason: `the cluster does not serve AuthorizationPolicy (${AUTHZ_API_VERSION}): no Istio` };
+  if (!served)
+    return { apply: false, reason: `the cluster does not serve AuthorizationPolicy (${AUTHZ_API_VERSION}): no Istio` };
   return { apply: true, reason: `namespace ${namespace} is a Kubeflow profile namespace` };
 }

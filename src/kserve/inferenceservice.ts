@@ -90,7 +90,11 @@ export function withoutCanary(predictor: Record<string, unknown>): Record<string
   return copy;
 }
 
-export function renderInferenceService(s: ServiceSettings, predictor: Record<string, unknown>, records: { applied: ReleaseRecord; previous?: ReleaseRecord }): KubeObject {
+export function renderInferenceService(
+  s: ServiceSettings,
+  predictor: Record<string, unknown>,
+  records: { applied: ReleaseRecord; previous?: ReleaseRecord },
+): KubeObject {
   return {
     apiVersion: ISVC_API_VERSION,
     kind: 'InferenceService',
@@ -131,9 +135,16 @@ export interface ReleasePlan {
   changed: boolean;
 }
 
-type PredictorStatus = { latestReadyRevision?: string; latestCreatedRevision?: string; previousRolledoutRevision?: string; latestRolledoutRevision?: string };
+type PredictorStatus = {
+  latestReadyRevision?: string;
+  latestCreatedRevision?: string;
+  previousRolledoutRevision?: string;
+  latestRolledoutRevision?: string;
+};
 export function predictorStatus(live: KubeObject | undefined): PredictorStatus {
-  return ((live?.['status'] as { components?: { predictor?: PredictorStatus } } | undefined)?.components?.predictor) ?? {};
+  return (
+    (live?.['status'] as { components?: { predictor?: PredictorStatus } } | undefined)?.components?.predictor ?? {}
+  );
 }
 
 /**
@@ -144,28 +155,51 @@ export function predictorStatus(live: KubeObject | undefined): PredictorStatus {
  * - rollback: the previous release's predictor, without a canary; the release rolled back from becomes
  *   the previous one (so a second rollback rolls forward again).
  */
-export function planRelease(action: ReleaseAction, live: KubeObject | undefined, desired?: { predictor: Record<string, unknown>; model: ModelInfo }): ReleasePlan {
-  const liveApplied = readRecord(live, APPLIED_ANNOTATION) ?? (live ? { predictor: ((live['spec'] as { predictor?: Record<string, unknown> } | undefined)?.predictor ?? {}) } : undefined);
+export function planRelease(
+  action: ReleaseAction,
+  live: KubeObject | undefined,
+  desired?: { predictor: Record<string, unknown>; model: ModelInfo },
+): ReleasePlan {
+  const liveApplied =
+    readRecord(live, APPLIED_ANNOTATION) ??
+    (live
+      ? { predictor: (live['spec'] as { predictor?: Record<string, unknown> } | undefined)?.predictor ?? {} }
+      : undefined);
   const livePrevious = readRecord(live, PREVIOUS_ANNOTATION);
   const serving = predictorStatus(live);
   // RawDeployment reports only latestCreatedRevision (the Deployment's revision number).
-  const servingRevision = serving.latestReadyRevision ?? serving.latestRolledoutRevision ?? serving.latestCreatedRevision;
+  const servingRevision =
+    serving.latestReadyRevision ?? serving.latestRolledoutRevision ?? serving.latestCreatedRevision;
   if (action === 'deploy') {
     if (!desired) throw new Error('deploy needs a predictor; this is a bug');
     const changed = !liveApplied || stableJson(liveApplied.predictor) !== stableJson(desired.predictor);
     const applied: ReleaseRecord = { predictor: desired.predictor, model: desired.model };
-    if (!changed) return { predictor: desired.predictor, applied, ...(livePrevious ? { previous: livePrevious } : {}), changed };
+    if (!changed)
+      return { predictor: desired.predictor, applied, ...(livePrevious ? { previous: livePrevious } : {}), changed };
     // Re-deploying with only the canary percent changed keeps the release it is measured against.
-    const sameModel = liveApplied && stableJson(withoutCanary(liveApplied.predictor)) === stableJson(withoutCanary(desired.predictor));
-    const previous = sameModel ? livePrevious : liveApplied ? { ...liveApplied, ...(servingRevision ? { revision: servingRevision } : {}) } : undefined;
+    const sameModel =
+      liveApplied && stableJson(withoutCanary(liveApplied.predictor)) === stableJson(withoutCanary(desired.predictor));
+    const previous = sameModel
+      ? livePrevious
+      : liveApplied
+        ? { ...liveApplied, ...(servingRevision ? { revision: servingRevision } : {}) }
+        : undefined;
     return { predictor: desired.predictor, applied, ...(previous ? { previous } : {}), changed };
   }
   if (!live || !liveApplied) {
-    throw new KfopsError(`There is no InferenceService to ${action}`, { cause: 'it does not exist in this namespace', fix: 'deploy it first (action: deploy), or check name and namespace' });
+    throw new KfopsError(`There is no InferenceService to ${action}`, {
+      cause: 'it does not exist in this namespace',
+      fix: 'deploy it first (action: deploy), or check name and namespace',
+    });
   }
   if (action === 'promote') {
     const predictor = withoutCanary(liveApplied.predictor);
-    return { predictor, applied: { ...liveApplied, predictor }, ...(livePrevious ? { previous: livePrevious } : {}), changed: stableJson(predictor) !== stableJson(liveApplied.predictor) };
+    return {
+      predictor,
+      applied: { ...liveApplied, predictor },
+      ...(livePrevious ? { previous: livePrevious } : {}),
+      changed: stableJson(predictor) !== stableJson(liveApplied.predictor),
+    };
   }
   if (!livePrevious) {
     throw new KfopsError('There is no previous release to roll back to', {

@@ -7,7 +7,14 @@ import { MlflowClient, resolveModel, type MlflowClientOptions, type ResolvedMode
 import { release, type ReleaseReport, type ReleaseSettings } from './deploy.js';
 import type { ModelInfo, PredictorSettings } from './inferenceservice.js';
 import { storageSource, type ModelSource, type StorageSource } from './source.js';
-import { checkS3Location, describeS3, s3Client, type LocationReport, type S3Lister, type S3Settings } from './storage.js';
+import {
+  checkS3Location,
+  describeS3,
+  s3Client,
+  type LocationReport,
+  type S3Lister,
+  type S3Settings,
+} from './storage.js';
 
 /** The tracking server for registry references (URL without credentials; they travel as headers). */
 export interface MlflowSettings {
@@ -37,8 +44,7 @@ export interface ReleaseModelClients {
 }
 
 export type StorageCheck =
-  | { state: 'passed'; where: string; location: LocationReport; ms: number }
-  | { state: 'skipped'; reason: string };
+  { state: 'passed'; where: string; location: LocationReport; ms: number } | { state: 'skipped'; reason: string };
 
 /** What was done, filled as the steps complete: a failed release still reports what it got to. */
 export interface ReleaseModelReport {
@@ -116,7 +122,16 @@ export async function releaseModel(
       if (model.resolved) report.resolved = model.resolved;
 
       report.step = 'check';
-      report.check = await checkStorage(s, model.info.source, s.model.predictor.modelFormat, clients, logger, abort.signal, during, now);
+      report.check = await checkStorage(
+        s,
+        model.info.source,
+        s.model.predictor.modelFormat,
+        clients,
+        logger,
+        abort.signal,
+        during,
+        now,
+      );
     }
 
     report.step = 'release';
@@ -125,12 +140,21 @@ export async function releaseModel(
     logger.info(`cluster: ${kube.server} (from ${kube.source})`);
     const settings: ReleaseSettings = {
       ...s.release,
-      ...(s.model && report.model ? { predictor: { ...s.model.predictor, storageUri: report.model.uri }, model: withoutSource(report.model) } : {}),
+      ...(s.model && report.model
+        ? { predictor: { ...s.model.predictor, storageUri: report.model.uri }, model: withoutSource(report.model) }
+        : {}),
       timeoutMs: Math.max(1, s.timeoutMs - (now() - report.startedAt)),
     };
     const { service } = s.release;
-    report.release = await logger.group(`${s.release.action} InferenceService ${service.namespace}/${service.name}`, () =>
-      during(`the InferenceService ${service.namespace}/${service.name} (${s.release.action})`, `the Kubernetes API server ${kube.server}`, release(kube, settings, { logger }), WAIT_GRACE_MS),
+    report.release = await logger.group(
+      `${s.release.action} InferenceService ${service.namespace}/${service.name}`,
+      () =>
+        during(
+          `the InferenceService ${service.namespace}/${service.name} (${s.release.action})`,
+          `the Kubernetes API server ${kube.server}`,
+          release(kube, settings, { logger }),
+          WAIT_GRACE_MS,
+        ),
     );
     report.step = 'done';
     return report;
@@ -170,10 +194,25 @@ async function resolveSource(
       ...(m.token !== undefined ? { token: m.token } : {}),
     };
     const client = clients.mlflow ? clients.mlflow(options) : new MlflowClient(options);
-    const resolved = await during(`${source.uri} to resolve`, `the MLflow tracking server at ${client.url}`, resolveModel(client, source.ref, m.artifactRoot ? { artifactRoot: m.artifactRoot } : {}));
+    const resolved = await during(
+      `${source.uri} to resolve`,
+      `the MLflow tracking server at ${client.url}`,
+      resolveModel(client, source.ref, m.artifactRoot ? { artifactRoot: m.artifactRoot } : {}),
+    );
     const storage = storageSource(resolved.uri);
-    logger.info(`${source.uri} -> version ${resolved.version}${resolved.runId ? ` (run ${resolved.runId})` : ''}${resolved.modelId ? ` (logged model ${resolved.modelId})` : ''}: ${resolved.uri}${resolved.registryUri !== resolved.uri ? ` (registry: ${resolved.registryUri})` : ''}`);
-    return { info: { uri: resolved.uri, version: resolved.version, name: resolved.name, registry: source.uri, source: storage }, resolved };
+    logger.info(
+      `${source.uri} -> version ${resolved.version}${resolved.runId ? ` (run ${resolved.runId})` : ''}${resolved.modelId ? ` (logged model ${resolved.modelId})` : ''}: ${resolved.uri}${resolved.registryUri !== resolved.uri ? ` (registry: ${resolved.registryUri})` : ''}`,
+    );
+    return {
+      info: {
+        uri: resolved.uri,
+        version: resolved.version,
+        name: resolved.name,
+        registry: source.uri,
+        source: storage,
+      },
+      resolved,
+    };
   });
 }
 
@@ -190,7 +229,9 @@ async function checkStorage(
   const s3 = s.release.s3?.settings;
   if (!s3) return { state: 'skipped', reason: 'no S3 credentials given' };
   if (source.kind !== 's3') {
-    logger.warning(`S3 credentials were given but the model is at ${source.uri}: they are stored for the predictor, not checked`);
+    logger.warning(
+      `S3 credentials were given but the model is at ${source.uri}: they are stored for the predictor, not checked`,
+    );
     return { state: 'skipped', reason: `the model is not in S3 (${source.kind})` };
   }
   if (!s.s3Check) {
@@ -201,9 +242,15 @@ async function checkStorage(
   return logger.group('check the model location with the given credentials', async () => {
     const started = now();
     const client = clients.s3 ? clients.s3(s3) : s3Client(s3);
-    const location = await during(`the listing of ${source.uri}`, `the S3 server at ${where}`, checkS3Location(client, source, modelFormat, where, { signal }));
+    const location = await during(
+      `the listing of ${source.uri}`,
+      `the S3 server at ${where}`,
+      checkS3Location(client, source, modelFormat, where, { signal }),
+    );
     const ms = now() - started;
-    logger.info(`${source.uri} holds ${location.found} (${location.files.length} file(s), ${location.directories.length} folder(s)); checked in ${formatDuration(ms)}`);
+    logger.info(
+      `${source.uri} holds ${location.found} (${location.files.length} file(s), ${location.directories.length} folder(s)); checked in ${formatDuration(ms)}`,
+    );
     return { state: 'passed', where, location, ms };
   });
 }

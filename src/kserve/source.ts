@@ -59,18 +59,28 @@ export function parseModelSource(text: string, field: 'model' | 'resolved' = 'mo
   const scheme = (m[1] as string).toLowerCase();
   const authority = m[2] as string;
   const path = (m[3] ?? '').replace(/^\/+|\/+$/g, '');
-  if (/(^|\/)MLmodel$/.test(path)) fail(`the directory that holds MLmodel (${text.replace(/\/?MLmodel$/, '')}), not the file itself`);
+  if (/(^|\/)MLmodel$/.test(path))
+    fail(`the directory that holds MLmodel (${text.replace(/\/?MLmodel$/, '')}), not the file itself`);
   switch (scheme) {
     case 's3':
       if (!authority) fail('s3://<bucket>/<path to the model directory>: the bucket is missing');
-      if (!S3_BUCKET.test(authority)) fail(`s3://<bucket>/<path>, with a bucket name of 3 to 63 lowercase letters, digits, '.' and '-' (got bucket ${JSON.stringify(authority)})`);
+      if (!S3_BUCKET.test(authority))
+        fail(
+          `s3://<bucket>/<path>, with a bucket name of 3 to 63 lowercase letters, digits, '.' and '-' (got bucket ${JSON.stringify(authority)})`,
+        );
       return { kind: 's3', uri: text, bucket: authority, prefix: path };
     case 'gs':
       if (!authority) fail('gs://<bucket>/<path to the model directory>: the bucket is missing');
-      if (!GCS_BUCKET.test(authority)) fail(`gs://<bucket>/<path>, with a bucket name of 3 to 63 lowercase letters, digits, '.', '_' and '-' (got bucket ${JSON.stringify(authority)})`);
+      if (!GCS_BUCKET.test(authority))
+        fail(
+          `gs://<bucket>/<path>, with a bucket name of 3 to 63 lowercase letters, digits, '.', '_' and '-' (got bucket ${JSON.stringify(authority)})`,
+        );
       return { kind: 'gcs', uri: text, bucket: authority, prefix: path };
     case 'pvc':
-      if (!authority || !isKubeName(authority, 'subdomain')) fail('pvc://<claim>/<path>, with the name of a PersistentVolumeClaim in the namespace (lowercase letters, digits, \'-\' and \'.\')');
+      if (!authority || !isKubeName(authority, 'subdomain'))
+        fail(
+          "pvc://<claim>/<path>, with the name of a PersistentVolumeClaim in the namespace (lowercase letters, digits, '-' and '.')",
+        );
       return { kind: 'pvc', uri: text, claim: authority, path };
     case 'http':
     case 'https': {
@@ -82,7 +92,9 @@ export function parseModelSource(text: string, field: 'model' | 'resolved' = 'mo
       }
       if (!url.hostname) fail('an http(s) URL with a host');
       if (url.username || url.password) {
-        fail('a URL without credentials: they would be stored in clear in the InferenceService spec (serve the model from a bucket with s3 credentials, or from a URL that needs none)');
+        fail(
+          'a URL without credentials: they would be stored in clear in the InferenceService spec (serve the model from a bucket with s3 credentials, or from a URL that needs none)',
+        );
       }
       return { kind: 'uri', uri: text, scheme };
     }

@@ -39,7 +39,16 @@ export interface Assessment {
   message: string;
   /** Ready, but something looks wrong (KServe can report Ready while the model server restarts). */
   warning?: string;
-  failure?: { kind: FailureKind; headline: string; cause: string; fix: string; pod?: string; container?: string; previousLog?: boolean; related?: string[] };
+  failure?: {
+    kind: FailureKind;
+    headline: string;
+    cause: string;
+    fix: string;
+    pod?: string;
+    container?: string;
+    previousLog?: boolean;
+    related?: string[];
+  };
 }
 
 export interface WatchState {
@@ -77,40 +86,78 @@ type Status = {
   observedGeneration?: number;
   url?: string;
   address?: { url?: string };
-  components?: { predictor?: { latestReadyRevision?: string; latestCreatedRevision?: string; previousRolledoutRevision?: string; latestRolledoutRevision?: string; traffic?: { revisionName?: string; percent?: number; latestRevision?: boolean; tag?: string }[] } };
-  modelStatus?: { transitionStatus?: string; states?: { activeModelState?: string; targetModelState?: string }; lastFailureInfo?: { reason?: string; message?: string; exitCode?: number; location?: string } };
+  components?: {
+    predictor?: {
+      latestReadyRevision?: string;
+      latestCreatedRevision?: string;
+      previousRolledoutRevision?: string;
+      latestRolledoutRevision?: string;
+      traffic?: { revisionName?: string; percent?: number; latestRevision?: boolean; tag?: string }[];
+    };
+  };
+  modelStatus?: {
+    transitionStatus?: string;
+    states?: { activeModelState?: string; targetModelState?: string };
+    lastFailureInfo?: { reason?: string; message?: string; exitCode?: number; location?: string };
+  };
 };
-export const statusOf = (o: KubeObject | undefined): Status => ((o?.['status'] as Status | undefined) ?? {});
+export const statusOf = (o: KubeObject | undefined): Status => (o?.['status'] as Status | undefined) ?? {};
 
 export function trafficOf(o: KubeObject | undefined): TrafficTarget[] {
-  return (statusOf(o).components?.predictor?.traffic ?? []).map((t) => ({ revision: t.revisionName ?? '(unnamed)', percent: t.percent ?? 0, latest: t.latestRevision === true, ...(t.tag ? { tag: t.tag } : {}) }));
+  return (statusOf(o).components?.predictor?.traffic ?? []).map((t) => ({
+    revision: t.revisionName ?? '(unnamed)',
+    percent: t.percent ?? 0,
+    latest: t.latestRevision === true,
+    ...(t.tag ? { tag: t.tag } : {}),
+  }));
 }
 
 const time = (v: unknown): number => (typeof v === 'string' ? new Date(v).getTime() : 0);
 
 /** Warning events about the named objects, newest first, as "Reason: message" lines. */
 function warningsFor(events: ReadonlyMap<string, KubeObject>, names: Set<string>, limit = 4): string[] {
-  const list = [...events.values()].filter((e) => names.has((e['involvedObject'] as { name?: string } | undefined)?.name ?? '') && e['type'] === 'Warning');
-  list.sort((a, b) => time(b['lastTimestamp'] ?? b['eventTime'] ?? b.metadata.creationTimestamp) - time(a['lastTimestamp'] ?? a['eventTime'] ?? a.metadata.creationTimestamp));
-  return list.slice(0, limit).map((e) => `${String(e['reason'] ?? '')}: ${String(e['message'] ?? '').trim()}${Number(e['count'] ?? 1) > 1 ? ` (x${String(e['count'])})` : ''}`);
+  const list = [...events.values()].filter(
+    (e) => names.has((e['involvedObject'] as { name?: string } | undefined)?.name ?? '') && e['type'] === 'Warning',
+  );
+  list.sort(
+    (a, b) =>
+      time(b['lastTimestamp'] ?? b['eventTime'] ?? b.metadata.creationTimestamp) -
+      time(a['lastTimestamp'] ?? a['eventTime'] ?? a.metadata.creationTimestamp),
+  );
+  return list
+    .slice(0, limit)
+    .map(
+      (e) =>
+        `${String(e['reason'] ?? '')}: ${String(e['message'] ?? '').trim()}${Number(e['count'] ?? 1) > 1 ? ` (x${String(e['count'])})` : ''}`,
+    );
 }
 
 function eventReasons(events: ReadonlyMap<string, KubeObject>, name: string): Set<string> {
-  return new Set([...events.values()].filter((e) => (e['involvedObject'] as { name?: string } | undefined)?.name === name).map((e) => String(e['reason'] ?? '')));
+  return new Set(
+    [...events.values()]
+      .filter((e) => (e['involvedObject'] as { name?: string } | undefined)?.name === name)
+      .map((e) => String(e['reason'] ?? '')),
+  );
 }
 
 /** The fix for a storage-initializer failure, from what it printed. */
 export function storageFix(text: string): string {
-  if (/InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|\b403\b|NoCredentialsError|Unable to locate credentials|credentials/i.test(text)) {
+  if (
+    /InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|\b403\b|NoCredentialsError|Unable to locate credentials|credentials/i.test(
+      text,
+    )
+  ) {
     return 'the storage credentials are missing or wrong: set s3-access-key-id / s3-secret-access-key (and s3-endpoint for MinIO) so the predictor runs with a ServiceAccount whose Secret carries them';
   }
-  if (/NoSuchBucket|NoSuchKey|\b404\b|does not exist|not found|No such file|Failed to fetch model|is empty/i.test(text)) {
+  if (
+    /NoSuchBucket|NoSuchKey|\b404\b|does not exist|not found|No such file|Failed to fetch model|is empty/i.test(text)
+  ) {
     return 'the model location does not exist: check the bucket and path in model-uri (the directory that holds MLmodel)';
   }
   if (/Could not connect|EndpointConnectionError|Connection refused|timed out|Name or service not known/i.test(text)) {
     return 'the storage endpoint is not reachable from the cluster: set s3-endpoint to an address the pods can reach (e.g. minio-service.kubeflow:9000) and s3-use-https to match it';
   }
-  return 'read the storage-initializer output above; it downloads model-uri with the ServiceAccount\'s credentials before the model server starts';
+  return "read the storage-initializer output above; it downloads model-uri with the ServiceAccount's credentials before the model server starts";
 }
 
 const tail = (text: string | undefined, lines = 12): string => (text ?? '').trim().split('\n').slice(-lines).join('\n');
@@ -159,11 +206,21 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
       };
     }
     for (const p of podProblems(v1)) {
-      if (p.kind === 'image-pull' && (p.reason !== 'ErrImagePull' || /not found|manifest unknown|unauthorized|denied|invalid/i.test(p.message))) {
+      if (
+        p.kind === 'image-pull' &&
+        (p.reason !== 'ErrImagePull' || /not found|manifest unknown|unauthorized|denied|invalid/i.test(p.message))
+      ) {
         return {
           state: 'failed',
           message: `image pull failed for ${name}/${p.container}`,
-          failure: { kind: 'image-pull', headline: `the image of container ${p.container} cannot be pulled (pod ${name}: ${p.reason})`, cause: p.message, fix: `${p.fix}; for a runtime image, check the ServingRuntime (runtime input) and that the cluster may reach its registry`, pod: name, ...(p.container ? { container: p.container } : {}) },
+          failure: {
+            kind: 'image-pull',
+            headline: `the image of container ${p.container} cannot be pulled (pod ${name}: ${p.reason})`,
+            cause: p.message,
+            fix: `${p.fix}; for a runtime image, check the ServingRuntime (runtime input) and that the cluster may reach its registry`,
+            pod: name,
+            ...(p.container ? { container: p.container } : {}),
+          },
         };
       }
       if (p.kind === 'crash' && (p.restarts ?? 0) > 0 && /CrashLoopBackOff/.test(p.reason)) {
@@ -174,7 +231,9 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
             kind: 'crash-loop',
             headline: `container ${p.container} of pod ${name} keeps crashing (${p.reason}, ${p.restarts} restart(s))`,
             cause: p.message ? `its termination message:\n${tail(p.message)}` : 'no termination message',
-            fix: /OOMKilled/.test(p.reason) ? p.fix : 'the model server exits on start: read its log tail; usual causes are a model-format/runtime mismatch, files missing from the model directory, or a Python dependency the model needs (MLflow models: their requirements.txt)',
+            fix: /OOMKilled/.test(p.reason)
+              ? p.fix
+              : 'the model server exits on start: read its log tail; usual causes are a model-format/runtime mismatch, files missing from the model directory, or a Python dependency the model needs (MLflow models: their requirements.txt)',
             pod: name,
             ...(p.container ? { container: p.container } : {}),
             previousLog: true,
@@ -182,13 +241,28 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
         };
       }
       if (p.kind === 'container-config') {
-        return { state: 'failed', message: `container config error in ${name}`, failure: { kind: 'container-config', headline: `pod ${name} cannot start container ${p.container}: ${p.reason}`, cause: p.message, fix: p.fix, pod: name } };
+        return {
+          state: 'failed',
+          message: `container config error in ${name}`,
+          failure: {
+            kind: 'container-config',
+            headline: `pod ${name} cannot start container ${p.container}: ${p.reason}`,
+            cause: p.message,
+            fix: p.fix,
+            pod: name,
+          },
+        };
       }
       if (p.kind === 'unschedulable' || p.kind === 'volume') {
         const reasons = eventReasons(state.events, name);
-        const since = time((v1.status?.conditions ?? []).find((c) => c.type === 'PodScheduled')?.lastTransitionTime as unknown) || time(pod.metadata.creationTimestamp);
+        const since =
+          time((v1.status?.conditions ?? []).find((c) => c.type === 'PodScheduled')?.lastTransitionTime as unknown) ||
+          time(pod.metadata.creationTimestamp);
         if (reasons.has('TriggeredScaleUp') && !reasons.has('NotTriggerScaleUp')) {
-          return { state: 'pending', message: `pod ${name} is unschedulable; the cluster autoscaler is adding a node (${p.message})` };
+          return {
+            state: 'pending',
+            message: `pod ${name} is unschedulable; the cluster autoscaler is adding a node (${p.message})`,
+          };
         }
         if (!reasons.has('NotTriggerScaleUp') && o.now - since < o.unschedulableGraceMs) {
           return { state: 'pending', message: `pod ${name} is unschedulable for now: ${p.message}` };
@@ -196,14 +270,23 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
         return {
           state: 'failed',
           message: `pod ${name} cannot be scheduled`,
-          failure: { kind: 'unschedulable', headline: `pod ${name} cannot be scheduled`, cause: `${p.message}${reasons.has('NotTriggerScaleUp') ? '\nThe cluster autoscaler will not add a node for it (NotTriggerScaleUp).' : ''}`, fix: `${p.fix} (the resources input sets the predictor's requests)`, pod: name },
+          failure: {
+            kind: 'unschedulable',
+            headline: `pod ${name} cannot be scheduled`,
+            cause: `${p.message}${reasons.has('NotTriggerScaleUp') ? '\nThe cluster autoscaler will not add a node for it (NotTriggerScaleUp).' : ''}`,
+            fix: `${p.fix} (the resources input sets the predictor's requests)`,
+            pod: name,
+          },
         };
       }
     }
   }
 
   if (!reconciled) {
-    return { state: 'pending', message: `waiting for the KServe controller to reconcile the change (${isvc['status'] ? 'no status written since the apply' : 'no status yet'})` };
+    return {
+      state: 'pending',
+      message: `waiting for the KServe controller to reconcile the change (${isvc['status'] ? 'no status written since the apply' : 'no status yet'})`,
+    };
   }
   const failure = s.modelStatus?.lastFailureInfo;
   if (failure?.reason) {
@@ -213,14 +296,18 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
       failure: {
         kind: 'model-load',
         headline: `KServe reports ${failure.reason} for the model${s.modelStatus?.transitionStatus ? ` (transition status ${s.modelStatus.transitionStatus})` : ''}`,
-        cause: `${failure.message ?? ''}${failure.exitCode !== undefined ? ` (exit code ${failure.exitCode})` : ''}`.trim() || failure.reason,
+        cause:
+          `${failure.message ?? ''}${failure.exitCode !== undefined ? ` (exit code ${failure.exitCode})` : ''}`.trim() ||
+          failure.reason,
         fix: modelFailureFix(failure.reason),
       },
     };
   }
   const conditions = conditionsOf(isvc);
   const bad = conditions.filter((c) => c.status === 'False');
-  const revisionFailed = bad.find((c) => c.reason === 'RevisionFailed' || /Initial scale was never achieved/i.test(c.message ?? ''));
+  const revisionFailed = bad.find(
+    (c) => c.reason === 'RevisionFailed' || /Initial scale was never achieved/i.test(c.message ?? ''),
+  );
   if (revisionFailed) {
     const neverScaled = /Initial scale was never achieved/i.test(revisionFailed.message ?? '');
     const podNote = pods.length ? '' : ' No pod of the revision is left to inspect.';
@@ -233,7 +320,7 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
         cause: `${revisionFailed.message ?? ''}${podNote}`,
         related: [latestCreated ?? ''],
         fix: neverScaled
-          ? 'no pod of the revision ever became ready. Most often the storage-initializer could not download the model (missing or wrong S3 credentials: set s3-access-key-id/s3-secret-access-key and s3-endpoint), otherwise the model server crashed or the pod could not be scheduled; kubectl describe the revision\'s pods shows which'
+          ? "no pod of the revision ever became ready. Most often the storage-initializer could not download the model (missing or wrong S3 credentials: set s3-access-key-id/s3-secret-access-key and s3-endpoint), otherwise the model server crashed or the pod could not be scheduled; kubectl describe the revision's pods shows which"
           : 'read the message above; fix the predictor spec and deploy again',
       },
     };
@@ -263,29 +350,46 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
     if (o.deploymentMode === 'RawDeployment' && o.changed) {
       // KServe reports Ready from the Deployment's Available condition, which stays True while a rolling
       // update still runs the old pods: the rollout itself must be complete.
-      if (!state.deployment) return { state: 'pending', message: `Ready, waiting for Deployment ${isvc.metadata.name}-predictor` };
+      if (!state.deployment)
+        return { state: 'pending', message: `Ready, waiting for Deployment ${isvc.metadata.name}-predictor` };
       const rollout = deploymentRule.check(state.deployment);
-      if (rollout.state !== 'ready') return { state: 'pending', message: `Ready, waiting for the predictor Deployment's rollout: ${rollout.message}` };
+      if (rollout.state !== 'ready')
+        return {
+          state: 'pending',
+          message: `Ready, waiting for the predictor Deployment's rollout: ${rollout.message}`,
+        };
     }
     const traffic = trafficOf(isvc);
     const latest = traffic.filter((t) => t.latest).reduce((n, t) => n + t.percent, 0);
     if (traffic.length && o.latestPercent !== undefined && latest !== o.latestPercent) {
-      return { state: 'pending', message: `Ready, waiting for traffic: the latest revision has ${latest}% (want ${o.latestPercent}%)` };
+      return {
+        state: 'pending',
+        message: `Ready, waiting for traffic: the latest revision has ${latest}% (want ${o.latestPercent}%)`,
+      };
     }
     const message = `Ready${created ? ` (revision ${created})` : ''}${traffic.length ? ` (${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')})` : ''}`;
     const restarting = pods.flatMap((p) => podProblems(p as unknown as V1Pod)).find((p) => p.kind === 'crash');
     return restarting
-      ? { state: 'ready', message, warning: `InferenceService is Ready, but container ${restarting.container} of pod ${restarting.pod} is failing (${restarting.reason}, ${restarting.restarts ?? 0} restart(s)): KServe can report Ready while the model server crashes; call the endpoint (smoke test) before trusting it` }
+      ? {
+          state: 'ready',
+          message,
+          warning: `InferenceService is Ready, but container ${restarting.container} of pod ${restarting.pod} is failing (${restarting.reason}, ${restarting.restarts ?? 0} restart(s)): KServe can report Ready while the model server crashes; call the endpoint (smoke test) before trusting it`,
+        }
       : { state: 'ready', message };
   }
   const why = bad.filter((c) => c.type !== 'Ready').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
-  return { state: 'pending', message: ready ? `Ready is ${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}${why.length ? `; not ready: ${why.join(', ')}` : ''}` : 'no Ready condition yet' };
+  return {
+    state: 'pending',
+    message: ready
+      ? `Ready is ${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}${why.length ? `; not ready: ${why.join(', ')}` : ''}`
+      : 'no Ready condition yet',
+  };
 }
 
 function modelFailureFix(reason: string): string {
   switch (reason) {
     case 'ModelLoadFailed':
-      return 'the model server could not load the model: check that model-format matches the files (MLflow: the directory holding MLmodel) and the runtime\'s version supports them';
+      return "the model server could not load the model: check that model-format matches the files (MLflow: the directory holding MLmodel) and the runtime's version supports them";
     case 'NoSupportingRuntime':
     case 'RuntimeUnrecognized':
     case 'RuntimeNotRecognized':
@@ -365,10 +469,20 @@ const noRule: ReadinessRule = { name: 'InferenceService Ready', check: () => ({ 
  * `assess` says ready (resolves) or failed (rejects with the cause, the fix, and the log tail of the
  * failing container when the cluster can give it). Rejects at the deadline with the last state.
  */
-export async function waitForInferenceService(client: KubeClient, name: string, namespace: string, options: WaitIsvcOptions): Promise<ReadyReport> {
+export async function waitForInferenceService(
+  client: KubeClient,
+  name: string,
+  namespace: string,
+  options: WaitIsvcOptions,
+): Promise<ReadyReport> {
   const { logger = silentLogger, now = Date.now } = options;
   const ref: ObjectRef = { apiVersion: ISVC_API_VERSION, kind: 'InferenceService', name, namespace };
-  const state: { isvc?: KubeObject; deployment?: KubeObject; pods: ReadonlyMap<string, KubeObject>; events: ReadonlyMap<string, KubeObject> } = { pods: new Map(), events: new Map() };
+  const state: {
+    isvc?: KubeObject;
+    deployment?: KubeObject;
+    pods: ReadonlyMap<string, KubeObject>;
+    events: ReadonlyMap<string, KubeObject>;
+  } = { pods: new Map(), events: new Map() };
   const started = now();
   const abort = new AbortController();
   return new Promise<ReadyReport>((resolve, reject) => {
@@ -407,11 +521,17 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
       }
     };
     const informer = (target: WatchTarget, keep: (objects: ReadonlyMap<string, KubeObject>) => void): void => {
-      waitUntil(client, target, { ref, rule: noRule }, (objects) => {
-        keep(objects);
-        queueMicrotask(check);
-        return { readiness: { state: 'pending', message: '' } };
-      }, { timeoutMs: options.timeoutMs + 60_000, signal: abort.signal, logger }).catch((error: unknown) => {
+      waitUntil(
+        client,
+        target,
+        { ref, rule: noRule },
+        (objects) => {
+          keep(objects);
+          queueMicrotask(check);
+          return { readiness: { state: 'pending', message: '' } };
+        },
+        { timeoutMs: options.timeoutMs + 60_000, signal: abort.signal, logger },
+      ).catch((error: unknown) => {
         if (done) return;
         stop();
         reject(error);
@@ -421,16 +541,31 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
     const deadline = setTimeout(() => {
       if (done) return;
       stop();
-      reject(new InferenceServiceError(`InferenceService ${namespace}/${name} did not become ready within ${formatDuration(options.timeoutMs)}`, {
-        cause: `last observed: ${last || 'nothing'}${warningsFor(state.events, new Set([name, ...state.pods.keys()].map((k) => k.split('/').pop() as string))).map((w) => `\nEvent: ${w}`).join('')}`,
-        fix: state.isvc?.['status'] === undefined
-          ? 'no KServe controller wrote a status: check that KServe runs (kubectl get pods -n kubeflow -l control-plane=kserve-controller-manager) and that its webhook and controller logs show no error'
-          : 'raise timeout if the model is large (the storage-initializer downloads it first), otherwise read the state above',
-      }, 'timeout'));
+      reject(
+        new InferenceServiceError(
+          `InferenceService ${namespace}/${name} did not become ready within ${formatDuration(options.timeoutMs)}`,
+          {
+            cause: `last observed: ${last || 'nothing'}${warningsFor(
+              state.events,
+              new Set([name, ...state.pods.keys()].map((k) => k.split('/').pop() as string)),
+            )
+              .map((w) => `\nEvent: ${w}`)
+              .join('')}`,
+            fix:
+              state.isvc?.['status'] === undefined
+                ? 'no KServe controller wrote a status: check that KServe runs (kubectl get pods -n kubeflow -l control-plane=kserve-controller-manager) and that its webhook and controller logs show no error'
+                : 'raise timeout if the model is large (the storage-initializer downloads it first), otherwise read the state above',
+          },
+          'timeout',
+        ),
+      );
     }, options.timeoutMs);
-    informer({ apiVersion: ISVC_API_VERSION, kind: 'InferenceService', namespace, fieldSelector: `metadata.name=${name}` }, (objects) => {
-      state.isvc = objects.values().next().value;
-    });
+    informer(
+      { apiVersion: ISVC_API_VERSION, kind: 'InferenceService', namespace, fieldSelector: `metadata.name=${name}` },
+      (objects) => {
+        state.isvc = objects.values().next().value;
+      },
+    );
     informer({ apiVersion: 'v1', kind: 'Pod', namespace, labelSelector: `${ISVC_POD_LABEL}=${name}` }, (objects) => {
       state.pods = objects;
     });
@@ -438,15 +573,24 @@ export async function waitForInferenceService(client: KubeClient, name: string, 
       state.events = objects;
     });
     if (options.deploymentMode === 'RawDeployment') {
-      informer({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, fieldSelector: `metadata.name=${name}-predictor` }, (objects) => {
-        state.deployment = objects.values().next().value;
-      });
+      informer(
+        { apiVersion: 'apps/v1', kind: 'Deployment', namespace, fieldSelector: `metadata.name=${name}-predictor` },
+        (objects) => {
+          state.deployment = objects.values().next().value;
+        },
+      );
     }
   });
 }
 
 /** The failure as an error, with the failing container's log tail when the cluster can give it. */
-async function failWith(client: KubeClient, namespace: string, name: string, f: NonNullable<Assessment['failure']>, logLines: number): Promise<InferenceServiceError> {
+async function failWith(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  f: NonNullable<Assessment['failure']>,
+  logLines: number,
+): Promise<InferenceServiceError> {
   let cause = f.cause;
   // Warning Events about the failing pod and the InferenceService, read fresh (the watch may lag the status).
   try {
@@ -459,14 +603,24 @@ async function failWith(client: KubeClient, namespace: string, name: string, f: 
   }
   if (f.pod && f.container && (f.kind === 'storage-initializer' || f.kind === 'crash-loop')) {
     try {
-      const text = await client.core.readNamespacedPodLog({ name: f.pod, namespace, container: f.container, tailLines: logLines, previous: f.previousLog ?? false });
+      const text = await client.core.readNamespacedPodLog({
+        name: f.pod,
+        namespace,
+        container: f.container,
+        tailLines: logLines,
+        previous: f.previousLog ?? false,
+      });
       const lines = String(text).split('\n').filter(Boolean).slice(-logLines);
       if (lines.length) cause += `\nLog tail of ${f.pod}/${f.container}:\n${lines.map((l) => `  | ${l}`).join('\n')}`;
     } catch (error) {
       const e = error as { code?: number; body?: unknown; message?: string };
-      const why = typeof e.body === 'string' ? e.body.slice(0, 200) : e.message ?? String(error);
+      const why = typeof e.body === 'string' ? e.body.slice(0, 200) : (e.message ?? String(error));
       cause += `\n(log of ${f.pod}/${f.container} unavailable: ${e.code ? `HTTP ${e.code} ` : ''}${why.split('\n')[0]})`;
     }
   }
-  return new InferenceServiceError(`InferenceService ${namespace}/${name} failed: ${f.headline}`, { cause, fix: f.fix }, f.kind);
+  return new InferenceServiceError(
+    `InferenceService ${namespace}/${name} failed: ${f.headline}`,
+    { cause, fix: f.fix },
+    f.kind,
+  );
 }

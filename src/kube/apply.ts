@@ -78,7 +78,10 @@ export class ApplyError extends KfopsError {
     const total = failures.length + report.applied.length;
     const lines = failures.slice(0, 20).map((f) => `  - ${f.error.message}`);
     if (failures.length > 20) lines.push(`  - … and ${failures.length - 20} more`);
-    super(`${failures.length} of ${total} object(s) could not be applied:\n${lines.join('\n')}`, combinedDetails(failures));
+    super(
+      `${failures.length} of ${total} object(s) could not be applied:\n${lines.join('\n')}`,
+      combinedDetails(failures),
+    );
   }
 }
 
@@ -86,7 +89,10 @@ export class ApplyError extends KfopsError {
  * Cause and fix of several failures: each distinct cause once, with the objects it applies to, so that
  * no object's cause is hidden behind the first one's.
  */
-function combinedDetails(failures: readonly { ref: ObjectRef; error: KubeApiError }[]): { cause?: string; fix?: string } {
+function combinedDetails(failures: readonly { ref: ObjectRef; error: KubeApiError }[]): {
+  cause?: string;
+  fix?: string;
+} {
   const group = (pick: (e: KubeApiError) => string | undefined): Map<string, ObjectRef[]> => {
     const out = new Map<string, ObjectRef[]>();
     for (const f of failures) {
@@ -100,7 +106,12 @@ function combinedDetails(failures: readonly { ref: ObjectRef; error: KubeApiErro
   const show = (m: Map<string, ObjectRef[]>): string | undefined => {
     if (m.size === 0) return undefined;
     if (m.size === 1) return [...m.keys()][0];
-    const items = [...m].slice(0, 20).map(([text, refs]) => `\n  - ${refs.slice(0, 3).map(describeRef).join(', ')}${refs.length > 3 ? ` (+${refs.length - 3})` : ''}: ${text}`);
+    const items = [...m]
+      .slice(0, 20)
+      .map(
+        ([text, refs]) =>
+          `\n  - ${refs.slice(0, 3).map(describeRef).join(', ')}${refs.length > 3 ? ` (+${refs.length - 3})` : ''}: ${text}`,
+      );
     return `${items.join('')}${m.size > 20 ? `\n  - … ${m.size - 20} more` : ''}`;
   };
   const cause = show(causes);
@@ -114,7 +125,8 @@ export function shapeProblem(obj: unknown): string | undefined {
   const o = obj as Partial<KubeObject>;
   if (typeof o.apiVersion !== 'string' || o.apiVersion === '') return 'has no apiVersion';
   if (typeof o.kind !== 'string' || o.kind === '') return 'has no kind';
-  if (!o.metadata || typeof o.metadata.name !== 'string' || o.metadata.name === '') return `(${o.kind}) has no metadata.name`;
+  if (!o.metadata || typeof o.metadata.name !== 'string' || o.metadata.name === '')
+    return `(${o.kind}) has no metadata.name`;
   return undefined;
 }
 
@@ -127,7 +139,8 @@ function applyBody(given: KubeObject, namespace: string | undefined, fieldManage
   const metadata: Record<string, unknown> = { ...obj.metadata };
   for (const k of IGNORED_METADATA) delete metadata[k];
   const labels = (obj.metadata.labels ?? {}) as Record<string, string>;
-  if (fieldManager && !(MANAGED_BY_LABEL in labels)) metadata['labels'] = { ...labels, [MANAGED_BY_LABEL]: fieldManager };
+  if (fieldManager && !(MANAGED_BY_LABEL in labels))
+    metadata['labels'] = { ...labels, [MANAGED_BY_LABEL]: fieldManager };
   if (namespace === undefined) delete metadata['namespace'];
   else metadata['namespace'] = namespace;
   return { ...obj, metadata } as unknown as KubeObject;
@@ -149,17 +162,33 @@ function sameContent(a: KubeObject, b: KubeObject): boolean {
  * budget; every other error fails its object at once. All objects are attempted; if any failed, an
  * ApplyError lists each with its cause. The report says, per object, created / configured / unchanged.
  */
-export async function applyObjects(client: KubeClient, objects: readonly KubeObject[], options: ApplyOptions = {}): Promise<ApplyReport> {
-  const { fieldManager = FIELD_MANAGER, force = false, dryRun = false, concurrency = 8, defaultNamespace = 'default', logger = silentLogger } = options;
+export async function applyObjects(
+  client: KubeClient,
+  objects: readonly KubeObject[],
+  options: ApplyOptions = {},
+): Promise<ApplyReport> {
+  const {
+    fieldManager = FIELD_MANAGER,
+    force = false,
+    dryRun = false,
+    concurrency = 8,
+    defaultNamespace = 'default',
+    logger = silentLogger,
+  } = options;
   objects.forEach((o, i) => {
     const problem = shapeProblem(o);
-    if (problem) throw new KfopsError(`Object #${i + 1} ${problem}`, { fix: 'every object needs apiVersion, kind and metadata.name' });
+    if (problem)
+      throw new KfopsError(`Object #${i + 1} ${problem}`, {
+        fix: 'every object needs apiVersion, kind and metadata.name',
+      });
   });
   const budgets = { ...DEFAULT_RETRY_BUDGETS, ...options.retryBudgets };
   // Whether each object exists, and at which resourceVersion, tells created / configured / unchanged.
   // One metadata-only list per kind and namespace replaces a GET per object (dry runs compare whole
   // objects, so they still read each one).
-  const versions = dryRun ? new Map<string, LiveMetadata | undefined>() : await priorVersions(client, objects, defaultNamespace, concurrency, options.knownAbsent);
+  const versions = dryRun
+    ? new Map<string, LiveMetadata | undefined>()
+    : await priorVersions(client, objects, defaultNamespace, concurrency, options.knownAbsent);
   const classify = options.classify;
   const signal = options.signal;
   const settled = await mapSettled(objects, concurrency, async (obj) => {
@@ -177,17 +206,32 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
           const body = applyBody(obj, namespace, options.markManaged === false ? undefined : fieldManager);
           const key = describeRef(ref);
           const existing = versions.has(key) ? undefined : await client.get(ref);
-          const prior: LiveMetadata | undefined = versions.has(key) ? versions.get(key) : existing && { resourceVersion: existing.metadata.resourceVersion ?? '', ...(existing.metadata.managedFields ? { managedFields: existing.metadata.managedFields as LiveMetadata['managedFields'] } : {}) };
+          const prior: LiveMetadata | undefined = versions.has(key)
+            ? versions.get(key)
+            : existing && {
+                resourceVersion: existing.metadata.resourceVersion ?? '',
+                ...(existing.metadata.managedFields
+                  ? { managedFields: existing.metadata.managedFields as LiveMetadata['managedFields'] }
+                  : {}),
+              };
           const priorVersion = prior?.resourceVersion;
           // Even with force: a placeholder must not overwrite what a component injected.
           const yielded = yieldOwnedPlaceholders(body, prior && { metadata: prior }, fieldManager);
-          if (yielded.length) logger.debug(`${describeRef(ref)}: left to their owners: ${yielded.map((y) => `${y.path} (${y.managers.join(', ')})`).join('; ')}`);
+          if (yielded.length)
+            logger.debug(
+              `${describeRef(ref)}: left to their owners: ${yielded.map((y) => `${y.path} (${y.managers.join(', ')})`).join('; ')}`,
+            );
           const result = await client.serverSideApply(body, { fieldManager, force, dryRun });
-          const outcome: ApplyOutcome = priorVersion === undefined
-            ? 'created'
-            : dryRun
-              ? sameContent(existing as KubeObject, result) ? 'unchanged' : 'configured'
-              : priorVersion === result.metadata.resourceVersion ? 'unchanged' : 'configured';
+          const outcome: ApplyOutcome =
+            priorVersion === undefined
+              ? 'created'
+              : dryRun
+                ? sameContent(existing as KubeObject, result)
+                  ? 'unchanged'
+                  : 'configured'
+                : priorVersion === result.metadata.resourceVersion
+                  ? 'unchanged'
+                  : 'configured';
           logger.debug(`${describeRef(ref)} ${outcome}${dryRun ? ' (dry run)' : ''}`);
           options.onApplied?.(obj, outcome);
           return { ref, outcome, object: result, ...(yielded.length ? { yielded } : {}) };
@@ -197,7 +241,11 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
       },
       // A webhook whose endpoints just became ready can refuse for a moment (proxy rules still
       // propagating): the first retry comes soon.
-      { classify: classify ? (e) => classify(explainKubeError(e, { action: 'apply' })) : classifyFor(client), budgets, initialDelayMs: 200 },
+      {
+        classify: classify ? (e) => classify(explainKubeError(e, { action: 'apply' })) : classifyFor(client),
+        budgets,
+        initialDelayMs: 200,
+      },
       { logger, ...(signal ? { signal } : {}), ...options.retryDeps },
     );
   });
@@ -222,20 +270,34 @@ export async function applyObjects(client: KubeClient, objects: readonly KubeObj
  * another object, from one metadata list per group. Objects left out (a lone object of its kind, a kind
  * not served yet, a list the caller may not read) are read one by one when applied.
  */
-async function priorVersions(client: KubeClient, objects: readonly KubeObject[], defaultNamespace: string, concurrency: number, knownAbsent?: (ref: ObjectRef) => boolean): Promise<Map<string, LiveMetadata | undefined>> {
+async function priorVersions(
+  client: KubeClient,
+  objects: readonly KubeObject[],
+  defaultNamespace: string,
+  concurrency: number,
+  knownAbsent?: (ref: ObjectRef) => boolean,
+): Promise<Map<string, LiveMetadata | undefined>> {
   const groups = new Map<string, { ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>; refs: ObjectRef[] }>();
   const out = new Map<string, LiveMetadata | undefined>();
   for (const obj of objects) {
     const resource = await client.resourceFor(obj).catch(() => undefined);
     if (!resource) continue;
     const namespace = resource.namespaced ? (obj.metadata.namespace ?? defaultNamespace) : undefined;
-    const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, ...(namespace ? { namespace } : {}) };
+    const ref: ObjectRef = {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      name: obj.metadata.name,
+      ...(namespace ? { namespace } : {}),
+    };
     if (knownAbsent?.(ref)) {
       out.set(describeRef(ref), undefined);
       continue;
     }
     const key = `${obj.apiVersion}|${obj.kind}|${namespace ?? ''}`;
-    const group = groups.get(key) ?? { ref: { apiVersion: obj.apiVersion, kind: obj.kind, ...(namespace ? { namespace } : {}) }, refs: [] };
+    const group = groups.get(key) ?? {
+      ref: { apiVersion: obj.apiVersion, kind: obj.kind, ...(namespace ? { namespace } : {}) },
+      refs: [],
+    };
     group.refs.push(ref);
     groups.set(key, group);
   }

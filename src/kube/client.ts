@@ -82,7 +82,9 @@ export function loadKubeConfig(sources: ConfigSources = {}): { kc: KubeConfig; s
     try {
       kc.loadFromFile(path);
     } catch (error) {
-      tried.push(`${label} ${path}: cannot be parsed (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+      tried.push(
+        `${label} ${path}: cannot be parsed (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
+      );
       return undefined;
     }
     const problem = usableProblem(kc);
@@ -110,12 +112,21 @@ export function loadKubeConfig(sources: ConfigSources = {}): { kc: KubeConfig; s
   if (env['KUBERNETES_SERVICE_HOST'] && existsSync(join(saDir, 'token'))) {
     const kc = new KubeConfig();
     kc.loadFromClusterAndUser(
-      { name: 'inCluster', server: `https://${env['KUBERNETES_SERVICE_HOST']}:${env['KUBERNETES_SERVICE_PORT'] ?? '443'}`, caFile: join(saDir, 'ca.crt'), skipTLSVerify: false },
+      {
+        name: 'inCluster',
+        server: `https://${env['KUBERNETES_SERVICE_HOST']}:${env['KUBERNETES_SERVICE_PORT'] ?? '443'}`,
+        caFile: join(saDir, 'ca.crt'),
+        skipTLSVerify: false,
+      },
       { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: join(saDir, 'token') } } },
     );
     return { kc, source: 'in-cluster service account' };
   }
-  tried.push(env['KUBERNETES_SERVICE_HOST'] ? `in-cluster: ${join(saDir, 'token')} not found` : 'in-cluster: KUBERNETES_SERVICE_HOST not set');
+  tried.push(
+    env['KUBERNETES_SERVICE_HOST']
+      ? `in-cluster: ${join(saDir, 'token')} not found`
+      : 'in-cluster: KUBERNETES_SERVICE_HOST not set',
+  );
 
   if (env['HOME']) {
     const r = fromFile(join(env['HOME'], '.kube', 'config'), 'default kubeconfig');
@@ -183,7 +194,10 @@ export class KubeClient {
       const v = await this.kc.makeApiClient(VersionApi).getCode();
       return v.gitVersion;
     } catch (error) {
-      throw explainKubeError(error, { action: `reach the API server at ${this.server} (from ${this.source})`, server: this.server });
+      throw explainKubeError(error, {
+        action: `reach the API server at ${this.server} (from ${this.source})`,
+        server: this.server,
+      });
     }
   }
 
@@ -196,7 +210,9 @@ export class KubeClient {
       throw explainKubeError(error, { action: `discover ${ref.kind} (${ref.apiVersion})`, server: this.server });
     }
     if (!resource) {
-      throw explainKubeError(new Error(`Unrecognized API version and kind: ${ref.apiVersion} ${ref.kind}`), { action: `discover ${ref.kind}` });
+      throw explainKubeError(new Error(`Unrecognized API version and kind: ${ref.apiVersion} ${ref.kind}`), {
+        action: `discover ${ref.kind}`,
+      });
     }
     return resource;
   }
@@ -207,7 +223,11 @@ export class KubeClient {
    * `x-kubernetes-preserve-unknown-fields` in a CRD schema, and turn timestamps into Dates).
    * Failures throw ApiException (code + Status body) like the typed clients do.
    */
-  async request<T = unknown>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, options: { query?: Query; body?: unknown; contentType?: string; accept?: string } = {}): Promise<T> {
+  async request<T = unknown>(
+    method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE',
+    path: string,
+    options: { query?: Query; body?: unknown; contentType?: string; accept?: string } = {},
+  ): Promise<T> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const ctx = new RequestContext(url.toString(), HttpMethod[method]);
@@ -242,7 +262,12 @@ export class KubeClient {
       // Not JSON: keep the text for the error message.
     }
     if (response.status < 200 || response.status > 299) {
-      throw new ApiException(response.status, 'Unsuccessful HTTP Request', parsed, Object.fromEntries(response.headers));
+      throw new ApiException(
+        response.status,
+        'Unsuccessful HTTP Request',
+        parsed,
+        Object.fromEntries(response.headers),
+      );
     }
     return parsed as T;
   }
@@ -277,9 +302,14 @@ export class KubeClient {
   }
 
   /** Objects of ref's kind (in ref's namespace, or in all namespaces when it names none), with the list's resourceVersion. */
-  async list(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>, selectors: { fieldSelector?: string; labelSelector?: string } = {}): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+  async list(
+    ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>,
+    selectors: { fieldSelector?: string; labelSelector?: string } = {},
+  ): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const { path } = await this.collectionPath(ref);
-    const result = await this.request<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>('GET', path, { query: { ...selectors } });
+    const result = await this.request<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>('GET', path, {
+      query: { ...selectors },
+    });
     return { items: result.items ?? [], resourceVersion: result.metadata?.resourceVersion ?? '' };
   }
 
@@ -290,24 +320,49 @@ export class KubeClient {
    */
   async listMetadata(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>): Promise<Map<string, LiveMetadata>> {
     const { path } = await this.collectionPath(ref);
-    const result = await this.request<{ items?: { metadata: { name: string; resourceVersion?: string; managedFields?: ManagedFieldsEntry[] } }[] }>('GET', path, {
+    const result = await this.request<{
+      items?: { metadata: { name: string; resourceVersion?: string; managedFields?: ManagedFieldsEntry[] } }[];
+    }>('GET', path, {
       accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
     });
-    return new Map((result.items ?? []).map((i) => [i.metadata.name, { resourceVersion: i.metadata.resourceVersion ?? '', ...(i.metadata.managedFields ? { managedFields: i.metadata.managedFields } : {}) }] as const));
+    return new Map(
+      (result.items ?? []).map(
+        (i) =>
+          [
+            i.metadata.name,
+            {
+              resourceVersion: i.metadata.resourceVersion ?? '',
+              ...(i.metadata.managedFields ? { managedFields: i.metadata.managedFields } : {}),
+            },
+          ] as const,
+      ),
+    );
   }
 
   /** Server-side apply of one object (its namespace already resolved). */
   async serverSideApply(obj: KubeObject, options: RawApplyOptions): Promise<KubeObject> {
-    const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}) };
+    const ref: ObjectRef = {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      name: obj.metadata.name,
+      ...(obj.metadata.namespace ? { namespace: obj.metadata.namespace } : {}),
+    };
     return this.request<KubeObject>('PATCH', await this.objectPath(ref), {
-      query: { fieldManager: options.fieldManager, force: options.force ? true : undefined, dryRun: options.dryRun ? 'All' : undefined },
+      query: {
+        fieldManager: options.fieldManager,
+        force: options.force ? true : undefined,
+        dryRun: options.dryRun ? 'All' : undefined,
+      },
       body: obj,
       contentType: 'application/apply-patch+yaml',
     });
   }
 
   /** Deletes the object; true if it existed. */
-  async remove(ref: ObjectRef, propagationPolicy: 'Background' | 'Foreground' | 'Orphan' = 'Background'): Promise<boolean> {
+  async remove(
+    ref: ObjectRef,
+    propagationPolicy: 'Background' | 'Foreground' | 'Orphan' = 'Background',
+  ): Promise<boolean> {
     try {
       await this.request('DELETE', await this.objectPath(ref), { query: { propagationPolicy } });
       return true;
@@ -318,7 +373,9 @@ export class KubeClient {
   }
 
   /** The collection path of ref's kind: in ref's namespace when namespaced and given, else across all namespaces. */
-  async collectionPath(ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>): Promise<{ path: string; namespaced: boolean; plural: string }> {
+  async collectionPath(
+    ref: Pick<ObjectRef, 'apiVersion' | 'kind' | 'namespace'>,
+  ): Promise<{ path: string; namespaced: boolean; plural: string }> {
     const r = await this.resourceFor(ref);
     const base = groupOf(ref.apiVersion) ? `/apis/${ref.apiVersion}` : `/api/${ref.apiVersion}`;
     const ns = r.namespaced && ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : '';

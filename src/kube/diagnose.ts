@@ -3,7 +3,8 @@ import type { KubeClient } from './client.js';
 import { explainKubeError } from './errors.js';
 import { conditionOf, describeRef, refOf, type KubeObject, type ObjectRef } from './types.js';
 
-export type ProblemKind = 'unschedulable' | 'image-pull' | 'crash' | 'container-config' | 'volume' | 'pending' | 'pod-creation';
+export type ProblemKind =
+  'unschedulable' | 'image-pull' | 'crash' | 'container-config' | 'volume' | 'pending' | 'pod-creation';
 
 export interface PodProblem {
   kind: ProblemKind;
@@ -30,7 +31,8 @@ export interface Diagnosis {
   pods: number;
   problems: PodProblem[];
   events: EventLine[];
-  logTail?: { pod: string; container: string; lines: string[] } | { pod: string; container: string; unavailable: string };
+  logTail?:
+    { pod: string; container: string; lines: string[] } | { pod: string; container: string; unavailable: string };
 }
 
 export interface DiagnoseOptions {
@@ -69,11 +71,25 @@ function schedulingFix(message: string): { kind: ProblemKind; fix: string } {
     };
   }
   if (/unbound immediate PersistentVolumeClaims|persistentvolumeclaim .* not found/i.test(message)) {
-    return { kind: 'volume', fix: 'a PersistentVolumeClaim of this pod is not Bound: make sure a default StorageClass exists (or set storageClassName) and that it can provision' };
+    return {
+      kind: 'volume',
+      fix: 'a PersistentVolumeClaim of this pod is not Bound: make sure a default StorageClass exists (or set storageClassName) and that it can provision',
+    };
   }
-  if (/untolerated taint/.test(message)) return { kind: 'unschedulable', fix: 'every node has a taint the pod does not tolerate: add a toleration or an untainted node pool' };
-  if (/node affinity|node selector/i.test(message)) return { kind: 'unschedulable', fix: "no node matches the pod's nodeSelector/affinity: fix the selector or label a node pool" };
-  return { kind: 'unschedulable', fix: 'read the scheduler message above; add capacity or relax the constraint it names' };
+  if (/untolerated taint/.test(message))
+    return {
+      kind: 'unschedulable',
+      fix: 'every node has a taint the pod does not tolerate: add a toleration or an untainted node pool',
+    };
+  if (/node affinity|node selector/i.test(message))
+    return {
+      kind: 'unschedulable',
+      fix: "no node matches the pod's nodeSelector/affinity: fix the selector or label a node pool",
+    };
+  return {
+    kind: 'unschedulable',
+    fix: 'read the scheduler message above; add capacity or relax the constraint it names',
+  };
 }
 
 /** The problems one pod shows: scheduling, image pulls, crashes, container config. */
@@ -91,7 +107,13 @@ export function podProblems(pod: V1Pod): PodProblem[] {
     const term = cs.state?.terminated ?? cs.lastState?.terminated;
     const base = { pod: name, container: cs.name, restarts: cs.restartCount };
     if (waiting?.reason && IMAGE_PULL.includes(waiting.reason)) {
-      out.push({ ...base, kind: 'image-pull', reason: waiting.reason, message: waiting.message ?? cs.image, fix: `check that image ${cs.image} exists and the node may pull it (tag, registry path, imagePullSecrets)` });
+      out.push({
+        ...base,
+        kind: 'image-pull',
+        reason: waiting.reason,
+        message: waiting.message ?? cs.image,
+        fix: `check that image ${cs.image} exists and the node may pull it (tag, registry path, imagePullSecrets)`,
+      });
     } else if (waiting?.reason && CONFIG.includes(waiting.reason)) {
       const missing = /(secret|configmap) "([^"]+)" not found/i.exec(waiting.message ?? '');
       out.push({
@@ -99,23 +121,36 @@ export function podProblems(pod: V1Pod): PodProblem[] {
         kind: 'container-config',
         reason: waiting.reason,
         message: waiting.message ?? '',
-        fix: missing ? `create ${missing[1]} "${missing[2]}" in namespace ${pod.metadata?.namespace ?? ''} (the pod refers to it)` : 'fix the container configuration named in the message',
+        fix: missing
+          ? `create ${missing[1]} "${missing[2]}" in namespace ${pod.metadata?.namespace ?? ''} (the pod refers to it)`
+          : 'fix the container configuration named in the message',
       });
     } else if (waiting?.reason === 'CrashLoopBackOff' || (term && term.exitCode !== 0 && !cs.ready)) {
       const oom = term?.reason === 'OOMKilled';
       out.push({
         ...base,
         kind: 'crash',
-        reason: waiting?.reason === 'CrashLoopBackOff' ? `CrashLoopBackOff (last exit: ${term?.reason ?? '?'} ${term?.exitCode ?? ''})`.trim() : `${term?.reason ?? 'Terminated'} (exit code ${term?.exitCode})`,
+        reason:
+          waiting?.reason === 'CrashLoopBackOff'
+            ? `CrashLoopBackOff (last exit: ${term?.reason ?? '?'} ${term?.exitCode ?? ''})`.trim()
+            : `${term?.reason ?? 'Terminated'} (exit code ${term?.exitCode})`,
         message: term?.message ?? waiting?.message ?? '',
-        fix: oom ? 'the container ran out of memory: raise resources.limits.memory' : 'the container exits with an error: read its log tail below and fix its configuration or image',
+        fix: oom
+          ? 'the container ran out of memory: raise resources.limits.memory'
+          : 'the container exits with an error: read its log tail below and fix its configuration or image',
         ...(term ? { exitCode: term.exitCode } : {}),
       });
     }
   }
   if (out.length === 0 && pod.status?.phase === 'Pending' && sched?.status !== 'False') {
     const waiting = statuses.find((c) => c.state?.waiting)?.state?.waiting;
-    out.push({ pod: name, kind: 'pending', reason: waiting?.reason ?? 'Pending', message: waiting?.message ?? 'pod not started yet', fix: 'wait, or read the events below for the cause' });
+    out.push({
+      pod: name,
+      kind: 'pending',
+      reason: waiting?.reason ?? 'Pending',
+      message: waiting?.message ?? 'pod not started yet',
+      fix: 'wait, or read the events below for the cause',
+    });
   }
   return out;
 }
@@ -125,12 +160,30 @@ const CREATION_RULES: { test: RegExp; reason: string; fix: (m: RegExpExecArray) 
   {
     test: /failed calling webhook "([^"]+)"/,
     reason: 'admission webhook not reachable',
-    fix: (m) => `the API server could not call admission webhook "${m[1]}" for this pod; make the webhook's workload ready and reachable (its CA bundle injected, its port open to the control plane): the controller creates the pods again on its own`,
+    fix: (m) =>
+      `the API server could not call admission webhook "${m[1]}" for this pod; make the webhook's workload ready and reachable (its CA bundle injected, its port open to the control plane): the controller creates the pods again on its own`,
   },
-  { test: /admission webhook "([^"]+)" denied the request/, reason: 'admission webhook denied', fix: (m) => `admission webhook "${m[1]}" refuses the pod: change the pod template as its message says` },
-  { test: /exceeded quota/, reason: 'quota exceeded', fix: () => 'a ResourceQuota of the namespace is used up: raise it or lower the pod requests' },
-  { test: /violates PodSecurity/, reason: 'PodSecurity', fix: () => "the pod violates the namespace's Pod Security level: fix the pod's securityContext or the namespace label" },
-  { test: /serviceaccount "([^"]+)" not found/i, reason: 'ServiceAccount missing', fix: (m) => `create ServiceAccount "${m[1]}" (the pod template names it)` },
+  {
+    test: /admission webhook "([^"]+)" denied the request/,
+    reason: 'admission webhook denied',
+    fix: (m) => `admission webhook "${m[1]}" refuses the pod: change the pod template as its message says`,
+  },
+  {
+    test: /exceeded quota/,
+    reason: 'quota exceeded',
+    fix: () => 'a ResourceQuota of the namespace is used up: raise it or lower the pod requests',
+  },
+  {
+    test: /violates PodSecurity/,
+    reason: 'PodSecurity',
+    fix: () =>
+      "the pod violates the namespace's Pod Security level: fix the pod's securityContext or the namespace label",
+  },
+  {
+    test: /serviceaccount "([^"]+)" not found/i,
+    reason: 'ServiceAccount missing',
+    fix: (m) => `create ServiceAccount "${m[1]}" (the pod template names it)`,
+  },
 ];
 
 /** Pod creations refused, from FailedCreate events of the controllers (ReplicaSets, StatefulSets, Jobs...). */
@@ -140,7 +193,13 @@ export function creationProblems(events: readonly CoreV1Event[]): PodProblem[] {
     if (e.type !== 'Warning' || e.reason !== 'FailedCreate') continue;
     const message = (e.message ?? '').trim();
     const owner = `${e.involvedObject.kind ?? ''}/${e.involvedObject.name ?? ''}`;
-    let problem: PodProblem = { kind: 'pod-creation', pod: owner, reason: 'FailedCreate', message, fix: 'the controller cannot create pods: read the message' };
+    let problem: PodProblem = {
+      kind: 'pod-creation',
+      pod: owner,
+      reason: 'FailedCreate',
+      message,
+      fix: 'the controller cannot create pods: read the message',
+    };
     for (const rule of CREATION_RULES) {
       const m = rule.test.exec(message);
       if (m) {
@@ -179,8 +238,13 @@ export async function diagnose(client: KubeClient, obj: KubeObject, options: Dia
   if (ns && obj.kind === 'Deployment') {
     const selector = selectorString((obj['spec'] as { selector?: LabelSelector } | undefined)?.selector);
     try {
-      const sets = await client.list({ apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns }, selector ? { labelSelector: selector } : {});
-      for (const rs of sets.items) if ((rs.metadata.ownerReferences ?? []).some((o) => o.uid === obj.metadata.uid || o.name === ref.name)) owners.push(rs.metadata.name);
+      const sets = await client.list(
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', namespace: ns },
+        selector ? { labelSelector: selector } : {},
+      );
+      for (const rs of sets.items)
+        if ((rs.metadata.ownerReferences ?? []).some((o) => o.uid === obj.metadata.uid || o.name === ref.name))
+          owners.push(rs.metadata.name);
     } catch (error) {
       throw explainKubeError(error, { action: 'list ReplicaSets of', ref });
     }
@@ -191,11 +255,19 @@ export async function diagnose(client: KubeClient, obj: KubeObject, options: Dia
     const names = new Set([ref.name, ...owners, ...pods.map((p) => p.metadata?.name ?? '')]);
     for (const p of pods) for (const o of p.metadata?.ownerReferences ?? []) names.add(o.name);
     try {
-      const list = (await client.core.listNamespacedEvent({ namespace: ns })).items.filter((e) => names.has(e.involvedObject.name ?? ''));
+      const list = (await client.core.listNamespacedEvent({ namespace: ns })).items.filter((e) =>
+        names.has(e.involvedObject.name ?? ''),
+      );
       list.sort((a, b) => eventTime(b) - eventTime(a) || (a.type === 'Warning' ? -1 : 1));
       warnings = list.filter((e) => e.type === 'Warning');
       for (const e of list.slice(0, eventLimit)) {
-        events.push({ type: e.type ?? 'Normal', reason: e.reason ?? '', object: `${e.involvedObject.kind}/${e.involvedObject.name}`, message: (e.message ?? '').trim(), count: e.count ?? e.series?.count ?? 1 });
+        events.push({
+          type: e.type ?? 'Normal',
+          reason: e.reason ?? '',
+          object: `${e.involvedObject.kind}/${e.involvedObject.name}`,
+          message: (e.message ?? '').trim(),
+          count: e.count ?? e.series?.count ?? 1,
+        });
       }
     } catch {
       // Events are a best-effort addition; a diagnosis without them is still useful.
@@ -207,10 +279,27 @@ export async function diagnose(client: KubeClient, obj: KubeObject, options: Dia
   let logTail: Diagnosis['logTail'];
   if (crash?.container && ns) {
     try {
-      const text = await client.core.readNamespacedPodLog({ name: crash.pod, namespace: ns, container: crash.container, tailLines: logLines, previous: (crash.restarts ?? 0) > 0 });
-      logTail = { pod: crash.pod, container: crash.container, lines: String(text).split('\n').filter((l) => l !== '').slice(-logLines) };
+      const text = await client.core.readNamespacedPodLog({
+        name: crash.pod,
+        namespace: ns,
+        container: crash.container,
+        tailLines: logLines,
+        previous: (crash.restarts ?? 0) > 0,
+      });
+      logTail = {
+        pod: crash.pod,
+        container: crash.container,
+        lines: String(text)
+          .split('\n')
+          .filter((l) => l !== '')
+          .slice(-logLines),
+      };
     } catch (error) {
-      logTail = { pod: crash.pod, container: crash.container, unavailable: explainKubeError(error, { action: 'read log' }).message.replace(/^read log failed: /, '') };
+      logTail = {
+        pod: crash.pod,
+        container: crash.container,
+        unavailable: explainKubeError(error, { action: 'read log' }).message.replace(/^read log failed: /, ''),
+      };
     }
   }
   return { ref, pods: pods.length, problems, events, ...(logTail ? { logTail } : {}) };
@@ -219,8 +308,15 @@ export async function diagnose(client: KubeClient, obj: KubeObject, options: Dia
 type Stamp = string | Date | undefined;
 
 /** When an Event last happened (ms): lastTimestamp, the series' last observation, eventTime, or its creation. */
-export function eventTime(e: { lastTimestamp?: Stamp; series?: { lastObservedTime?: Stamp }; eventTime?: Stamp; firstTimestamp?: Stamp; metadata?: { creationTimestamp?: Stamp } }): number {
-  const t = e.lastTimestamp ?? e.series?.lastObservedTime ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+export function eventTime(e: {
+  lastTimestamp?: Stamp;
+  series?: { lastObservedTime?: Stamp };
+  eventTime?: Stamp;
+  firstTimestamp?: Stamp;
+  metadata?: { creationTimestamp?: Stamp };
+}): number {
+  const t =
+    e.lastTimestamp ?? e.series?.lastObservedTime ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
   return t ? new Date(t).getTime() : 0;
 }
 
@@ -233,7 +329,8 @@ export function formatDiagnosis(d: Diagnosis): string {
   }
   if (d.events.length) {
     lines.push('  recent events:');
-    for (const e of d.events) lines.push(`    ${e.type} ${e.reason} ${e.object}${e.count > 1 ? ` (x${e.count})` : ''}: ${e.message}`);
+    for (const e of d.events)
+      lines.push(`    ${e.type} ${e.reason} ${e.object}${e.count > 1 ? ` (x${e.count})` : ''}: ${e.message}`);
   }
   if (d.logTail) {
     if ('lines' in d.logTail) {

@@ -46,10 +46,25 @@ interface StatusBody {
   code?: number;
   reason?: string;
   message?: string;
-  details?: { name?: string; group?: string; kind?: string; causes?: { reason?: string; message?: string; field?: string }[] };
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    causes?: { reason?: string; message?: string; field?: string }[];
+  };
 }
 
-const NETWORK_CODES = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'];
+const NETWORK_CODES = [
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+];
 
 /** The HTTP status of an error thrown by @kubernetes/client-node (ApiException.code or watch statusCode). */
 export function statusCodeOf(error: unknown): number | undefined {
@@ -79,7 +94,9 @@ function networkCodeOf(error: unknown): string | undefined {
     if (typeof code === 'string' && NETWORK_CODES.includes(code)) return code;
     const msg = (e as { message?: unknown }).message;
     if (typeof msg === 'string') {
-      const m = NETWORK_CODES.find((c) => msg.includes(c)) ?? (/socket hang up|other side closed|fetch failed/i.test(msg) ? 'connection failed' : undefined);
+      const m =
+        NETWORK_CODES.find((c) => msg.includes(c)) ??
+        (/socket hang up|other side closed|fetch failed/i.test(msg) ? 'connection failed' : undefined);
       if (m) return m;
     }
   }
@@ -114,7 +131,9 @@ interface ErrorRule {
 const kindNotServed: ErrorRule = {
   name: 'kind not served',
   explain: (f) => {
-    const m = /Unrecognized API version and kind: (\S+) (\S+)/.exec(f.message) ?? /no matches for kind "([^"]+)" in version "([^"]+)"/.exec(f.message);
+    const m =
+      /Unrecognized API version and kind: (\S+) (\S+)/.exec(f.message) ??
+      /no matches for kind "([^"]+)" in version "([^"]+)"/.exec(f.message);
     if (!m) return undefined;
     const [apiVersion, kind] = m[0].startsWith('no matches') ? [m[2], m[1]] : [m[1], m[2]];
     return f.make(
@@ -157,7 +176,11 @@ const webhookUnreachable: ErrorRule = {
       svc
         ? `if Service ${svc[2]}/${svc[1]} has no ready endpoints, make the workload behind it ready; if it has, see why the API server cannot call it (${refusalHint(detail)})`
         : 'make the webhook endpoint reachable, then apply again',
-      { name: webhook[1] as string, ...(svc ? { service: { namespace: svc[2] as string, name: svc[1] as string } } : {}), detail },
+      {
+        name: webhook[1] as string,
+        ...(svc ? { service: { namespace: svc[2] as string, name: svc[1] as string } } : {}),
+        detail,
+      },
     );
   },
 };
@@ -166,7 +189,14 @@ const webhookDenied: ErrorRule = {
   name: 'webhook denied',
   explain: (f) => {
     const denied = /admission webhook "([^"]+)" denied the request: (.*)/.exec(f.message);
-    return denied ? f.make('webhook-denied', `admission webhook "${denied[1]}" denied the request`, denied[2] ?? f.message, 'change the object so that the webhook accepts it') : undefined;
+    return denied
+      ? f.make(
+          'webhook-denied',
+          `admission webhook "${denied[1]}" denied the request`,
+          denied[2] ?? f.message,
+          'change the object so that the webhook accepts it',
+        )
+      : undefined;
   },
 };
 
@@ -174,7 +204,10 @@ const forbidden: ErrorRule = {
   name: 'forbidden',
   explain: (f) => {
     if (f.code !== 403) return undefined;
-    const m = /User "([^"]*)" cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)"| at the cluster scope)?/.exec(f.message);
+    const m =
+      /User "([^"]*)" cannot (\S+) resource "([^"]+)"(?: in API group "([^"]*)")?(?: in the namespace "([^"]+)"| at the cluster scope)?/.exec(
+        f.message,
+      );
     if (!m) return f.make('forbidden', 'forbidden', f.message, 'check the RBAC permissions of the credentials in use');
     const [, user, verb, resource, group, ns] = m;
     const res = group ? `${resource}.${group}` : resource;
@@ -191,7 +224,14 @@ const forbidden: ErrorRule = {
 const unauthorized: ErrorRule = {
   name: 'unauthorized',
   explain: (f) =>
-    f.code === 401 ? f.make('unauthorized', 'the API server rejected the credentials (401 Unauthorized)', f.message, 'refresh the kubeconfig credentials (an expired token or a certificate from another cluster)') : undefined,
+    f.code === 401
+      ? f.make(
+          'unauthorized',
+          'the API server rejected the credentials (401 Unauthorized)',
+          f.message,
+          'refresh the kubeconfig credentials (an expired token or a certificate from another cluster)',
+        )
+      : undefined,
 };
 
 const conflict: ErrorRule = {
@@ -216,7 +256,12 @@ const invalid: ErrorRule = {
   explain: (f) => {
     if (f.code !== 422 && f.status?.reason !== 'Invalid') return undefined;
     const causes = (f.status?.details?.causes ?? []).map((c) => `${c.field ?? ''}: ${c.message ?? c.reason ?? ''}`);
-    return f.make('invalid', 'the API server rejected the object as invalid', causes.length ? causes.join('; ') : f.message, 'fix the listed fields in the manifest');
+    return f.make(
+      'invalid',
+      'the API server rejected the object as invalid',
+      causes.length ? causes.join('; ') : f.message,
+      'fix the listed fields in the manifest',
+    );
   },
 };
 
@@ -225,7 +270,12 @@ const notInSchema: ErrorRule = {
   explain: (f) => {
     const typed = /failed to create typed patch object \(([^)]*)\): (.*)/.exec(f.message);
     return typed
-      ? f.make('invalid', `the object does not fit its schema: ${typed[2]}`, `server-side apply checks every field against the schema (${typed[1]})`, 'remove the field from the manifest, or declare it in the CustomResourceDefinition schema')
+      ? f.make(
+          'invalid',
+          `the object does not fit its schema: ${typed[2]}`,
+          `server-side apply checks every field against the schema (${typed[1]})`,
+          'remove the field from the manifest, or declare it in the CustomResourceDefinition schema',
+        )
       : undefined;
   },
 };
@@ -235,7 +285,8 @@ const byStatus: ErrorRule = {
   explain: (f) => {
     if (f.code === 404) return f.make('not-found', 'not found', f.message);
     if (f.code === 429) return f.make('throttled', 'the API server is throttling requests (429)', f.message);
-    if (f.code !== undefined && f.code >= 500) return f.make('server', `the API server answered ${f.code}: ${f.message}`, f.message);
+    if (f.code !== undefined && f.code >= 500)
+      return f.make('server', `the API server answered ${f.code}: ${f.message}`, f.message);
     return undefined;
   },
 };
@@ -243,7 +294,10 @@ const byStatus: ErrorRule = {
 const unreachable: ErrorRule = {
   name: 'unreachable',
   explain: (f) => {
-    const net = (f.error as { name?: unknown } | undefined)?.name === 'TimeoutError' ? 'no answer before the request deadline' : networkCodeOf(f.error);
+    const net =
+      (f.error as { name?: unknown } | undefined)?.name === 'TimeoutError'
+        ? 'no answer before the request deadline'
+        : networkCodeOf(f.error);
     if (!net) return undefined;
     return f.make(
       'unreachable',
@@ -255,7 +309,19 @@ const unreachable: ErrorRule = {
 };
 
 /** The rules, most specific first: a message names a webhook or a kind before its status code says anything. */
-const ERROR_RULES: readonly ErrorRule[] = [kindNotServed, groupNotServed, webhookUnreachable, webhookDenied, forbidden, unauthorized, conflict, invalid, notInSchema, byStatus, unreachable];
+const ERROR_RULES: readonly ErrorRule[] = [
+  kindNotServed,
+  groupNotServed,
+  webhookUnreachable,
+  webhookDenied,
+  forbidden,
+  unauthorized,
+  conflict,
+  invalid,
+  notInSchema,
+  byStatus,
+  unreachable,
+];
 
 /**
  * Turns any error from the Kubernetes client into a KubeApiError that names the cause and the fix,
@@ -273,7 +339,11 @@ export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiErro
     status,
     message,
     error,
-    make: (reason, summary, cause, fix, webhook) => new KubeApiError(`${head}: ${summary}`, fix === undefined ? { cause } : { cause, fix }, code, reason, { cause: error, ...(webhook ? { webhook } : {}) }),
+    make: (reason, summary, cause, fix, webhook) =>
+      new KubeApiError(`${head}: ${summary}`, fix === undefined ? { cause } : { cause, fix }, code, reason, {
+        cause: error,
+        ...(webhook ? { webhook } : {}),
+      }),
   };
   for (const rule of ERROR_RULES) {
     const explained = rule.explain(facts);
@@ -284,8 +354,10 @@ export function explainKubeError(error: unknown, ctx: ErrorContext): KubeApiErro
 
 /** What a failed webhook call's detail points at, in a few words. */
 function refusalHint(detail: string): string {
-  if (/x509|certificate|tls:/i.test(detail)) return "the webhook's caBundle does not hold the CA that signed its serving certificate";
-  if (/connection refused|no route to host|i\/o timeout|context deadline exceeded|Client\.Timeout/i.test(detail)) return "the control plane cannot reach the webhook's pods on their port";
+  if (/x509|certificate|tls:/i.test(detail))
+    return "the webhook's caBundle does not hold the CA that signed its serving certificate";
+  if (/connection refused|no route to host|i\/o timeout|context deadline exceeded|Client\.Timeout/i.test(detail))
+    return "the control plane cannot reach the webhook's pods on their port";
   if (/\b404\b|not found/i.test(detail)) return 'the webhook serves no such path';
   return 'read the message above';
 }
@@ -295,7 +367,10 @@ function refusalHint(detail: string): string {
  * cannot help, so the cause and fix name what can (CA bundle injection, the network path to the pods'
  * port, the path), from what the API server reported.
  */
-export function explainWebhookRefusal(error: KubeApiError, service: { namespace: string; name: string; endpoints?: number; targetPort?: string | number; injectedBy?: string }): KubeApiError {
+export function explainWebhookRefusal(
+  error: KubeApiError,
+  service: { namespace: string; name: string; endpoints?: number; targetPort?: string | number; injectedBy?: string },
+): KubeApiError {
   const call = error.webhook;
   if (!call) return error;
   const where = `Service ${service.namespace}/${service.name}`;
@@ -303,15 +378,23 @@ export function explainWebhookRefusal(error: KubeApiError, service: { namespace:
   const cause = `${where} has ${service.endpoints === undefined ? 'ready endpoints' : `${service.endpoints} ready endpoint(s)`}, yet the API server could not call webhook "${call.name}" through it: ${call.detail}`;
   let fix: string;
   if (/x509|certificate|tls:/i.test(call.detail)) {
-    fix = `the webhook configuration's caBundle does not hold the CA that signed the serving certificate of ${where}: make sure ${service.injectedBy ?? 'the component that injects it (cert-manager\'s cainjector for the annotation cert-manager.io/inject-ca-from, istiod, Knative\'s webhook)'} is running and has injected it (and that the Certificate it names is Ready), then run again`;
-  } else if (/connection refused|no route to host|i\/o timeout|context deadline exceeded|Client\.Timeout|EOF/i.test(call.detail)) {
+    fix = `the webhook configuration's caBundle does not hold the CA that signed the serving certificate of ${where}: make sure ${service.injectedBy ?? "the component that injects it (cert-manager's cainjector for the annotation cert-manager.io/inject-ca-from, istiod, Knative's webhook)"} is running and has injected it (and that the Certificate it names is Ready), then run again`;
+  } else if (
+    /connection refused|no route to host|i\/o timeout|context deadline exceeded|Client\.Timeout|EOF/i.test(call.detail)
+  ) {
     fix = `the API server cannot reach the pods of ${where}${port}: allow traffic from the control plane to that port (on a GKE private cluster, a firewall rule from the control plane's range to the nodes on port ${service.targetPort ?? 'the target port'}), check NetworkPolicies in namespace ${service.namespace}, and that the pods listen on that port`;
   } else if (/\b404\b|not found/i.test(call.detail)) {
     fix = `the pods of ${where} do not serve the webhook's path: check that the webhook configuration and the workload are of the same version`;
   } else {
     fix = `the pods of ${where} are ready but the webhook call fails: read the message above and the webhook pods' logs`;
   }
-  return new KubeApiError(error.message.replace(/could not be called$/, `could not be called although ${where} has ready endpoints`), { cause, fix }, error.code, error.reason, { cause: error, webhook: call });
+  return new KubeApiError(
+    error.message.replace(/could not be called$/, `could not be called although ${where} has ready endpoints`),
+    { cause, fix },
+    error.code,
+    error.reason,
+    { cause: error, webhook: call },
+  );
 }
 
 /** Classes of errors that heal on their own, for RetryPolicy.classify. */
@@ -339,7 +422,9 @@ export function classifyFor(client: { recentlyUnreachable(): boolean }): (error:
     const healable = healableClass(error);
     if (healable) return healable;
     const reason = explainKubeError(error, { action: 'request' }).reason;
-    return (reason === 'forbidden' || reason === 'unauthorized') && client.recentlyUnreachable() ? 'restarting' : undefined;
+    return (reason === 'forbidden' || reason === 'unauthorized') && client.recentlyUnreachable()
+      ? 'restarting'
+      : undefined;
   };
 }
 

@@ -11,7 +11,15 @@ import type { YieldedField } from './owned-fields.js';
 import { describeGate, planInstall, type Gate, type Plan, type PlannedObject } from './plan.js';
 import { crdRule, namespaceRule, ruleFor } from './readiness.js';
 import { describeRef, groupOf, type KubeObject, type ObjectRef } from './types.js';
-import { readyEndpoints, waitFor, waitForServiceEndpoints, waitUntil, WaitTimeoutError, NotReadyError, type WaitOptions } from './wait.js';
+import {
+  readyEndpoints,
+  waitFor,
+  waitForServiceEndpoints,
+  waitUntil,
+  WaitTimeoutError,
+  NotReadyError,
+  type WaitOptions,
+} from './wait.js';
 
 export interface InstallOptions {
   /** Deadline for the whole install, in ms. */
@@ -99,7 +107,11 @@ const REFUSED_CLASS = 'webhook-refused';
  * ready. On failure the error names what blocked what and diagnoses every object that is not ready;
  * every wait and retry still running is cancelled before it returns.
  */
-export async function install(client: KubeClient, objects: readonly KubeObject[], options: InstallOptions): Promise<InstallReport> {
+export async function install(
+  client: KubeClient,
+  objects: readonly KubeObject[],
+  options: InstallOptions,
+): Promise<InstallReport> {
   const run = new Installation(client, planInstall(objects), options);
   try {
     return await run.run();
@@ -143,8 +155,12 @@ class Installation {
     this.logger = options.logger ?? silentLogger;
     this.byRef = new Map(plan.objects.map((p) => [describeRef(p.ref), p] as const));
     this.plannedOf = new Map(plan.objects.map((p) => [p.object, p] as const));
-    for (const g of plan.gates.values()) for (const r of g.providers) this.gatesOf.set(describeRef(r), [...(this.gatesOf.get(describeRef(r)) ?? []), g]);
-    this.deadlineTimer = setTimeout(() => this.abort.abort(new Error(`the install's deadline of ${formatDuration(options.timeoutMs)} passed`)), options.timeoutMs);
+    for (const g of plan.gates.values())
+      for (const r of g.providers) this.gatesOf.set(describeRef(r), [...(this.gatesOf.get(describeRef(r)) ?? []), g]);
+    this.deadlineTimer = setTimeout(
+      () => this.abort.abort(new Error(`the install's deadline of ${formatDuration(options.timeoutMs)} passed`)),
+      options.timeoutMs,
+    );
     options.signal?.addEventListener('abort', () => this.abort.abort(options.signal?.reason), { once: true });
   }
 
@@ -176,7 +192,14 @@ class Installation {
       await this.waitForNextGate();
     }
     if (this.options.waitForReady ?? true) await this.waitForWorkloads();
-    return { plan: this.plan, phases: this.phases, counts: this.counts, ready: this.ready, yielded: this.yielded, durationMs: Date.now() - this.started };
+    return {
+      plan: this.plan,
+      phases: this.phases,
+      counts: this.counts,
+      ready: this.ready,
+      yielded: this.yielded,
+      durationMs: Date.now() - this.started,
+    };
   }
 
   /**
@@ -186,12 +209,17 @@ class Installation {
    * the controllers' FailedCreate events; without permission to watch Events, nothing is watched.
    */
   watchPodRefusals(): void {
-    const namespaces = new Set(this.plan.objects.filter((p) => WORKLOADS.includes(p.ref.kind)).map((p) => p.ref.namespace ?? 'default'));
+    const namespaces = new Set(
+      this.plan.objects.filter((p) => WORKLOADS.includes(p.ref.kind)).map((p) => p.ref.namespace ?? 'default'),
+    );
     if (namespaces.size === 0) return;
     const grace = this.options.refusedGraceMs ?? REFUSED_GRACE_MS;
     const firstSeen = new Map<string, number>();
     const ref: ObjectRef = { apiVersion: 'v1', kind: 'Event', name: 'FailedCreate' };
-    const rule = { name: 'no pod refused by a webhook that is up', check: () => ({ state: 'pending' as const, message: '' }) };
+    const rule = {
+      name: 'no pod refused by a webhook that is up',
+      check: () => ({ state: 'pending' as const, message: '' }),
+    };
     waitUntil(
       this.client,
       { apiVersion: 'v1', kind: 'Event', fieldSelector: 'reason=FailedCreate,type=Warning' },
@@ -226,7 +254,12 @@ class Installation {
         const refusal = explainKubeError(new Error(String(e['message'] ?? '')), { action: `create pods of ${owner}` });
         const service = refusal.webhook?.service;
         const explained = service ? explainWebhookRefusal(refusal, service) : refusal;
-        this.abort.abort(new KfopsError(`pods of ${owner} are refused by admission webhook "${refusal.webhook?.name ?? '?'}" for more than ${formatDuration(grace)} although its Service has ready endpoints`, explained.details));
+        this.abort.abort(
+          new KfopsError(
+            `pods of ${owner} are refused by admission webhook "${refusal.webhook?.name ?? '?'}" for more than ${formatDuration(grace)} although its Service has ready endpoints`,
+            explained.details,
+          ),
+        );
       },
     );
   }
@@ -238,7 +271,9 @@ class Installation {
 
   /** Starts the gates that something still needs and whose providers are applied; waits until one opens. Throws when one failed. */
   async waitForNextGate(): Promise<void> {
-    const needed = new Set(this.plan.objects.filter((p) => !this.applied.has(p)).flatMap((p) => p.gates.filter((g) => !this.opened.has(g))));
+    const needed = new Set(
+      this.plan.objects.filter((p) => !this.applied.has(p)).flatMap((p) => p.gates.filter((g) => !this.opened.has(g))),
+    );
     for (const key of needed) if (this.providersApplied(this.plan.gates.get(key) as Gate)) this.startGate(key);
     const failed = [...needed].filter((k) => this.gateError.has(k));
     if (failed.length) throw await this.blockedError(failed);
@@ -246,10 +281,15 @@ class Installation {
     if (this.releasable().length) return;
     const pending = [...needed].filter((k) => this.gateResult.has(k) && !this.opened.has(k));
     if (pending.length === 0) {
-      throw this.fail('nothing left to apply can proceed', { cause: `waiting objects need gates that nothing provides: ${[...needed].join(', ')}` });
+      throw this.fail('nothing left to apply can proceed', {
+        cause: `waiting objects need gates that nothing provides: ${[...needed].join(', ')}`,
+      });
     }
     await Promise.race(pending.map((k) => this.gateResult.get(k) as Promise<void>));
-    if (this.signal.aborted) throw this.fail(`the install stopped: ${describeError(this.signal.reason)}`, { cause: describeError(this.signal.reason) });
+    if (this.signal.aborted)
+      throw this.fail(`the install stopped: ${describeError(this.signal.reason)}`, {
+        cause: describeError(this.signal.reason),
+      });
   }
 
   providersApplied(gate: Gate): boolean {
@@ -279,7 +319,12 @@ class Installation {
     if (gate.kind === 'namespace') {
       await waitFor(this.client, { apiVersion: 'v1', kind: 'Namespace', name: gate.name }, namespaceRule, opts());
     } else if (gate.kind === 'crd') {
-      await waitFor(this.client, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: gate.name }, crdRule, opts());
+      await waitFor(
+        this.client,
+        { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: gate.name },
+        crdRule,
+        opts(),
+      );
     } else {
       for (const w of gate.providers.filter((r) => WORKLOADS.includes(r.kind))) {
         await waitFor(this.client, w, ruleFor({ kind: w.kind }), opts());
@@ -300,7 +345,8 @@ class Installation {
 
   /** Records an applied object; gates it was the last provider of start waiting at once. */
   onApplied(object: KubeObject, outcome: ApplyOutcome): void {
-    if (outcome === 'created' && object.kind === 'Namespace' && object.apiVersion === 'v1') this.createdNamespaces.add(object.metadata.name);
+    if (outcome === 'created' && object.kind === 'Namespace' && object.apiVersion === 'v1')
+      this.createdNamespaces.add(object.metadata.name);
     if (outcome === 'created' && object.kind === 'CustomResourceDefinition') {
       const spec = object['spec'] as { group?: string; names?: { kind?: string } } | undefined;
       if (spec?.group && spec.names?.kind) this.createdKinds.add(`${spec.group}/${spec.names.kind}`);
@@ -308,11 +354,15 @@ class Installation {
     const p = this.plannedOf.get(object);
     if (!p) return;
     this.applied.add(p);
-    for (const g of this.gatesOf.get(describeRef(p.ref)) ?? []) if (g.blocks.length && this.providersApplied(g)) this.startGate(g.key);
+    for (const g of this.gatesOf.get(describeRef(p.ref)) ?? [])
+      if (g.blocks.length && this.providersApplied(g)) this.startGate(g.key);
   }
 
   knownAbsent(ref: ObjectRef): boolean {
-    return (ref.namespace !== undefined && this.createdNamespaces.has(ref.namespace)) || this.createdKinds.has(`${groupOf(ref.apiVersion)}/${ref.kind}`);
+    return (
+      (ref.namespace !== undefined && this.createdNamespaces.has(ref.namespace)) ||
+      this.createdKinds.has(`${groupOf(ref.apiVersion)}/${ref.kind}`)
+    );
   }
 
   /**
@@ -322,7 +372,11 @@ class Installation {
    */
   classify(error: KubeApiError): string | undefined {
     const service = error.webhook?.service;
-    if (error.reason === 'webhook-unreachable' && service && this.opened.has(`service:${service.namespace}/${service.name}`)) {
+    if (
+      error.reason === 'webhook-unreachable' &&
+      service &&
+      this.opened.has(`service:${service.namespace}/${service.name}`)
+    ) {
       const key = `${service.namespace}/${service.name}`;
       const since = this.refusedSince.get(key) ?? Date.now();
       this.refusedSince.set(key, since);
@@ -346,7 +400,10 @@ class Installation {
           knownAbsent: (ref) => this.knownAbsent(ref),
           classify: (e) => this.classify(e),
           signal: this.signal,
-          retryBudgets: { ...this.options.retryBudgets, [REFUSED_CLASS]: this.options.refusedGraceMs ?? REFUSED_GRACE_MS },
+          retryBudgets: {
+            ...this.options.retryBudgets,
+            [REFUSED_CLASS]: this.options.refusedGraceMs ?? REFUSED_GRACE_MS,
+          },
         });
       } catch (error) {
         if (error instanceof ApplyError) {
@@ -380,10 +437,29 @@ class Installation {
     const failures = await Promise.all(
       error.failures.map(async (f) => {
         const service = f.error.webhook?.service;
-        if (f.error.reason !== 'webhook-unreachable' || !service || !this.opened.has(`service:${service.namespace}/${service.name}`)) return f;
-        const svc = this.plan.objects.find((p) => p.ref.kind === 'Service' && p.ref.apiVersion === 'v1' && p.ref.name === service.name && (p.ref.namespace ?? 'default') === service.namespace);
+        if (
+          f.error.reason !== 'webhook-unreachable' ||
+          !service ||
+          !this.opened.has(`service:${service.namespace}/${service.name}`)
+        )
+          return f;
+        const svc = this.plan.objects.find(
+          (p) =>
+            p.ref.kind === 'Service' &&
+            p.ref.apiVersion === 'v1' &&
+            p.ref.name === service.name &&
+            (p.ref.namespace ?? 'default') === service.namespace,
+        );
         const endpoints = await this.endpointsOf(service.namespace, service.name);
-        return { ...f, error: explainWebhookRefusal(f.error, { ...service, endpoints, ...webhookTarget(svc?.object, f.error.webhook?.name, this.plan), ...injectorOf(f.error.webhook?.name, this.plan) }) };
+        return {
+          ...f,
+          error: explainWebhookRefusal(f.error, {
+            ...service,
+            endpoints,
+            ...webhookTarget(svc?.object, f.error.webhook?.name, this.plan),
+            ...injectorOf(f.error.webhook?.name, this.plan),
+          }),
+        };
       }),
     );
     const explained = new ApplyError(failures, error.report);
@@ -393,7 +469,10 @@ class Installation {
 
   async endpointsOf(namespace: string, name: string): Promise<number> {
     try {
-      const slices = await this.client.list({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace }, { labelSelector: `kubernetes.io/service-name=${name}` });
+      const slices = await this.client.list(
+        { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace },
+        { labelSelector: `kubernetes.io/service-name=${name}` },
+      );
       return readyEndpoints(slices.items);
     } catch {
       return 0;
@@ -405,13 +484,23 @@ class Installation {
     await this.logger.group(`wait for ${workloads.length} workload(s) to be ready`, async () => {
       const opts = this.waitOptions();
       const results = await mapSettled(workloads, 32, (p) => waitFor(this.client, p.ref, ruleFor(p.object), opts()));
-      const notReady = results.flatMap((r, i) => (r.ok && r.value ? [] : [{ p: workloads[i] as PlannedObject, error: r.ok ? undefined : r.error }]));
+      const notReady = results.flatMap((r, i) =>
+        r.ok && r.value ? [] : [{ p: workloads[i] as PlannedObject, error: r.ok ? undefined : r.error }],
+      );
       this.ready = workloads.length - notReady.length;
       if (notReady.length) {
-        const diagnoses = await diagnoseAll(this.client, notReady.map((n) => lastObjectOf(n.error) ?? n.p.object));
-        const why = this.signal.aborted ? describeError(this.signal.reason) : `within ${formatDuration(this.options.timeoutMs)}`;
+        const diagnoses = await diagnoseAll(
+          this.client,
+          notReady.map((n) => lastObjectOf(n.error) ?? n.p.object),
+        );
+        const why = this.signal.aborted
+          ? describeError(this.signal.reason)
+          : `within ${formatDuration(this.options.timeoutMs)}`;
         throw this.fail(
-          `${notReady.length} of ${workloads.length} workload(s) not ready (${why}): ${notReady.slice(0, 10).map((n) => describeRef(n.p.ref)).join(', ')}${notReady.length > 10 ? ', …' : ''}`,
+          `${notReady.length} of ${workloads.length} workload(s) not ready (${why}): ${notReady
+            .slice(0, 10)
+            .map((n) => describeRef(n.p.ref))
+            .join(', ')}${notReady.length > 10 ? ', …' : ''}`,
           { cause: `\n${diagnoses.map(formatDiagnosis).join('\n')}`, fix: 'see the fix for each problem above' },
           diagnoses,
         );
@@ -459,7 +548,9 @@ class Installation {
       const error = this.gateError.get(key);
       const blocked = gate.blocks;
       lines.push(`${describeGate(gate)} did not happen: ${describeError(error).split('\n').join(' ')}`);
-      lines.push(`  it blocks ${blocked.length} object(s): ${blocked.slice(0, 8).map(describeRef).join(', ')}${blocked.length > 8 ? `, … ${blocked.length - 8} more` : ''}`);
+      lines.push(
+        `  it blocks ${blocked.length} object(s): ${blocked.slice(0, 8).map(describeRef).join(', ')}${blocked.length > 8 ? `, … ${blocked.length - 8} more` : ''}`,
+      );
       const last = lastObjectOf(error);
       if (last) stuck.push(last);
       else {
@@ -490,7 +581,10 @@ interface WebhookEntry {
 }
 
 /** The webhook configuration in the plan that holds the named webhook, and that webhook. */
-function webhookOf(plan: Plan, webhook: string | undefined): { config: PlannedObject; entry: WebhookEntry } | undefined {
+function webhookOf(
+  plan: Plan,
+  webhook: string | undefined,
+): { config: PlannedObject; entry: WebhookEntry } | undefined {
   for (const p of plan.objects) {
     if (p.ref.kind !== 'ValidatingWebhookConfiguration' && p.ref.kind !== 'MutatingWebhookConfiguration') continue;
     const entry = ((p.object['webhooks'] as WebhookEntry[] | undefined) ?? []).find((x) => x.name === webhook);
@@ -500,8 +594,13 @@ function webhookOf(plan: Plan, webhook: string | undefined): { config: PlannedOb
 }
 
 /** The Service port a webhook calls (clientConfig.service.port, default 443) and the pods' target port behind it. */
-function webhookTarget(service: KubeObject | undefined, webhook: string | undefined, plan: Plan): { targetPort?: string | number } {
-  const ports = (service?.['spec'] as { ports?: { port: number; targetPort?: string | number }[] } | undefined)?.ports ?? [];
+function webhookTarget(
+  service: KubeObject | undefined,
+  webhook: string | undefined,
+  plan: Plan,
+): { targetPort?: string | number } {
+  const ports =
+    (service?.['spec'] as { ports?: { port: number; targetPort?: string | number }[] } | undefined)?.ports ?? [];
   const port = webhookOf(plan, webhook)?.entry.clientConfig?.service?.port ?? 443;
   const match = ports.find((p) => p.port === port);
   return match ? { targetPort: match.targetPort ?? match.port } : {};
@@ -514,9 +613,15 @@ function injectorOf(webhook: string | undefined, plan: Plan): { injectedBy?: str
   const a = config.object.metadata.annotations ?? {};
   const where = `${config.ref.kind} ${config.ref.name}`;
   const from = a['cert-manager.io/inject-ca-from'];
-  if (from) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from: ${from} on ${where}; Certificate ${from} must be Ready)` };
+  if (from)
+    return {
+      injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from: ${from} on ${where}; Certificate ${from} must be Ready)`,
+    };
   const secret = a['cert-manager.io/inject-ca-from-secret'];
-  if (secret) return { injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from-secret: ${secret} on ${where})` };
+  if (secret)
+    return {
+      injectedBy: `cert-manager's cainjector (annotation cert-manager.io/inject-ca-from-secret: ${secret} on ${where})`,
+    };
   return {};
 }
 
@@ -528,7 +633,8 @@ function injectorOf(webhook: string | undefined, plan: Plan): { injectedBy?: str
  */
 export function byUrgency(batch: readonly PlannedObject[], plan: Plan, opened: ReadonlySet<string>): KubeObject[] {
   const providers = new Set<string>();
-  for (const [key, gate] of plan.gates) if (!opened.has(key)) for (const r of gate.providers) providers.add(describeRef(r));
+  for (const [key, gate] of plan.gates)
+    if (!opened.has(key)) for (const r of gate.providers) providers.add(describeRef(r));
   const saOf = (o: KubeObject): string | undefined => {
     const spec = (o as { spec?: { template?: { spec?: { serviceAccountName?: string } } } }).spec;
     const name = spec?.template?.spec?.serviceAccountName;
@@ -568,10 +674,17 @@ export async function openGatesNow(client: KubeClient, plan: Plan): Promise<Set<
       const ns = await client.get({ apiVersion: 'v1', kind: 'Namespace', name: g.name });
       if (ns && namespaceRule.check(ns).state === 'ready') open.add(g.key);
     } else if (g.kind === 'crd') {
-      const crd = await client.get({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: g.name });
+      const crd = await client.get({
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        name: g.name,
+      });
       if (crd && crdRule.check(crd).state === 'ready') open.add(g.key);
     } else {
-      const slices = await client.list({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: g.namespace as string }, { labelSelector: `kubernetes.io/service-name=${g.name}` });
+      const slices = await client.list(
+        { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace: g.namespace as string },
+        { labelSelector: `kubernetes.io/service-name=${g.name}` },
+      );
       if (readyEndpoints(slices.items) > 0) open.add(g.key);
     }
   });

@@ -93,7 +93,12 @@ function child(value: unknown, key: string): { value: unknown; remove: () => voi
     } catch {
       return undefined;
     }
-    index = value.findIndex((item) => item && typeof item === 'object' && Object.entries(keys).every(([k, v]) => sameValue((item as Record<string, unknown>)[k], v)));
+    index = value.findIndex(
+      (item) =>
+        item &&
+        typeof item === 'object' &&
+        Object.entries(keys).every(([k, v]) => sameValue((item as Record<string, unknown>)[k], v)),
+    );
   } else if (key.startsWith('v:')) {
     let wanted: unknown;
     try {
@@ -117,7 +122,9 @@ function describePath(path: readonly string[]): string {
       if (k.startsWith('f:')) return `.${k.slice(2)}`;
       if (k.startsWith('k:')) {
         try {
-          return `[${Object.entries(JSON.parse(k.slice(2)) as Record<string, unknown>).map(([a, b]) => `${a}=${String(b)}`).join(',')}]`;
+          return `[${Object.entries(JSON.parse(k.slice(2)) as Record<string, unknown>)
+            .map(([a, b]) => `${a}=${String(b)}`)
+            .join(',')}]`;
         } catch {
           return `[${k.slice(2)}]`;
         }
@@ -132,7 +139,11 @@ function describePath(path: readonly string[]): string {
  * Removes from `body` (in place) the placeholder fields that another manager owns on `live` and
  * `fieldManager` does not, and returns them. `body` is the configuration about to be applied.
  */
-export function yieldOwnedPlaceholders(body: KubeObject, live: { metadata?: { managedFields?: ManagedFieldsEntry[] } } | undefined, fieldManager: string): YieldedField[] {
+export function yieldOwnedPlaceholders(
+  body: KubeObject,
+  live: { metadata?: { managedFields?: ManagedFieldsEntry[] } } | undefined,
+  fieldManager: string,
+): YieldedField[] {
   const entries = (live?.metadata?.managedFields ?? []).filter((e) => !e.subresource && e.fieldsV1);
   if (entries.length === 0) return [];
   const ours = entries.filter((e) => e.manager === fieldManager).map((e) => e.fieldsV1 as FieldsNode);

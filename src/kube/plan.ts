@@ -60,9 +60,24 @@ export function pluralOf(kind: string): string {
 
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
 const CLUSTER_SCOPED_BUILTIN = new Set([
-  'Namespace', 'Node', 'PersistentVolume', 'StorageClass', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding',
-  'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
-  'APIService', 'PriorityClass', 'CSIDriver', 'RuntimeClass', 'IngressClass', 'VolumeAttachment', 'CertificateSigningRequest',
+  'Namespace',
+  'Node',
+  'PersistentVolume',
+  'StorageClass',
+  'CustomResourceDefinition',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'APIService',
+  'PriorityClass',
+  'CSIDriver',
+  'RuntimeClass',
+  'IngressClass',
+  'VolumeAttachment',
+  'CertificateSigningRequest',
 ]);
 
 interface LabelSelector {
@@ -78,11 +93,20 @@ export function selectorMatches(selector: LabelSelector | undefined, labels: Rec
     const has = e.key in labels;
     const value = labels[e.key];
     switch (e.operator) {
-      case 'In': if (!has || !(e.values ?? []).includes(value as string)) return false; break;
-      case 'NotIn': if (has && (e.values ?? []).includes(value as string)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
+      case 'In':
+        if (!has || !(e.values ?? []).includes(value as string)) return false;
+        break;
+      case 'NotIn':
+        if (has && (e.values ?? []).includes(value as string)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        return false;
     }
   }
   return true;
@@ -105,13 +129,15 @@ interface Webhook {
   objectSelector?: LabelSelector;
 }
 
-const anyOf = (list: string[] | undefined, value: string): boolean => (list ?? []).some((x) => x === '*' || x === value);
+const anyOf = (list: string[] | undefined, value: string): boolean =>
+  (list ?? []).some((x) => x === '*' || x === value);
 
 function ruleMatches(rule: WebhookRule, group: string, version: string, plural: string, namespaced: boolean): boolean {
   if (!anyOf(rule.apiGroups, group) || !anyOf(rule.apiVersions, version)) return false;
   // Applying creates or updates; a resource rule may be "*", "plural" or "plural/*" (subresources do not count).
   if (!(rule.operations ?? []).some((op) => op === '*' || op === 'CREATE' || op === 'UPDATE')) return false;
-  if (!(rule.resources ?? []).some((r) => r === '*' || r === plural || r === `${plural}/*` || r === '*/*')) return false;
+  if (!(rule.resources ?? []).some((r) => r === '*' || r === plural || r === `${plural}/*` || r === '*/*'))
+    return false;
   const scope = rule.scope ?? '*';
   return scope === '*' || (scope === 'Namespaced') === namespaced;
 }
@@ -146,10 +172,17 @@ function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
   for (const { object } of objects) {
     if (object.kind === 'CustomResourceDefinition') {
       const spec = object['spec'] as { group: string; names: { kind: string; plural: string }; scope?: string };
-      crds.set(`${spec.group}/${spec.names.kind}`, { name: object.metadata.name, plural: spec.names.plural, namespaced: spec.scope !== 'Cluster' });
+      crds.set(`${spec.group}/${spec.names.kind}`, {
+        name: object.metadata.name,
+        plural: spec.names.plural,
+        namespaced: spec.scope !== 'Cluster',
+      });
     }
     if (object.kind === 'Namespace' && object.apiVersion === 'v1') {
-      namespaceLabels.set(object.metadata.name, { ...(object.metadata.labels ?? {}), 'kubernetes.io/metadata.name': object.metadata.name });
+      namespaceLabels.set(object.metadata.name, {
+        ...(object.metadata.labels ?? {}),
+        'kubernetes.io/metadata.name': object.metadata.name,
+      });
     }
   }
   const resourceOf = (o: KubeObject): { group: string; version: string; plural: string; namespaced: boolean } => {
@@ -157,7 +190,12 @@ function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
     const version = o.apiVersion.split('/').pop() as string;
     const crd = crds.get(`${group}/${o.kind}`);
     if (crd) return { group, version, plural: crd.plural, namespaced: crd.namespaced };
-    return { group, version, plural: pluralOf(o.kind), namespaced: !CLUSTER_SCOPED_BUILTIN.has(o.kind) && o.metadata.namespace !== undefined };
+    return {
+      group,
+      version,
+      plural: pluralOf(o.kind),
+      namespaced: !CLUSTER_SCOPED_BUILTIN.has(o.kind) && o.metadata.namespace !== undefined,
+    };
   };
 
   // Webhooks that fail closed, with the Service that answers them.
@@ -178,19 +216,39 @@ function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
     }
     const crd = crds.get(`${group}/${o.kind}`);
     if (crd) {
-      p.gates.push(gate({ key: `crd:${group}/${o.kind}`, kind: 'crd', name: crd.name, apiVersion: o.apiVersion, crdKind: o.kind }).key);
+      p.gates.push(
+        gate({ key: `crd:${group}/${o.kind}`, kind: 'crd', name: crd.name, apiVersion: o.apiVersion, crdKind: o.kind })
+          .key,
+      );
     }
     if (o.kind === 'ValidatingWebhookConfiguration' || o.kind === 'MutatingWebhookConfiguration') continue;
-    const intercepted: { group: string; version: string; plural: string; labels: Record<string, string> }[] = [{ group, version, plural, labels: o.metadata.labels ?? {} }];
+    const intercepted: { group: string; version: string; plural: string; labels: Record<string, string> }[] = [
+      { group, version, plural, labels: o.metadata.labels ?? {} },
+    ];
     if (podGates && ns && POD_OWNER_KINDS.includes(o.kind) && group !== '' && !crd) {
-      const template = (o['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)?.template;
-      if (template) intercepted.push({ group: '', version: 'v1', plural: 'pods', labels: template.metadata?.labels ?? {} });
+      const template = (o['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)
+        ?.template;
+      if (template)
+        intercepted.push({ group: '', version: 'v1', plural: 'pods', labels: template.metadata?.labels ?? {} });
     }
     for (const w of webhooks) {
-      if (ns && !selectorMatches(w.namespaceSelector, namespaceLabels.get(ns) ?? { 'kubernetes.io/metadata.name': ns })) continue;
-      if (!intercepted.some((x) => (w.rules ?? []).some((r) => ruleMatches(r, x.group, x.version, x.plural, namespaced)) && selectorMatches(w.objectSelector, x.labels))) continue;
+      if (ns && !selectorMatches(w.namespaceSelector, namespaceLabels.get(ns) ?? { 'kubernetes.io/metadata.name': ns }))
+        continue;
+      if (
+        !intercepted.some(
+          (x) =>
+            (w.rules ?? []).some((r) => ruleMatches(r, x.group, x.version, x.plural, namespaced)) &&
+            selectorMatches(w.objectSelector, x.labels),
+        )
+      )
+        continue;
       const svc = w.clientConfig?.service as { name: string; namespace: string };
-      const g = gate({ key: `service:${svc.namespace}/${svc.name}`, kind: 'service', namespace: svc.namespace, name: svc.name });
+      const g = gate({
+        key: `service:${svc.namespace}/${svc.name}`,
+        kind: 'service',
+        namespace: svc.namespace,
+        name: svc.name,
+      });
       if (!g.webhooks.includes(w.name)) g.webhooks.push(w.name);
       if (!p.gates.includes(g.key)) p.gates.push(g.key);
     }
@@ -198,15 +256,24 @@ function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
 
   // Providers of each gate.
   const services = new Map<string, KubeObject>();
-  for (const { object } of objects) if (object.kind === 'Service' && object.apiVersion === 'v1') services.set(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, object);
+  for (const { object } of objects)
+    if (object.kind === 'Service' && object.apiVersion === 'v1')
+      services.set(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, object);
   for (const g of gates.values()) {
     if (g.kind === 'namespace') {
       // Kubeflow's profile controller creates a namespace for each kubeflow.org Profile of that name.
       g.providers = objects
-        .filter((p) => (p.object.kind === 'Namespace' || (p.object.kind === 'Profile' && groupOf(p.object.apiVersion) === 'kubeflow.org')) && p.object.metadata.name === g.name)
+        .filter(
+          (p) =>
+            (p.object.kind === 'Namespace' ||
+              (p.object.kind === 'Profile' && groupOf(p.object.apiVersion) === 'kubeflow.org')) &&
+            p.object.metadata.name === g.name,
+        )
         .map((p) => p.ref);
     } else if (g.kind === 'crd') {
-      g.providers = objects.filter((p) => p.object.kind === 'CustomResourceDefinition' && p.object.metadata.name === g.name).map((p) => p.ref);
+      g.providers = objects
+        .filter((p) => p.object.kind === 'CustomResourceDefinition' && p.object.metadata.name === g.name)
+        .map((p) => p.ref);
     } else {
       const svc = services.get(`${g.namespace}/${g.name}`);
       if (svc) {
@@ -214,8 +281,11 @@ function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
         const selector = (svc['spec'] as { selector?: Record<string, string> } | undefined)?.selector;
         if (selector && Object.keys(selector).length) {
           for (const p of objects) {
-            if (!WORKLOAD_KINDS.includes(p.object.kind) || (p.object.metadata.namespace ?? 'default') !== g.namespace) continue;
-            const labels = ((p.object['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } })?.template?.metadata?.labels) ?? {};
+            if (!WORKLOAD_KINDS.includes(p.object.kind) || (p.object.metadata.namespace ?? 'default') !== g.namespace)
+              continue;
+            const labels =
+              (p.object['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } })?.template
+                ?.metadata?.labels ?? {};
             if (selectorMatches({ matchLabels: selector }, labels)) g.providers.push(p.ref);
           }
         }
@@ -225,7 +295,9 @@ function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
   const byRef = new Map(objects.map((p) => [describeRef(p.ref), p] as const));
   for (const p of objects) {
     // An object never waits for a gate it provides itself (a webhook backend matched by its own webhook).
-    p.gates = p.gates.filter((k) => !(gates.get(k) as Gate).providers.some((r) => describeRef(r) === describeRef(p.ref)));
+    p.gates = p.gates.filter(
+      (k) => !(gates.get(k) as Gate).providers.some((r) => describeRef(r) === describeRef(p.ref)),
+    );
     for (const k of p.gates) (gates.get(k) as Gate).blocks.push(p.ref);
   }
 
@@ -263,10 +335,20 @@ export function formatPlan(plan: Plan): string {
     const kinds = new Map<string, number>();
     for (const p of wave) kinds.set(p.ref.kind, (kinds.get(p.ref.kind) ?? 0) + 1);
     const waitsFor = new Set(wave.flatMap((p) => p.gates));
-    lines.push(`wave ${i}: ${wave.length} object(s): ${[...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ')}`);
+    lines.push(
+      `wave ${i}: ${wave.length} object(s): ${[...kinds]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', ')}`,
+    );
     const shown = [...waitsFor].filter((k) => !k.startsWith('namespace:'));
     if (shown.length) {
-      lines.push(`  waits for: ${shown.slice(0, 12).map((k) => describeGate(plan.gates.get(k) as Gate)).join('; ')}${shown.length > 12 ? `; … ${shown.length - 12} more` : ''}`);
+      lines.push(
+        `  waits for: ${shown
+          .slice(0, 12)
+          .map((k) => describeGate(plan.gates.get(k) as Gate))
+          .join('; ')}${shown.length > 12 ? `; … ${shown.length - 12} more` : ''}`,
+      );
     }
   });
   return lines.join('\n');
@@ -274,8 +356,11 @@ export function formatPlan(plan: Plan): string {
 
 export function describeGate(g: Gate): string {
   switch (g.kind) {
-    case 'namespace': return `Namespace ${g.name} Active`;
-    case 'crd': return `CRD ${g.name} Established`;
-    case 'service': return `Service ${g.namespace}/${g.name} ready (webhook ${g.webhooks.join(', ')})`;
+    case 'namespace':
+      return `Namespace ${g.name} Active`;
+    case 'crd':
+      return `CRD ${g.name} Established`;
+    case 'service':
+      return `Service ${g.namespace}/${g.name} ready (webhook ${g.webhooks.join(', ')})`;
   }
 }

@@ -1,6 +1,17 @@
 /** Kubernetes resource quantities ("250m", "1.5", "64Mi", "1G", "1e3") as numbers. */
 const BINARY: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
-const DECIMAL: Record<string, number> = { n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+const DECIMAL: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+};
 
 /** The quantity's value in base units (cores, bytes); undefined if malformed. */
 export function parseQuantity(q: string | number | undefined): number | undefined {
@@ -14,5 +25,7 @@ export function parseQuantity(q: string | number | undefined): number | undefine
   return n * (BINARY[suffix] ?? DECIMAL[suffix] ?? 1);
 }
 
-export const formatCpu = (cores: number): string => (cores >= 10 ? `${Math.round(cores)}` : `${Math.round(cores * 100) / 100}`);
-export const formatBytes = (b: number): string => (b >= 2 ** 30 ? `${Math.round((b / 2 ** 30) * 10) / 10}Gi` : `${Math.round(b / 2 ** 20)}Mi`);
+export const formatCpu = (cores: number): string =>
+  cores >= 10 ? `${Math.round(cores)}` : `${Math.round(cores * 100) / 100}`;
+export const formatBytes = (b: number): string =>
+  b >= 2 ** 30 ? `${Math.round((b / 2 ** 30) * 10) / 10}Gi` : `${Math.round(b / 2 ** 20)}Mi`;

@@ -27,7 +27,9 @@ function generationLag(o: KubeObject): Readiness | null {
   const generation = o.metadata.generation;
   const observed = statusOf(o)['observedGeneration'];
   if (generation !== undefined && (typeof observed !== 'number' || observed < generation)) {
-    return pending(`waiting for the controller to observe generation ${generation} (observed ${typeof observed === 'number' ? observed : 'none'})`);
+    return pending(
+      `waiting for the controller to observe generation ${generation} (observed ${typeof observed === 'number' ? observed : 'none'})`,
+    );
   }
   return null;
 }
@@ -39,7 +41,8 @@ export const deploymentRule: ReadinessRule = {
     if (lag) return lag;
     const s = statusOf(o);
     const progressing = conditionOf(o, 'Progressing');
-    if (progressing?.reason === 'ProgressDeadlineExceeded') return failed(`rollout exceeded its progress deadline: ${progressing.message ?? ''}`.trim());
+    if (progressing?.reason === 'ProgressDeadlineExceeded')
+      return failed(`rollout exceeded its progress deadline: ${progressing.message ?? ''}`.trim());
     const want = num(specOf(o)['replicas'], 1);
     const updated = num(s['updatedReplicas']);
     const total = num(s['replicas']);
@@ -49,7 +52,10 @@ export const deploymentRule: ReadinessRule = {
     if (total > updated) return pending(`${counts}: ${total - updated} old replica(s) still terminating`);
     if (available < updated) return pending(`${counts}: waiting for replicas to become available`);
     const cond = conditionOf(o, 'Available');
-    if (cond?.status !== 'True') return pending(`${counts}: Available condition is ${cond?.status ?? 'absent'}${cond?.message ? ` (${cond.message})` : ''}`);
+    if (cond?.status !== 'True')
+      return pending(
+        `${counts}: Available condition is ${cond?.status ?? 'absent'}${cond?.message ? ` (${cond.message})` : ''}`,
+      );
     return ready(counts);
   },
 };
@@ -68,7 +74,8 @@ export const statefulSetRule: ReadinessRule = {
     if (readyReplicas < want) return pending(`${counts}: waiting for replicas to become ready`);
     if (strategy !== 'OnDelete') {
       if (updated < want) return pending(`${counts}: waiting for the rolling update`);
-      if (s['updateRevision'] && s['currentRevision'] !== s['updateRevision']) return pending(`${counts}: revision ${String(s['updateRevision'])} not yet current`);
+      if (s['updateRevision'] && s['currentRevision'] !== s['updateRevision'])
+        return pending(`${counts}: revision ${String(s['updateRevision'])} not yet current`);
     }
     return ready(counts);
   },
@@ -109,7 +116,9 @@ export const pvcRule: ReadinessRule = {
     if (phase === 'Bound') return ready('Bound');
     if (phase === 'Lost') return failed('claim lost its volume (phase Lost)');
     const sc = specOf(o)['storageClassName'];
-    return pending(`phase ${String(phase ?? 'Pending')}, storageClassName ${sc === undefined ? '(none: no default StorageClass applied)' : JSON.stringify(sc)}`);
+    return pending(
+      `phase ${String(phase ?? 'Pending')}, storageClassName ${sc === undefined ? '(none: no default StorageClass applied)' : JSON.stringify(sc)}`,
+    );
   },
 };
 
@@ -142,7 +151,9 @@ export const readyConditionRule: ReadinessRule = {
     if (lag) return lag;
     const c = conditionOf(o, 'Ready');
     if (c?.status === 'True') return ready('Ready');
-    const why = c ? `Ready is ${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}` : 'no Ready condition yet';
+    const why = c
+      ? `Ready is ${c.status}${c.reason ? ` (${c.reason}${c.message ? `: ${c.message}` : ''})` : ''}`
+      : 'no Ready condition yet';
     return pending(why);
   },
 };

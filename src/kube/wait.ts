@@ -98,7 +98,10 @@ export async function waitUntil(
       if (error) reject(error);
       else resolve(obj);
     };
-    const deadline = setTimeout(() => finish(new WaitTimeoutError(what.ref, what.rule, timeoutMs, last, lastObject)), timeoutMs);
+    const deadline = setTimeout(
+      () => finish(new WaitTimeoutError(what.ref, what.rule, timeoutMs, last, lastObject)),
+      timeoutMs,
+    );
     if (options.signal?.aborted) finish(undefined);
     options.signal?.addEventListener('abort', () => finish(undefined), { once: true });
 
@@ -161,7 +164,10 @@ export async function waitUntil(
           }
           if (error && statusCodeOf(error) === undefined) client.noteUnreachable();
           const lasted = Date.now() - started;
-          scheduleRestart(error ? String((error as Error).message ?? error) : 'closed by the server', !error && lasted > 1000);
+          scheduleRestart(
+            error ? String((error as Error).message ?? error) : 'closed by the server',
+            !error && lasted > 1000,
+          );
         },
       );
       if (settled) abort.abort();
@@ -174,7 +180,8 @@ export async function waitUntil(
         if (!settled) await startWatch();
       } catch (error) {
         if (settled) return;
-        if (classifyFor(client)(error) || isHealableWatchEnd(error)) scheduleRestart(String((error as Error).message ?? error), false);
+        if (classifyFor(client)(error) || isHealableWatchEnd(error))
+          scheduleRestart(String((error as Error).message ?? error), false);
         else finish(explainKubeError(error, { action: 'wait for', ref: what.ref, server: client.server }));
       }
     };
@@ -188,14 +195,26 @@ const keyOf = (o: KubeObject): string => `${o.metadata?.namespace ?? ''}/${o.met
  * Waits until `rule` says the object is ready, on a watch filtered to that one object (see waitUntil
  * for resumption, deadlines and errors).
  */
-export async function waitFor(client: KubeClient, ref: ObjectRef, rule: ReadinessRule, options: WaitOptions): Promise<KubeObject> {
+export async function waitFor(
+  client: KubeClient,
+  ref: ObjectRef,
+  rule: ReadinessRule,
+  options: WaitOptions,
+): Promise<KubeObject> {
   const result = await waitUntil(
     client,
-    { apiVersion: ref.apiVersion, kind: ref.kind, ...(ref.namespace ? { namespace: ref.namespace } : {}), fieldSelector: `metadata.name=${ref.name}` },
+    {
+      apiVersion: ref.apiVersion,
+      kind: ref.kind,
+      ...(ref.namespace ? { namespace: ref.namespace } : {}),
+      fieldSelector: `metadata.name=${ref.name}`,
+    },
     { ref, rule },
     (objects) => {
       const obj = objects.values().next().value as KubeObject | undefined;
-      return obj ? { readiness: rule.check(obj), object: obj } : { readiness: { state: 'pending', message: 'does not exist yet' } };
+      return obj
+        ? { readiness: rule.check(obj), object: obj }
+        : { readiness: { state: 'pending', message: 'does not exist yet' } };
     },
     options,
   );
@@ -207,14 +226,18 @@ function isHealableWatchEnd(error: unknown): boolean {
   const e = error as { name?: string; statusCode?: number; code?: unknown; message?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return true;
   if (typeof e?.statusCode === 'number') return e.statusCode === 410 || e.statusCode === 429 || e.statusCode >= 500;
-  return healableClass(error) !== undefined || /terminated|aborted|socket|ECONNRESET|other side closed/i.test(e?.message ?? '');
+  return (
+    healableClass(error) !== undefined ||
+    /terminated|aborted|socket|ECONNRESET|other side closed/i.test(e?.message ?? '')
+  );
 }
 
 /** Ready endpoints of a Service, counted over its EndpointSlices. */
 export function readyEndpoints(slices: Iterable<KubeObject>): number {
   let n = 0;
   for (const s of slices) {
-    for (const e of (s['endpoints'] as { conditions?: { ready?: boolean }; addresses?: string[] }[] | undefined) ?? []) {
+    for (const e of (s['endpoints'] as { conditions?: { ready?: boolean }; addresses?: string[] }[] | undefined) ??
+      []) {
       if (e.conditions?.ready !== false && (e.addresses?.length ?? 0) > 0) n++;
     }
   }
@@ -222,18 +245,36 @@ export function readyEndpoints(slices: Iterable<KubeObject>): number {
 }
 
 /** Waits until Service namespace/name has at least one ready endpoint (what an admission webhook needs to answer). */
-export async function waitForServiceEndpoints(client: KubeClient, namespace: string, name: string, options: WaitOptions): Promise<void> {
+export async function waitForServiceEndpoints(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  options: WaitOptions,
+): Promise<void> {
   const ref: ObjectRef = { apiVersion: 'v1', kind: 'Service', name, namespace };
   const rule: ReadinessRule = { name: 'Service has ready endpoints', check: () => ({ state: 'pending', message: '' }) };
   await waitUntil(
     client,
-    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', namespace, labelSelector: `kubernetes.io/service-name=${name}` },
+    {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      namespace,
+      labelSelector: `kubernetes.io/service-name=${name}`,
+    },
     { ref, rule },
     (slices) => {
       const ready = readyEndpoints(slices.values());
       return ready > 0
         ? { readiness: { state: 'ready', message: `${ready} ready endpoint(s)` } }
-        : { readiness: { state: 'pending', message: slices.size === 0 ? 'no EndpointSlice yet (no pods selected, or the Service does not exist)' : 'no ready endpoints (its pods are not Ready)' } };
+        : {
+            readiness: {
+              state: 'pending',
+              message:
+                slices.size === 0
+                  ? 'no EndpointSlice yet (no pods selected, or the Service does not exist)'
+                  : 'no ready endpoints (its pods are not Ready)',
+            },
+          };
     },
     options,
   );

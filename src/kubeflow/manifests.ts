@@ -22,15 +22,24 @@ export function parseManifests(text: string, origin: string): KubeObject[] {
   try {
     docs = loadAll(text);
   } catch (error) {
-    throw new KfopsError(`${origin} is not valid YAML`, { cause: error instanceof Error ? error.message.split('\n')[0] : String(error), fix: 'render the manifests again (kustomize build) and check the file' });
+    throw new KfopsError(`${origin} is not valid YAML`, {
+      cause: error instanceof Error ? error.message.split('\n')[0] : String(error),
+      fix: 'render the manifests again (kustomize build) and check the file',
+    });
   }
   const out: KubeObject[] = [];
   docs.forEach((doc, i) => {
     if (doc === null || doc === undefined) return;
-    const items = (doc as { kind?: string }).kind?.endsWith('List') && Array.isArray((doc as { items?: unknown }).items) ? ((doc as { items: unknown[] }).items) : [doc];
+    const items =
+      (doc as { kind?: string }).kind?.endsWith('List') && Array.isArray((doc as { items?: unknown }).items)
+        ? (doc as { items: unknown[] }).items
+        : [doc];
     for (const item of items) {
       const problem = shapeProblem(item);
-      if (problem) throw new KfopsError(`${origin}: document ${i + 1} ${problem}`, { fix: 'every object needs apiVersion, kind and metadata.name' });
+      if (problem)
+        throw new KfopsError(`${origin}: document ${i + 1} ${problem}`, {
+          fix: 'every object needs apiVersion, kind and metadata.name',
+        });
       out.push(item as KubeObject);
     }
   });
@@ -47,40 +56,70 @@ export interface RenderDeps {
 /** Renders a kustomization with `kustomize build`, or `kubectl kustomize` when kustomize is absent. */
 export async function kustomizeBuild(dir: string, deps: RenderDeps): Promise<string> {
   const tried: string[] = [];
-  for (const [cmd, args] of [['kustomize', ['build', dir]], ['kubectl', ['kustomize', dir]]] as const) {
+  for (const [cmd, args] of [
+    ['kustomize', ['build', dir]],
+    ['kubectl', ['kustomize', dir]],
+  ] as const) {
     const r = await deps.exec(cmd, args, deps.env ? { env: deps.env } : {});
     if (r.code === 0) return r.stdout;
-    if (r.code === 127 || /ENOENT|not found/.test(r.stderr) && r.stdout === '') {
+    if (r.code === 127 || (/ENOENT|not found/.test(r.stderr) && r.stdout === '')) {
       tried.push(`${cmd}: not installed`);
       continue;
     }
-    throw new KfopsError(`${cmd} ${args.join(' ')} failed (exit ${r.code})`, { cause: r.stderr.trim().split('\n').slice(-5).join('\n'), fix: 'fix the kustomization (kustomize 5.2.1 or newer renders Kubeflow 1.9)' });
+    throw new KfopsError(`${cmd} ${args.join(' ')} failed (exit ${r.code})`, {
+      cause: r.stderr.trim().split('\n').slice(-5).join('\n'),
+      fix: 'fix the kustomization (kustomize 5.2.1 or newer renders Kubeflow 1.9)',
+    });
   }
-  throw new KfopsError('Cannot render the kustomization', { cause: tried.join('; '), fix: 'install kustomize (5.2.1 or newer) or kubectl on the runner, or pass manifests-file with already rendered YAML' });
+  throw new KfopsError('Cannot render the kustomization', {
+    cause: tried.join('; '),
+    fix: 'install kustomize (5.2.1 or newer) or kubectl on the runner, or pass manifests-file with already rendered YAML',
+  });
 }
 
 /** Loads the objects to install from a rendered file, a local kustomization, or a kubeflow/manifests ref. */
-export async function loadManifests(source: ManifestSource, deps: RenderDeps): Promise<{ objects: KubeObject[]; origin: string }> {
+export async function loadManifests(
+  source: ManifestSource,
+  deps: RenderDeps,
+): Promise<{ objects: KubeObject[]; origin: string }> {
   if (source.type === 'file') {
     const text = await readFile(source.file, 'utf8').catch((e: unknown) => {
-      throw new ConfigurationError('manifests-file', source.file, `a readable YAML file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new ConfigurationError(
+        'manifests-file',
+        source.file,
+        `a readable YAML file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      );
     });
     return { objects: parseManifests(text, source.file), origin: source.file };
   }
   if (source.type === 'path') {
-    const isDir = await stat(source.path).then((s) => s.isDirectory(), () => false);
+    const isDir = await stat(source.path).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
     if (!isDir) throw new ConfigurationError('manifests-path', source.path, 'a directory holding a kustomization.yaml');
     return { objects: await renderComponents(source.path, source.components, deps), origin: source.path };
   }
   const dir = await mkdtemp(join(tmpdir(), 'kfops-manifests-'));
   try {
     deps.logger.info(`cloning ${source.repo} at ${source.version}`);
-    const r = await deps.exec('git', ['clone', '--depth', '1', '--branch', source.version, source.repo, dir], deps.env ? { env: deps.env } : {});
+    const r = await deps.exec(
+      'git',
+      ['clone', '--depth', '1', '--branch', source.version, source.repo, dir],
+      deps.env ? { env: deps.env } : {},
+    );
     if (r.code !== 0) {
       const missing = /Remote branch .* not found|not found in upstream/.test(r.stderr);
       throw missing
-        ? new ConfigurationError('kubeflow-version', source.version, `a tag or branch of ${source.repo} (e.g. ${DEFAULT_KUBEFLOW_VERSION})`)
-        : new KfopsError(`git clone of ${source.repo} failed (exit ${r.code})`, { cause: r.stderr.trim().split('\n').slice(-3).join('\n'), fix: 'check that the runner can reach the repository' });
+        ? new ConfigurationError(
+            'kubeflow-version',
+            source.version,
+            `a tag or branch of ${source.repo} (e.g. ${DEFAULT_KUBEFLOW_VERSION})`,
+          )
+        : new KfopsError(`git clone of ${source.repo} failed (exit ${r.code})`, {
+            cause: r.stderr.trim().split('\n').slice(-3).join('\n'),
+            fix: 'check that the runner can reach the repository',
+          });
     }
     const components = source.components.length ? source.components : ['example'];
     return { objects: await renderComponents(dir, components, deps), origin: `${source.repo}@${source.version}` };

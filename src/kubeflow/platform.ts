@@ -17,7 +17,8 @@ const find = (objects: KubeObject[], kind: string, namespace: string, name: stri
 function fromLive(objects: KubeObject[], live: KubeObject | undefined, what: string, fix: string): KubeObject {
   if (!live) throw new KfopsError(`${what} is neither in the manifests nor on the cluster`, { fix });
   const copy = structuredClone(live);
-  for (const k of ['resourceVersion', 'uid', 'managedFields', 'creationTimestamp', 'generation'] as const) delete (copy.metadata as unknown as Record<string, unknown>)[k];
+  for (const k of ['resourceVersion', 'uid', 'managedFields', 'creationTimestamp', 'generation'] as const)
+    delete (copy.metadata as unknown as Record<string, unknown>)[k];
   delete copy['status'];
   objects.push(copy);
   return copy;
@@ -25,13 +26,22 @@ function fromLive(objects: KubeObject[], live: KubeObject | undefined, what: str
 
 /** Makes the Istio ingress gateway a LoadBalancer (Kubeflow ships it as ClusterIP). */
 export function exposeGateway(objects: KubeObject[], live: KubeObject | undefined): void {
-  const svc = find(objects, 'Service', GATEWAY.namespace, GATEWAY.name) ?? fromLive(objects, live, 'Service istio-system/istio-ingressgateway', 'install Istio (common/istio) with the same run, or set expose: none');
+  const svc =
+    find(objects, 'Service', GATEWAY.namespace, GATEWAY.name) ??
+    fromLive(
+      objects,
+      live,
+      'Service istio-system/istio-ingressgateway',
+      'install Istio (common/istio) with the same run, or set expose: none',
+    );
   (svc['spec'] as Record<string, unknown>)['type'] = 'LoadBalancer';
 }
 
 /** The gateway's external address from its status, if the load balancer has one. */
 export function gatewayAddress(svc: KubeObject | undefined): string | undefined {
-  const ingress = ((svc?.['status'] as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined)?.loadBalancer?.ingress ?? [])[0];
+  const ingress = ((
+    svc?.['status'] as { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } } | undefined
+  )?.loadBalancer?.ingress ?? [])[0];
   return ingress?.ip ?? ingress?.hostname;
 }
 
@@ -39,7 +49,12 @@ export const loadBalancerRule: ReadinessRule = {
   name: 'LoadBalancer address assigned',
   check: (o) => {
     const address = gatewayAddress(o);
-    return address ? { state: 'ready', message: address } : { state: 'pending', message: `type ${String((o['spec'] as { type?: string })?.type)}, no load balancer address yet` };
+    return address
+      ? { state: 'ready', message: address }
+      : {
+          state: 'pending',
+          message: `type ${String((o['spec'] as { type?: string })?.type)}, no load balancer address yet`,
+        };
   },
 };
 
@@ -57,8 +72,15 @@ export function knativeDomain(domain: string, address: string | undefined): stri
 
 /** Sets Knative's config-domain so InferenceService URLs use `domain` (external) instead of cluster-local names. */
 export function setKnativeDomain(objects: KubeObject[], domain: string, live: KubeObject | undefined): void {
-  const cm = find(objects, 'ConfigMap', 'knative-serving', 'config-domain') ?? fromLive(objects, live, 'ConfigMap knative-serving/config-domain', 'install Knative Serving with the same run, or leave domain empty');
-  const data = ((cm['data'] ??= {}) as Record<string, string>);
+  const cm =
+    find(objects, 'ConfigMap', 'knative-serving', 'config-domain') ??
+    fromLive(
+      objects,
+      live,
+      'ConfigMap knative-serving/config-domain',
+      'install Knative Serving with the same run, or leave domain empty',
+    );
+  const data = (cm['data'] ??= {}) as Record<string, string>;
   for (const k of Object.keys(data)) if (k !== '_example') delete data[k];
   data[domain] = '';
 }
@@ -67,11 +89,14 @@ export function setKnativeDomain(objects: KubeObject[], domain: string, live: Ku
 export async function discoverIssuer(client: KubeClient): Promise<string> {
   try {
     const doc = await client.request<{ issuer?: string }>('GET', '/.well-known/openid-configuration');
-    if (!doc?.issuer) throw new KfopsError('the API server\'s /.well-known/openid-configuration has no issuer');
+    if (!doc?.issuer) throw new KfopsError("the API server's /.well-known/openid-configuration has no issuer");
     return doc.issuer;
   } catch (error) {
     if (error instanceof KfopsError) throw error;
-    throw explainKubeError(error, { action: 'read the service-account issuer (GET /.well-known/openid-configuration)', server: client.server });
+    throw explainKubeError(error, {
+      action: 'read the service-account issuer (GET /.well-known/openid-configuration)',
+      server: client.server,
+    });
   }
 }
 
@@ -134,7 +159,10 @@ export function m2mRequestAuthentication(issuer: string, jwksUri?: string): Kube
  */
 function acceptIssuerInOauth2Proxy(objects: KubeObject[], issuer: string, audience: string): string | undefined {
   const cm = objects.find(
-    (o) => o.kind === 'ConfigMap' && o.metadata.namespace === OAUTH2_PROXY_NAMESPACE && (o.metadata.name === OAUTH2_PROXY_PARAMETERS || o.metadata.name.startsWith(`${OAUTH2_PROXY_PARAMETERS}-`)),
+    (o) =>
+      o.kind === 'ConfigMap' &&
+      o.metadata.namespace === OAUTH2_PROXY_NAMESPACE &&
+      (o.metadata.name === OAUTH2_PROXY_PARAMETERS || o.metadata.name.startsWith(`${OAUTH2_PROXY_PARAMETERS}-`)),
   );
   if (!cm) return undefined;
   const data = (cm['data'] ??= {}) as Record<string, string>;
@@ -143,18 +171,30 @@ function acceptIssuerInOauth2Proxy(objects: KubeObject[], issuer: string, audien
     .map((s) => s.trim())
     .filter((s) => s && !s.startsWith(`${issuer}=`));
   data[EXTRA_JWT_ISSUERS] = [...others, `${issuer}=${audience}`].join(',');
-  const digest = createHash('sha256').update(JSON.stringify(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)))).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(JSON.stringify(Object.entries(data).sort(([a], [b]) => a.localeCompare(b))))
+    .digest('hex')
+    .slice(0, 16);
   interface Container {
     env?: { valueFrom?: { configMapKeyRef?: { name?: string } } }[];
     envFrom?: { configMapRef?: { name?: string } }[];
   }
   for (const d of objects) {
     if (d.kind !== 'Deployment' || d.metadata.namespace !== OAUTH2_PROXY_NAMESPACE) continue;
-    const template = (((d['spec'] ??= {}) as Record<string, unknown>)['template'] ??= {}) as { metadata?: { annotations?: Record<string, string> }; spec?: { containers?: Container[] } };
+    const template = (((d['spec'] ??= {}) as Record<string, unknown>)['template'] ??= {}) as {
+      metadata?: { annotations?: Record<string, string> };
+      spec?: { containers?: Container[] };
+    };
     const reads = (template.spec?.containers ?? []).some(
-      (c) => (c.env ?? []).some((e) => e.valueFrom?.configMapKeyRef?.name === cm.metadata.name) || (c.envFrom ?? []).some((e) => e.configMapRef?.name === cm.metadata.name),
+      (c) =>
+        (c.env ?? []).some((e) => e.valueFrom?.configMapKeyRef?.name === cm.metadata.name) ||
+        (c.envFrom ?? []).some((e) => e.configMapRef?.name === cm.metadata.name),
     );
-    if (reads) template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, [OAUTH2_PROXY_DIGEST]: digest } };
+    if (reads)
+      template.metadata = {
+        ...template.metadata,
+        annotations: { ...template.metadata?.annotations, [OAUTH2_PROXY_DIGEST]: digest },
+      };
   }
   return cm.metadata.name;
 }
@@ -168,7 +208,12 @@ function acceptIssuerInOauth2Proxy(objects: KubeObject[], issuer: string, audien
  * - oauth2-proxy, when the manifests install it, accepts the issuer's tokens for `audience`.
  * istio-ingressgateway-require-jwt is never touched.
  */
-export function setM2mIssuer(objects: KubeObject[], issuer: string, live: KubeObject | undefined, options: M2mOptions = {}): M2mChanges {
+export function setM2mIssuer(
+  objects: KubeObject[],
+  issuer: string,
+  live: KubeObject | undefined,
+  options: M2mOptions = {},
+): M2mChanges {
   let created = false;
   let ra = find(objects, M2M.kind, M2M.namespace, M2M.name);
   if (!ra && live) ra = fromLive(objects, live, 'RequestAuthentication istio-system/m2m-token-issuer', '');

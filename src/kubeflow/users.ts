@@ -24,7 +24,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER_FIELDS = ['email', 'password-env', 'profile', 'contributors', 'resource-quota', 'gcp-service-account'];
 const SECRET_LIKE = /pass|secret|token|hash|credential|key/i;
-export const USERS_FORM = 'a YAML list of users, e.g. `- email: alice@example.com` with `password-env: ALICE_PASSWORD`, optional `profile`, `contributors` ([{email, role: edit|view}]), `resource-quota` and `gcp-service-account`';
+export const USERS_FORM =
+  'a YAML list of users, e.g. `- email: alice@example.com` with `password-env: ALICE_PASSWORD`, optional `profile`, `contributors` ([{email, role: edit|view}]), `resource-quota` and `gcp-service-account`';
 
 /** KFAM's form of an email in object names: lowercase, every other character a '-'. */
 export const safeEmail = (email: string): string => email.toLowerCase().replace(/[^a-z0-9]/g, '-');
@@ -37,52 +38,115 @@ export const defaultProfile = (email: string): string => `kubeflow-${safeEmail(e
  * Checks the `users` input and reads each password from the environment. Errors name the entry and
  * field; a password is never quoted.
  */
-export function parseUsers(doc: unknown, env: Record<string, string | undefined>, input = 'users', mask: (value: string) => void = () => undefined): { users: UserSpec[]; passwords: Map<string, string> } {
+export function parseUsers(
+  doc: unknown,
+  env: Record<string, string | undefined>,
+  input = 'users',
+  mask: (value: string) => void = () => undefined,
+): { users: UserSpec[]; passwords: Map<string, string> } {
   if (doc === undefined || doc === null) return { users: [], passwords: new Map() };
   if (!Array.isArray(doc)) throw new ConfigurationError(input, JSON.stringify(doc), USERS_FORM, { hideValue: true });
   const users: UserSpec[] = [];
   const passwords = new Map<string, string>();
   doc.forEach((raw: unknown, i) => {
     const at = `${input}[${i}]`;
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigurationError(at, JSON.stringify(raw), 'a mapping with email and password-env', { hideValue: true });
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+      throw new ConfigurationError(at, JSON.stringify(raw), 'a mapping with email and password-env', {
+        hideValue: true,
+      });
     const u = raw as Record<string, unknown>;
     for (const [field, value] of Object.entries(u)) {
       if (USER_FIELDS.includes(field)) continue;
       if (typeof value === 'string' && value) mask(value);
       if (SECRET_LIKE.test(field)) {
-        throw new ConfigurationError(`${at}.${field}`, String(value), 'no password in the users input (its value is masked and not shown; change it if it was real): keep it in a secret and name the environment variable that holds it in `password-env`', { hideValue: true });
+        throw new ConfigurationError(
+          `${at}.${field}`,
+          String(value),
+          'no password in the users input (its value is masked and not shown; change it if it was real): keep it in a secret and name the environment variable that holds it in `password-env`',
+          { hideValue: true },
+        );
       }
-      throw new ConfigurationError(at, field, `only the fields ${USER_FIELDS.join(', ')} (unknown field "${field}")`, { hideValue: true });
+      throw new ConfigurationError(at, field, `only the fields ${USER_FIELDS.join(', ')} (unknown field "${field}")`, {
+        hideValue: true,
+      });
     }
     const email = String(u['email'] ?? '');
-    if (!EMAIL.test(email)) throw new ConfigurationError(`${at}.email`, email, 'an email address (the Dex login and the Profile owner)');
+    if (!EMAIL.test(email))
+      throw new ConfigurationError(`${at}.email`, email, 'an email address (the Dex login and the Profile owner)');
     if (passwords.has(email)) throw new ConfigurationError(`${at}.email`, email, 'each user once');
     const passwordEnv = String(u['password-env'] ?? '');
     if (!ENV_NAME.test(passwordEnv)) {
       // Often the password itself, pasted where its variable's name belongs: masked, never quoted.
       if (passwordEnv) mask(passwordEnv);
-      throw new ConfigurationError(`${at}.password-env`, passwordEnv, 'the NAME of an environment variable holding the password, such as ALICE_PASSWORD (letters, digits and _), set from a secret through `env:`; if the value given was the password itself, it is masked: change it', { hideValue: true });
+      throw new ConfigurationError(
+        `${at}.password-env`,
+        passwordEnv,
+        'the NAME of an environment variable holding the password, such as ALICE_PASSWORD (letters, digits and _), set from a secret through `env:`; if the value given was the password itself, it is masked: change it',
+        { hideValue: true },
+      );
     }
     const password = env[passwordEnv];
-    if (!password) throw new ConfigurationError(`${at}.password-env`, passwordEnv, `an environment variable that is set and not empty (${passwordEnv} is not set for this step)`);
-    if (password.length < 8) throw new KfopsError(`The password in ${passwordEnv} (for ${email}) is shorter than 8 characters`, { fix: 'use a longer password' });
+    if (!password)
+      throw new ConfigurationError(
+        `${at}.password-env`,
+        passwordEnv,
+        `an environment variable that is set and not empty (${passwordEnv} is not set for this step)`,
+      );
+    if (password.length < 8)
+      throw new KfopsError(`The password in ${passwordEnv} (for ${email}) is shorter than 8 characters`, {
+        fix: 'use a longer password',
+      });
     const profileRaw = u['profile'];
-    const profile = profileRaw === false || profileRaw === '' ? undefined : profileRaw === undefined || profileRaw === true ? defaultProfile(email) : String(profileRaw);
-    if (profile !== undefined && !isKubeName(profile)) throw new ConfigurationError(`${at}.profile`, profile, `${kubeNameForm('label', 'a Profile (namespace) name')}, or false for no profile`);
-    const contributors = (Array.isArray(u['contributors']) ? (u['contributors'] as unknown[]) : u['contributors'] === undefined ? [] : null)?.map((c, j) => {
+    const profile =
+      profileRaw === false || profileRaw === ''
+        ? undefined
+        : profileRaw === undefined || profileRaw === true
+          ? defaultProfile(email)
+          : String(profileRaw);
+    if (profile !== undefined && !isKubeName(profile))
+      throw new ConfigurationError(
+        `${at}.profile`,
+        profile,
+        `${kubeNameForm('label', 'a Profile (namespace) name')}, or false for no profile`,
+      );
+    const contributors = (
+      Array.isArray(u['contributors']) ? (u['contributors'] as unknown[]) : u['contributors'] === undefined ? [] : null
+    )?.map((c, j) => {
       const cc = (c ?? {}) as Record<string, unknown>;
       const cEmail = String(cc['email'] ?? '');
       const role = String(cc['role'] ?? 'edit');
-      if (!EMAIL.test(cEmail)) throw new ConfigurationError(`${at}.contributors[${j}].email`, cEmail, 'an email address');
-      if (role !== 'edit' && role !== 'view') throw new ConfigurationError(`${at}.contributors[${j}].role`, role, '`edit` or `view`');
+      if (!EMAIL.test(cEmail))
+        throw new ConfigurationError(`${at}.contributors[${j}].email`, cEmail, 'an email address');
+      if (role !== 'edit' && role !== 'view')
+        throw new ConfigurationError(`${at}.contributors[${j}].role`, role, '`edit` or `view`');
       return { email: cEmail, role: role as ContributorRole };
     });
-    if (!contributors) throw new ConfigurationError(`${at}.contributors`, JSON.stringify(u['contributors']), 'a list of {email, role: edit|view}');
-    if (contributors.length && !profile) throw new ConfigurationError(`${at}.contributors`, contributors.map((c) => c.email).join(', '), 'contributors only together with a profile');
+    if (!contributors)
+      throw new ConfigurationError(
+        `${at}.contributors`,
+        JSON.stringify(u['contributors']),
+        'a list of {email, role: edit|view}',
+      );
+    if (contributors.length && !profile)
+      throw new ConfigurationError(
+        `${at}.contributors`,
+        contributors.map((c) => c.email).join(', '),
+        'contributors only together with a profile',
+      );
     const quota = u['resource-quota'];
-    if (quota !== undefined && (typeof quota !== 'object' || quota === null || Array.isArray(quota))) throw new ConfigurationError(`${at}.resource-quota`, JSON.stringify(quota), 'a mapping of resource to quantity, e.g. {cpu: "8", memory: 16Gi}');
+    if (quota !== undefined && (typeof quota !== 'object' || quota === null || Array.isArray(quota)))
+      throw new ConfigurationError(
+        `${at}.resource-quota`,
+        JSON.stringify(quota),
+        'a mapping of resource to quantity, e.g. {cpu: "8", memory: 16Gi}',
+      );
     const gsa = u['gcp-service-account'] === undefined ? undefined : String(u['gcp-service-account']);
-    if (gsa !== undefined && !/^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$/.test(gsa)) throw new ConfigurationError(`${at}.gcp-service-account`, gsa, 'a GCP service account email (name@project.iam.gserviceaccount.com)');
+    if (gsa !== undefined && !/^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$/.test(gsa))
+      throw new ConfigurationError(
+        `${at}.gcp-service-account`,
+        gsa,
+        'a GCP service account email (name@project.iam.gserviceaccount.com)',
+      );
     passwords.set(email, password);
     users.push({
       email,
@@ -109,7 +173,8 @@ const find = (objects: KubeObject[], kind: string, ns: string, name: string): Ku
 
 function secretData(secret: KubeObject | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries((secret?.['data'] as Record<string, string> | undefined) ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries((secret?.['data'] as Record<string, string> | undefined) ?? {}))
+    out[k] = Buffer.from(v, 'base64').toString('utf8');
   for (const [k, v] of Object.entries((secret?.['stringData'] as Record<string, string> | undefined) ?? {})) out[k] = v;
   return out;
 }
@@ -133,17 +198,27 @@ export interface UserObjectsResult {
  *   AuthorizationPolicy that Kubeflow's access management creates (user-<email>-clusterrole-<role>).
  * Plain passwords go nowhere but bcrypt.
  */
-export async function addUsers(manifests: readonly KubeObject[], users: readonly UserSpec[], passwords: ReadonlyMap<string, string>, live: { dexPasswords?: KubeObject; dexConfig?: KubeObject }, cost = 12): Promise<UserObjectsResult> {
+export async function addUsers(
+  manifests: readonly KubeObject[],
+  users: readonly UserSpec[],
+  passwords: ReadonlyMap<string, string>,
+  live: { dexPasswords?: KubeObject; dexConfig?: KubeObject },
+  cost = 12,
+): Promise<UserObjectsResult> {
   const objects = manifests.map((o) => structuredClone(o));
   if (users.length === 0) return { objects, rehashed: [] };
   let config = find(objects, 'ConfigMap', 'auth', 'dex');
   if (!config) {
-    if (!live.dexConfig) throw new KfopsError('users need Dex, but neither the manifests nor the cluster have ConfigMap auth/dex', { fix: 'install the Dex component (common/dex) with the same run, or leave users empty' });
+    if (!live.dexConfig)
+      throw new KfopsError('users need Dex, but neither the manifests nor the cluster have ConfigMap auth/dex', {
+        fix: 'install the Dex component (common/dex) with the same run, or leave users empty',
+      });
     config = structuredClone(live.dexConfig);
-    for (const k of ['resourceVersion', 'uid', 'managedFields', 'creationTimestamp'] as const) delete (config.metadata as unknown as Record<string, unknown>)[k];
+    for (const k of ['resourceVersion', 'uid', 'managedFields', 'creationTimestamp'] as const)
+      delete (config.metadata as unknown as Record<string, unknown>)[k];
     objects.push(config);
   }
-  const data = ((config['data'] ??= {}) as Record<string, string>);
+  const data = (config['data'] ??= {}) as Record<string, string>;
   let dex: Record<string, unknown>;
   try {
     dex = (load(data['config.yaml'] ?? '') ?? {}) as Record<string, unknown>;
@@ -151,9 +226,16 @@ export async function addUsers(manifests: readonly KubeObject[], users: readonly
     throw new KfopsError('ConfigMap auth/dex has a config.yaml that is not valid YAML', { cause: String(error) });
   }
   const managed = new Set(users.map((u) => u.email));
-  const entries = ((dex['staticPasswords'] as DexStaticPassword[] | undefined) ?? []).filter((e) => !managed.has(e.email));
+  const entries = ((dex['staticPasswords'] as DexStaticPassword[] | undefined) ?? []).filter(
+    (e) => !managed.has(e.email),
+  );
   for (const u of users) {
-    entries.push({ email: u.email, hashFromEnv: dexHashEnv(u.email), username: u.email.split('@')[0] as string, userID: createHash('sha256').update(u.email).digest('hex').slice(0, 32) });
+    entries.push({
+      email: u.email,
+      hashFromEnv: dexHashEnv(u.email),
+      username: u.email.split('@')[0] as string,
+      userID: createHash('sha256').update(u.email).digest('hex').slice(0, 32),
+    });
   }
   dex['staticPasswords'] = entries;
   dex['enablePasswordDB'] = true;
@@ -161,7 +243,12 @@ export async function addUsers(manifests: readonly KubeObject[], users: readonly
 
   let secret = find(objects, 'Secret', 'auth', 'dex-passwords');
   if (!secret) {
-    secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'dex-passwords', namespace: 'auth' }, type: 'Opaque' };
+    secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'dex-passwords', namespace: 'auth' },
+      type: 'Opaque',
+    };
     objects.push(secret);
   }
   const declared = secretData(secret);
@@ -182,23 +269,40 @@ export async function addUsers(manifests: readonly KubeObject[], users: readonly
 
   const deployment = find(objects, 'Deployment', 'auth', 'dex');
   if (deployment) {
-    const digest = createHash('sha256').update(data['config.yaml']).update(JSON.stringify(secret['stringData'])).digest('hex').slice(0, 16);
-    const template = (((deployment['spec'] ??= {}) as Record<string, unknown>)['template'] ??= {}) as { metadata?: { annotations?: Record<string, string> }; spec?: { containers?: { envFrom?: { secretRef?: { name: string } }[] }[] } };
-    template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, 'kfops.dev/dex-config-digest': digest } };
+    const digest = createHash('sha256')
+      .update(data['config.yaml'])
+      .update(JSON.stringify(secret['stringData']))
+      .digest('hex')
+      .slice(0, 16);
+    const template = (((deployment['spec'] ??= {}) as Record<string, unknown>)['template'] ??= {}) as {
+      metadata?: { annotations?: Record<string, string> };
+      spec?: { containers?: { envFrom?: { secretRef?: { name: string } }[] }[] };
+    };
+    template.metadata = {
+      ...template.metadata,
+      annotations: { ...template.metadata?.annotations, 'kfops.dev/dex-config-digest': digest },
+    };
     for (const c of template.spec?.containers ?? []) {
-      if (!(c.envFrom ?? []).some((e) => e.secretRef?.name === 'dex-passwords')) c.envFrom = [...(c.envFrom ?? []), { secretRef: { name: 'dex-passwords' } }];
+      if (!(c.envFrom ?? []).some((e) => e.secretRef?.name === 'dex-passwords'))
+        c.envFrom = [...(c.envFrom ?? []), { secretRef: { name: 'dex-passwords' } }];
     }
   }
 
   const apVersion = `security.istio.io/${storageVersion(objects, 'authorizationpolicies.security.istio.io') ?? 'v1beta1'}`;
   for (const u of users) {
     if (!u.profile) continue;
-    const plugins = u.gcpServiceAccount ? [{ kind: 'WorkloadIdentity', spec: { gcpServiceAccount: u.gcpServiceAccount } }] : [];
+    const plugins = u.gcpServiceAccount
+      ? [{ kind: 'WorkloadIdentity', spec: { gcpServiceAccount: u.gcpServiceAccount } }]
+      : [];
     objects.push({
       apiVersion: 'kubeflow.org/v1',
       kind: 'Profile',
       metadata: { name: u.profile },
-      spec: { owner: { kind: 'User', name: u.email }, ...(u.resourceQuota ? { resourceQuotaSpec: { hard: u.resourceQuota } } : {}), ...(plugins.length ? { plugins } : {}) },
+      spec: {
+        owner: { kind: 'User', name: u.email },
+        ...(u.resourceQuota ? { resourceQuotaSpec: { hard: u.resourceQuota } } : {}),
+        ...(plugins.length ? { plugins } : {}),
+      },
     });
     for (const c of u.contributors) {
       const name = `user-${safeEmail(c.email)}-clusterrole-${c.role}`;
@@ -217,7 +321,16 @@ export async function addUsers(manifests: readonly KubeObject[], users: readonly
         spec: {
           rules: [
             {
-              from: [{ source: { principals: ['cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account', 'cluster.local/ns/kubeflow/sa/ml-pipeline-ui'] } }],
+              from: [
+                {
+                  source: {
+                    principals: [
+                      'cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account',
+                      'cluster.local/ns/kubeflow/sa/ml-pipeline-ui',
+                    ],
+                  },
+                },
+              ],
               when: [{ key: 'request.headers[kubeflow-userid]', values: [c.email] }],
             },
           ],
@@ -231,5 +344,7 @@ export async function addUsers(manifests: readonly KubeObject[], users: readonly
 /** The storage version of a CRD in the manifests, if the CRD is there. */
 function storageVersion(objects: readonly KubeObject[], crdName: string): string | undefined {
   const crd = objects.find((o) => o.kind === 'CustomResourceDefinition' && o.metadata.name === crdName);
-  return ((crd?.['spec'] as { versions?: { name: string; storage?: boolean }[] } | undefined)?.versions ?? []).find((v) => v.storage)?.name;
+  return ((crd?.['spec'] as { versions?: { name: string; storage?: boolean }[] } | undefined)?.versions ?? []).find(
+    (v) => v.storage,
+  )?.name;
 }

@@ -9,7 +9,10 @@ import { redactUrlCredentials, splitUrlCredentials } from '../common/redact.js';
  * server's REST API (api/2.0/mlflow). KServe cannot read `models:/` URIs itself.
  */
 
-export type FetchLike = (url: string, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
+export type FetchLike = (
+  url: string,
+  init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<{ status: number; text(): Promise<string> }>;
 
 export interface MlflowClientOptions {
   /** The tracking server, e.g. https://mlflow.example.com or http://127.0.0.1:5000; user:password@ in it is sent as basic auth. */
@@ -24,7 +27,8 @@ export interface MlflowClientOptions {
   signal?: AbortSignal;
 }
 
-export type RegistryRef = { name: string; alias: string; version?: undefined } | { name: string; version: string; alias?: undefined };
+export type RegistryRef =
+  { name: string; alias: string; version?: undefined } | { name: string; version: string; alias?: undefined };
 
 export interface ModelVersion {
   name: string;
@@ -55,7 +59,9 @@ export function parseRegistryRef(text: string): RegistryRef | { problem: string 
   const m = /^models:\/([^/@]+)(?:@([\w.-]+)|\/(\d+))$/.exec(text);
   if (!m) {
     const latest = /^models:\/([^/@]+)\/(latest|[A-Za-z]+)$/.exec(text);
-    const hint = latest ? ` (stages such as "${latest[2]}" are deprecated in MLflow: give an alias, e.g. models:/${latest[1]}@champion, or a version number)` : '';
+    const hint = latest
+      ? ` (stages such as "${latest[2]}" are deprecated in MLflow: give an alias, e.g. models:/${latest[1]}@champion, or a version number)`
+      : '';
     return { problem: `${MODELS_URI_FORM}${hint}` };
   }
   let name: string;
@@ -94,10 +100,21 @@ export function parseTrackingUri(text: string): { url: string; username?: string
   } catch {
     throw new MlflowSettingError('trackingUri', split.url, TRACKING_URI_FORM);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname || /\s/.test(text)) throw new MlflowSettingError('trackingUri', split.url, TRACKING_URI_FORM);
-  if (url.search || url.hash) throw new MlflowSettingError('trackingUri', split.url, `${TRACKING_URI_FORM}, without a query or fragment`);
-  if (split.password !== undefined && split.username === undefined) throw new MlflowSettingError('trackingUri', split.url, `${TRACKING_URI_FORM}; credentials in it need a user name (https://user:password@host)`);
-  return { url: split.url.replace(/\/+$/, ''), ...(split.username !== undefined ? { username: split.username } : {}), ...(split.password !== undefined ? { password: split.password } : {}) };
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname || /\s/.test(text))
+    throw new MlflowSettingError('trackingUri', split.url, TRACKING_URI_FORM);
+  if (url.search || url.hash)
+    throw new MlflowSettingError('trackingUri', split.url, `${TRACKING_URI_FORM}, without a query or fragment`);
+  if (split.password !== undefined && split.username === undefined)
+    throw new MlflowSettingError(
+      'trackingUri',
+      split.url,
+      `${TRACKING_URI_FORM}; credentials in it need a user name (https://user:password@host)`,
+    );
+  return {
+    url: split.url.replace(/\/+$/, ''),
+    ...(split.username !== undefined ? { username: split.username } : {}),
+    ...(split.password !== undefined ? { password: split.password } : {}),
+  };
 }
 
 export class MlflowError extends KfopsError {
@@ -159,7 +176,9 @@ export class MlflowClient {
     } catch (error) {
       const timedOut = timeout.aborted;
       throw new MlflowError(
-        timedOut ? `The MLflow tracking server at ${this.base} did not answer within ${formatDuration(this.timeoutMs)}` : `The MLflow tracking server at ${this.base} is not reachable`,
+        timedOut
+          ? `The MLflow tracking server at ${this.base} did not answer within ${formatDuration(this.timeoutMs)}`
+          : `The MLflow tracking server at ${this.base} is not reachable`,
         {
           cause: `${method} ${path} failed: ${timedOut ? 'no answer before the deadline (the server accepted the connection, or the connection could not be made, and nothing came back)' : redactUrlCredentials(networkFailure(error))}`,
           fix: timedOut
@@ -178,7 +197,10 @@ export class MlflowClient {
     if (status === 401 || status === 403) {
       throw new MlflowError(
         `The MLflow tracking server at ${this.base} refused the request (${status})`,
-        { cause: detail || `HTTP ${status}`, fix: 'set mlflow-username and mlflow-password (basic auth, or user:password in mlflow-tracking-uri) or mlflow-token to credentials that may read the model registry' },
+        {
+          cause: detail || `HTTP ${status}`,
+          fix: 'set mlflow-username and mlflow-password (basic auth, or user:password in mlflow-tracking-uri) or mlflow-token to credentials that may read the model registry',
+        },
         status,
         err.error_code,
       );
@@ -186,11 +208,19 @@ export class MlflowClient {
     if (parsed === undefined) {
       throw new MlflowError(
         `${this.base} did not answer like an MLflow tracking server`,
-        { cause: `${method} ${path} gave HTTP ${status} with a non-JSON body: ${quote(text, 200)}`, fix: 'point mlflow-tracking-uri at the tracking server itself (not at a login page or proxy)' },
+        {
+          cause: `${method} ${path} gave HTTP ${status} with a non-JSON body: ${quote(text, 200)}`,
+          fix: 'point mlflow-tracking-uri at the tracking server itself (not at a login page or proxy)',
+        },
         status,
       );
     }
-    throw new MlflowError(`MLflow ${method} ${path} failed: ${err.error_code ?? `HTTP ${status}`}`, { cause: detail }, status, err.error_code);
+    throw new MlflowError(
+      `MLflow ${method} ${path} failed: ${err.error_code ?? `HTTP ${status}`}`,
+      { cause: detail },
+      status,
+      err.error_code,
+    );
   }
 
   /** The version an alias points to; a missing alias names the aliases the model has. */
@@ -199,13 +229,19 @@ export class MlflowClient {
       const r = await this.call<{ model_version: ModelVersion }>('GET', 'registered-models/alias', { name, alias });
       return r.model_version;
     } catch (error) {
-      if (!(error instanceof MlflowError) || error.errorCode !== 'RESOURCE_DOES_NOT_EXIST' && error.errorCode !== 'INVALID_PARAMETER_VALUE') throw error;
+      if (
+        !(error instanceof MlflowError) ||
+        (error.errorCode !== 'RESOURCE_DOES_NOT_EXIST' && error.errorCode !== 'INVALID_PARAMETER_VALUE')
+      )
+        throw error;
       const model = await this.registeredModel(name);
       const aliases = (model.aliases ?? []).map((a) => `@${a.alias} (version ${a.version})`).sort();
       throw new MlflowError(
         `Registered model "${name}" has no alias "${alias}"`,
         {
-          cause: aliases.length ? `its aliases are ${aliases.join(', ')}` : `it has no aliases; its latest versions are ${(model.latest_versions ?? []).map((v) => v.version).join(', ') || 'none'}`,
+          cause: aliases.length
+            ? `its aliases are ${aliases.join(', ')}`
+            : `it has no aliases; its latest versions are ${(model.latest_versions ?? []).map((v) => v.version).join(', ') || 'none'}`,
           fix: `set the alias in MLflow (e.g. MlflowClient().set_registered_model_alias("${name}", "${alias}", <version>)) or use one of the existing aliases or a version number (models:/${name}/<version>)`,
         },
         error.status,
@@ -221,22 +257,42 @@ export class MlflowClient {
     } catch (error) {
       if (!(error instanceof MlflowError) || error.errorCode !== 'RESOURCE_DOES_NOT_EXIST') throw error;
       const model = await this.registeredModel(name);
-      throw new MlflowError(`Registered model "${name}" has no version ${version}`, {
-        cause: `its latest versions are ${(model.latest_versions ?? []).map((v) => v.version).join(', ') || 'none'}`,
-        fix: 'use an existing version number or an alias',
-      }, error.status, error.errorCode);
+      throw new MlflowError(
+        `Registered model "${name}" has no version ${version}`,
+        {
+          cause: `its latest versions are ${(model.latest_versions ?? []).map((v) => v.version).join(', ') || 'none'}`,
+          fix: 'use an existing version number or an alias',
+        },
+        error.status,
+        error.errorCode,
+      );
     }
   }
 
-  async registeredModel(name: string): Promise<{ name: string; aliases?: { alias: string; version: string }[]; latest_versions?: ModelVersion[] }> {
+  async registeredModel(
+    name: string,
+  ): Promise<{ name: string; aliases?: { alias: string; version: string }[]; latest_versions?: ModelVersion[] }> {
     try {
-      return (await this.call<{ registered_model: { name: string; aliases?: { alias: string; version: string }[]; latest_versions?: ModelVersion[] } }>('GET', 'registered-models/get', { name })).registered_model;
+      return (
+        await this.call<{
+          registered_model: {
+            name: string;
+            aliases?: { alias: string; version: string }[];
+            latest_versions?: ModelVersion[];
+          };
+        }>('GET', 'registered-models/get', { name })
+      ).registered_model;
     } catch (error) {
       if (error instanceof MlflowError && error.errorCode === 'RESOURCE_DOES_NOT_EXIST') {
-        throw new MlflowError(`The MLflow registry at ${this.base} has no registered model "${name}"`, {
-          cause: error.details.cause ?? 'RESOURCE_DOES_NOT_EXIST',
-          fix: 'register the model first (mlflow.register_model or registered_model_name= when logging), or fix the name (it is case-sensitive)',
-        }, error.status, error.errorCode);
+        throw new MlflowError(
+          `The MLflow registry at ${this.base} has no registered model "${name}"`,
+          {
+            cause: error.details.cause ?? 'RESOURCE_DOES_NOT_EXIST',
+            fix: 'register the model first (mlflow.register_model or registered_model_name= when logging), or fix the name (it is case-sensitive)',
+          },
+          error.status,
+          error.errorCode,
+        );
       }
       throw error;
     }
@@ -244,7 +300,8 @@ export class MlflowClient {
 
   /** The storage location of a version's artifacts (resolves runs:/ and models:/ sources on the server). */
   async downloadUri(name: string, version: string): Promise<string> {
-    return (await this.call<{ artifact_uri: string }>('GET', 'model-versions/get-download-uri', { name, version })).artifact_uri;
+    return (await this.call<{ artifact_uri: string }>('GET', 'model-versions/get-download-uri', { name, version }))
+      .artifact_uri;
   }
 }
 
@@ -273,7 +330,9 @@ export function mapArtifactUri(uri: string, artifactRoot: string | undefined): s
 async function storageLocation(client: MlflowClient, uri: string): Promise<string> {
   const run = /^runs:\/([^/]+)\/?(.*)$/.exec(uri);
   if (run) {
-    const r = await client.call<{ run: { info: { artifact_uri: string } } }>('GET', 'runs/get', { run_id: run[1] as string });
+    const r = await client.call<{ run: { info: { artifact_uri: string } } }>('GET', 'runs/get', {
+      run_id: run[1] as string,
+    });
     return `${r.run.info.artifact_uri.replace(/\/+$/, '')}${run[2] ? `/${run[2]}` : ''}`;
   }
   const logged = /^models:\/(m-[\w-]+)$/.exec(uri);
@@ -287,21 +346,39 @@ async function storageLocation(client: MlflowClient, uri: string): Promise<strin
 const SERVABLE = /^(s3|gs|pvc|https?|hdfs|webhdfs|oci):\/\//;
 
 /** Resolves a registry reference to the directory holding MLmodel. */
-export async function resolveModel(client: MlflowClient, ref: RegistryRef, options: { artifactRoot?: string } = {}): Promise<ResolvedModel> {
-  const mv = ref.alias !== undefined ? await client.versionByAlias(ref.name, ref.alias) : await client.version(ref.name, ref.version);
+export async function resolveModel(
+  client: MlflowClient,
+  ref: RegistryRef,
+  options: { artifactRoot?: string } = {},
+): Promise<ResolvedModel> {
+  const mv =
+    ref.alias !== undefined
+      ? await client.versionByAlias(ref.name, ref.alias)
+      : await client.version(ref.name, ref.version);
   if (mv.status && mv.status !== 'READY') {
     throw new MlflowError(`Version ${mv.version} of "${ref.name}" is not ready in the registry (status ${mv.status})`, {
       cause: mv.status === 'FAILED_REGISTRATION' ? 'its registration failed' : 'its registration has not finished',
-      fix: mv.status === 'FAILED_REGISTRATION' ? 'register the model again' : 'wait for the registration to finish, then run again',
+      fix:
+        mv.status === 'FAILED_REGISTRATION'
+          ? 'register the model again'
+          : 'wait for the registration to finish, then run again',
     });
   }
-  const registryUri = (await storageLocation(client, await client.downloadUri(ref.name, mv.version))).replace(/\/+$/, '');
+  const registryUri = (await storageLocation(client, await client.downloadUri(ref.name, mv.version))).replace(
+    /\/+$/,
+    '',
+  );
   const uri = mapArtifactUri(registryUri, options.artifactRoot);
   if (!SERVABLE.test(uri)) {
-    throw new MlflowError(`Version ${mv.version} of "${ref.name}" is stored where KServe cannot read it: ${quote(registryUri)}`, {
-      cause: /^(file:|\/)/.test(uri) ? "the tracking server keeps artifacts on its own disk (its default artifact root is a local path)" : `the scheme of ${quote(uri)} is not one KServe's storage initializer supports`,
-      fix: 'run the tracking server with an object-store artifact root (e.g. --artifacts-destination s3://bucket/path or --default-artifact-root s3://bucket/path) and log the model again, or pass model-uri as the storage URI directly',
-    });
+    throw new MlflowError(
+      `Version ${mv.version} of "${ref.name}" is stored where KServe cannot read it: ${quote(registryUri)}`,
+      {
+        cause: /^(file:|\/)/.test(uri)
+          ? 'the tracking server keeps artifacts on its own disk (its default artifact root is a local path)'
+          : `the scheme of ${quote(uri)} is not one KServe's storage initializer supports`,
+        fix: 'run the tracking server with an object-store artifact root (e.g. --artifacts-destination s3://bucket/path or --default-artifact-root s3://bucket/path) and log the model again, or pass model-uri as the storage URI directly',
+      },
+    );
   }
   return {
     uri,
@@ -310,6 +387,10 @@ export async function resolveModel(client: MlflowClient, ref: RegistryRef, optio
     version: mv.version,
     ...(ref.alias !== undefined ? { alias: ref.alias } : {}),
     ...(mv.run_id ? { runId: mv.run_id } : {}),
-    ...(mv.model_id ? { modelId: mv.model_id } : mv.source?.startsWith('models:/m-') ? { modelId: mv.source.slice('models:/'.length) } : {}),
+    ...(mv.model_id
+      ? { modelId: mv.model_id }
+      : mv.source?.startsWith('models:/m-')
+        ? { modelId: mv.source.slice('models:/'.length) }
+        : {}),
   };
 }

@@ -7,17 +7,30 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseModelSource, type ModelSource } from '../../src/kserve/source.js';
 import { checkS3Location, s3Client, StorageCheckError, type S3Settings } from '../../src/kserve/storage.js';
-import { MlflowClient, MlflowError, MlflowSettingError, resolveModel, type RegistryRef } from '../../src/mlflow/registry.js';
+import {
+  MlflowClient,
+  MlflowError,
+  MlflowSettingError,
+  resolveModel,
+  type RegistryRef,
+} from '../../src/mlflow/registry.js';
 import { SENTINEL } from '../support/bad-inputs.js';
 import { runAction } from '../support/run-action.js';
 import { freePort, startMlflow, startEach, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
 
 /** The parts of a storage URI, as the action parses them. */
-const at = (uri: string): Extract<ModelSource, { kind: 's3' }> => parseModelSource(uri) as Extract<ModelSource, { kind: 's3' }>;
+const at = (uri: string): Extract<ModelSource, { kind: 's3' }> =>
+  parseModelSource(uri) as Extract<ModelSource, { kind: 's3' }>;
 const ref = (uri: string): RegistryRef => (parseModelSource(uri) as Extract<ModelSource, { kind: 'registry' }>).ref;
 
 /** The rejection of a promise that must fail. */
-const failure = <T,>(p: Promise<unknown>): Promise<T> => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as T);
+const failure = <T>(p: Promise<unknown>): Promise<T> =>
+  p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as T,
+  );
 
 let s3: S3Server;
 let mlflow: MlflowServer;
@@ -44,7 +57,10 @@ const settings = (over: Partial<S3Settings> = {}): S3Settings => ({
 });
 
 async function checkError(uri: string, over: Partial<S3Settings> = {}, format = 'mlflow'): Promise<StorageCheckError> {
-  const error = await checkS3Location(s3Client(settings(over)), at(uri), format, s3.url).then(() => undefined, (e: unknown) => e);
+  const error = await checkS3Location(s3Client(settings(over)), at(uri), format, s3.url).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(StorageCheckError);
   return error as StorageCheckError;
 }
@@ -66,7 +82,9 @@ s3.put_object(Bucket='models', Key='runs/abc/artifacts/metrics.json', Body=b'{}'
     expect(report).toMatchObject({ bucket: 'models', prefix: 'wine/1', found: 'MLmodel' });
     expect(report.files.sort()).toEqual(['MLmodel', 'model.pkl', 'requirements.txt']);
     // A trailing slash names the same directory; another format looks for its own file.
-    expect((await checkS3Location(s3Client(settings()), at('s3://models/wine/1/'), 'sklearn', s3.url)).found).toBe('model.pkl');
+    expect((await checkS3Location(s3Client(settings()), at('s3://models/wine/1/'), 'sklearn', s3.url)).found).toBe(
+      'model.pkl',
+    );
   });
 
   it('a wrong access key id fails with InvalidAccessKeyId and says which input to fix', async () => {
@@ -103,7 +121,14 @@ s3.put_object(Bucket='models', Key='runs/abc/artifacts/metrics.json', Body=b'{}'
   it('an endpoint where nothing listens fails in seconds with the network error', async () => {
     const port = await freePort();
     const started = Date.now();
-    const e = await failure<StorageCheckError>(checkS3Location(s3Client(settings({ endpoint: `127.0.0.1:${port}` }), 3000), at('s3://models/wine/1'), 'mlflow', `http://127.0.0.1:${port}`));
+    const e = await failure<StorageCheckError>(
+      checkS3Location(
+        s3Client(settings({ endpoint: `127.0.0.1:${port}` }), 3000),
+        at('s3://models/wine/1'),
+        'mlflow',
+        `http://127.0.0.1:${port}`,
+      ),
+    );
     expect(e).toBeInstanceOf(StorageCheckError);
     expect(e.message).toContain('could not be reached');
     expect(e.details.cause).toContain('ECONNREFUSED');
@@ -123,21 +148,43 @@ describe('models:/ references resolved through a real MLflow tracking server', (
     runId = run.run.info.run_id;
     await mlflow.api('POST', 'model-versions/create', { name: 'wine', source: `runs:/${runId}/model`, run_id: runId });
     // MLflow 3.x style: a logged model, registered from models:/m-<id>.
-    const logged = await mlflow.api<{ model: { info: { model_id: string } } }>('POST', 'logged-models', { experiment_id: '0', name: 'wine-model' });
+    const logged = await mlflow.api<{ model: { info: { model_id: string } } }>('POST', 'logged-models', {
+      experiment_id: '0',
+      name: 'wine-model',
+    });
     modelId = logged.model.info.model_id;
-    await mlflow.api('POST', 'model-versions/create', { name: 'wine', source: `models:/${modelId}`, model_id: modelId });
+    await mlflow.api('POST', 'model-versions/create', {
+      name: 'wine',
+      source: `models:/${modelId}`,
+      model_id: modelId,
+    });
     // A model stored straight in a bucket (an experiment with an s3:// artifact location).
-    const exp = await mlflow.api<{ experiment_id: string }>('POST', 'experiments/create', { name: 'direct', artifact_location: 's3://models/direct' });
-    const run2 = await mlflow.api<{ run: { info: { run_id: string } } }>('POST', 'runs/create', { experiment_id: exp.experiment_id });
+    const exp = await mlflow.api<{ experiment_id: string }>('POST', 'experiments/create', {
+      name: 'direct',
+      artifact_location: 's3://models/direct',
+    });
+    const run2 = await mlflow.api<{ run: { info: { run_id: string } } }>('POST', 'runs/create', {
+      experiment_id: exp.experiment_id,
+    });
     await mlflow.api('POST', 'registered-models/create', { name: 'direct' });
-    await mlflow.api('POST', 'model-versions/create', { name: 'direct', source: `runs:/${run2.run.info.run_id}/model`, run_id: run2.run.info.run_id });
+    await mlflow.api('POST', 'model-versions/create', {
+      name: 'direct',
+      source: `runs:/${run2.run.info.run_id}/model`,
+      run_id: run2.run.info.run_id,
+    });
     await mlflow.api('POST', 'registered-models/alias', { name: 'wine', alias: 'champion', version: '2' });
     await mlflow.api('POST', 'registered-models/alias', { name: 'wine', alias: 'challenger', version: '1' });
   });
 
   it('an alias on an MLflow 3 logged model resolves to its artifacts directory under the artifact root', async () => {
     const r = await resolveModel(client, ref('models:/wine@champion'), { artifactRoot: ARTIFACTS });
-    expect(r).toMatchObject({ version: '2', alias: 'champion', modelId, registryUri: `mlflow-artifacts:/0/models/${modelId}/artifacts`, uri: `${ARTIFACTS}/0/models/${modelId}/artifacts` });
+    expect(r).toMatchObject({
+      version: '2',
+      alias: 'champion',
+      modelId,
+      registryUri: `mlflow-artifacts:/0/models/${modelId}/artifacts`,
+      uri: `${ARTIFACTS}/0/models/${modelId}/artifacts`,
+    });
   });
 
   it('a version registered from a run resolves to the run artifact directory (MLflow 2.x layout)', async () => {
@@ -167,7 +214,17 @@ describe('models:/ references resolved through a real MLflow tracking server', (
     expect(r.version).toBe('1');
     // Through the action as a process: resolved, then stopped at the cluster (none is given here);
     // the password reaches neither the log (except the runner's mask command), nor outputs, nor summary.
-    const run = await runAction('deploy-inferenceservice', { name: 'wine', 'model-uri': 'models:/wine/1', 'mlflow-tracking-uri': url, 'mlflow-artifact-root': ARTIFACTS, timeout: '60s' }, { KUBECONFIG: '/nonexistent/kubeconfig' });
+    const run = await runAction(
+      'deploy-inferenceservice',
+      {
+        name: 'wine',
+        'model-uri': 'models:/wine/1',
+        'mlflow-tracking-uri': url,
+        'mlflow-artifact-root': ARTIFACTS,
+        timeout: '60s',
+      },
+      { KUBECONFIG: '/nonexistent/kubeconfig' },
+    );
     expect(run.code, run.log).toBe(1);
     expect(run.log).toContain(`models:/wine/1 -> version 1 (run ${runId}): ${ARTIFACTS}/0/${runId}/artifacts/model`);
     expect(run.log.split('\n').filter((l) => l.includes(SENTINEL))).toEqual([`::add-mask::${SENTINEL}`]);
@@ -178,20 +235,28 @@ describe('models:/ references resolved through a real MLflow tracking server', (
   });
 
   it('a missing alias names the aliases the model has', async () => {
-    const e = await failure<MlflowError>(resolveModel(client, { name: 'wine', alias: 'production' }, { artifactRoot: ARTIFACTS }));
+    const e = await failure<MlflowError>(
+      resolveModel(client, { name: 'wine', alias: 'production' }, { artifactRoot: ARTIFACTS }),
+    );
     expect(e).toBeInstanceOf(MlflowError);
     expect(e.message).toBe('Registered model "wine" has no alias "production"');
     expect(e.details.cause).toBe('its aliases are @challenger (version 1), @champion (version 2)');
   });
 
   it('a missing model and a missing version each say so', async () => {
-    await expect(resolveModel(client, { name: 'nope', alias: 'champion' })).rejects.toThrow(`The MLflow registry at ${mlflow.url} has no registered model "nope"`);
-    await expect(resolveModel(client, { name: 'wine', version: '9' })).rejects.toThrow('Registered model "wine" has no version 9');
+    await expect(resolveModel(client, { name: 'nope', alias: 'champion' })).rejects.toThrow(
+      `The MLflow registry at ${mlflow.url} has no registered model "nope"`,
+    );
+    await expect(resolveModel(client, { name: 'wine', version: '9' })).rejects.toThrow(
+      'Registered model "wine" has no version 9',
+    );
   });
 
   it('an unreachable tracking server fails with the connection error and the input to check', async () => {
     const port = await freePort();
-    const e = await failure<MlflowError>(resolveModel(new MlflowClient({ trackingUri: `http://127.0.0.1:${port}` }), { name: 'wine', alias: 'champion' }));
+    const e = await failure<MlflowError>(
+      resolveModel(new MlflowClient({ trackingUri: `http://127.0.0.1:${port}` }), { name: 'wine', alias: 'champion' }),
+    );
     expect(e.message).toBe(`The MLflow tracking server at http://127.0.0.1:${port} is not reachable`);
     expect(e.details.cause).toContain('ECONNREFUSED');
     expect(e.details.fix).toContain('mlflow-tracking-uri');
@@ -214,10 +279,11 @@ async function silentPeer(): Promise<{ url: string; connections: () => number; c
     url: `http://127.0.0.1:${port}`,
     connections: () => connections,
     // Destroying the held sockets also ends an action that would otherwise wait on them for ever.
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -227,21 +293,37 @@ describe('a peer that accepts the connection and never answers (the action as a 
   const TIMEOUT_S = 3;
   const SLACK_MS = 3_000;
 
-  async function againstSilentPeer(inputs: (url: string) => Record<string, string>): Promise<{ ms: number; error: string; connections: number; url: string }> {
+  async function againstSilentPeer(
+    inputs: (url: string) => Record<string, string>,
+  ): Promise<{ ms: number; error: string; connections: number; url: string }> {
     const peer = await silentPeer();
     let firstLine: number | undefined;
     try {
-      const run = await runAction('deploy-inferenceservice', { name: 'wine', timeout: `${TIMEOUT_S}s`, ...inputs(peer.url) }, { KUBECONFIG: '/nonexistent/kubeconfig' }, () => (firstLine ??= Date.now()));
+      const run = await runAction(
+        'deploy-inferenceservice',
+        { name: 'wine', timeout: `${TIMEOUT_S}s`, ...inputs(peer.url) },
+        { KUBECONFIG: '/nonexistent/kubeconfig' },
+        () => (firstLine ??= Date.now()),
+      );
       const ended = Date.now();
       expect(run.code, run.log).toBe(1);
-      return { ms: ended - (firstLine ?? ended), error: run.log.split('\n').find((l) => l.startsWith('::error::')) ?? '', connections: peer.connections(), url: peer.url };
+      return {
+        ms: ended - (firstLine ?? ended),
+        error: run.log.split('\n').find((l) => l.startsWith('::error::')) ?? '',
+        connections: peer.connections(),
+        url: peer.url,
+      };
     } finally {
       await peer.close();
     }
   }
 
   it('the MLflow tracking server: ends at the timeout, naming the server', async () => {
-    const r = await againstSilentPeer((url) => ({ 'model-uri': 'models:/wine@champion', 'mlflow-tracking-uri': url, 'mlflow-artifact-root': ARTIFACTS }));
+    const r = await againstSilentPeer((url) => ({
+      'model-uri': 'models:/wine@champion',
+      'mlflow-tracking-uri': url,
+      'mlflow-artifact-root': ARTIFACTS,
+    }));
     expect(r.connections).toBeGreaterThan(0);
     expect(r.error).toContain(`The ${TIMEOUT_S}s deadline passed while waiting for models:/wine@champion to resolve`);
     expect(r.error).toContain(`the MLflow tracking server at ${r.url} did not answer before the deadline`);
@@ -249,7 +331,12 @@ describe('a peer that accepts the connection and never answers (the action as a 
   }, 120_000);
 
   it('the S3 server of the storage check: ends at the timeout, naming the server', async () => {
-    const r = await againstSilentPeer((url) => ({ 'model-uri': 's3://models/wine/1', 's3-endpoint': url, 's3-access-key-id': 'AKIAEXAMPLE', 's3-secret-access-key': SENTINEL }));
+    const r = await againstSilentPeer((url) => ({
+      'model-uri': 's3://models/wine/1',
+      's3-endpoint': url,
+      's3-access-key-id': 'AKIAEXAMPLE',
+      's3-secret-access-key': SENTINEL,
+    }));
     expect(r.connections).toBeGreaterThan(0);
     expect(r.error).toContain(`The ${TIMEOUT_S}s deadline passed while waiting for the listing of s3://models/wine/1`);
     expect(r.error).toContain(`the S3 server at ${r.url} did not answer before the deadline`);
@@ -260,7 +347,14 @@ describe('a peer that accepts the connection and never answers (the action as a 
     const peer = await silentPeer();
     try {
       const started = Date.now();
-      const e = await failure<StorageCheckError>(checkS3Location(s3Client(settings({ endpoint: peer.url.replace('http://', '') }), 1000), at('s3://models/wine/1'), 'mlflow', peer.url));
+      const e = await failure<StorageCheckError>(
+        checkS3Location(
+          s3Client(settings({ endpoint: peer.url.replace('http://', '') }), 1000),
+          at('s3://models/wine/1'),
+          'mlflow',
+          peer.url,
+        ),
+      );
       expect(e).toBeInstanceOf(StorageCheckError);
       expect(e.message).toBe(`The S3 server at ${peer.url} did not answer in time`);
       expect(e.details.cause).toContain('ETIMEDOUT');

@@ -24,7 +24,9 @@ export default function setup(project: TestProject): () => void {
     console.log('integration: starting the local control plane (npm run cluster:up)');
     const up = spawnSync('bash', [join(clusterDir, 'up.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (up.status !== 0) {
-      throw new Error(`integration: the local Kubernetes control plane did not start (test/cluster/up.sh exited ${up.status}); see the log above`);
+      throw new Error(
+        `integration: the local Kubernetes control plane did not start (test/cluster/up.sh exited ${up.status}); see the log above`,
+      );
     }
     started = true;
     kubeconfig = execFileSync('bash', [join(clusterDir, 'status.sh')], { encoding: 'utf8' }).trim();

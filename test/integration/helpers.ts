@@ -16,7 +16,9 @@ export function adminClient(): KubeClient {
 
 /** A client for a restricted user (client certificate CN=user, O=groups): RBAC applies. */
 export function userClient(user: string, groups: string[] = []): KubeClient {
-  const path = execFileSync('bash', [join(clusterDir, 'user-kubeconfig.sh'), user, ...groups], { encoding: 'utf8' }).trim();
+  const path = execFileSync('bash', [join(clusterDir, 'user-kubeconfig.sh'), user, ...groups], {
+    encoding: 'utf8',
+  }).trim();
   return KubeClient.fromSources({ kubeconfig: path });
 }
 
@@ -48,5 +50,17 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
  * action's preflight does the same on a real cluster with input default-storage-class).
  */
 export async function ensureDefaultStorageClass(client: KubeClient): Promise<void> {
-  await applyObjects(client, [{ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: 'kwok-volume', annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } }, provisioner: 'kwok.x-k8s.io/volume', volumeBindingMode: 'Immediate' }], { fieldManager: 'test-setup', force: true });
+  await applyObjects(
+    client,
+    [
+      {
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name: 'kwok-volume', annotations: { [DEFAULT_CLASS_ANNOTATION]: 'true' } },
+        provisioner: 'kwok.x-k8s.io/volume',
+        volumeBindingMode: 'Immediate',
+      },
+    ],
+    { fieldManager: 'test-setup', force: true },
+  );
 }

@@ -6,7 +6,14 @@ import type { KubeClient } from '../../src/kube/client.js';
 import { install, type InstallReport } from '../../src/kube/install.js';
 import { describeRef, refOf, type KubeObject, type ObjectRef } from '../../src/kube/types.js';
 import { startCaInjector, type CaInjector } from '../support/ca-injector.js';
-import { probe, removeThrottle, restartApiServer, throttle, type ApiServerRestart, type Throttle } from '../support/faults.js';
+import {
+  probe,
+  removeThrottle,
+  restartApiServer,
+  throttle,
+  type ApiServerRestart,
+  type Throttle,
+} from '../support/faults.js';
 import { loadKubeflowRender } from '../support/kubeflow-render.js';
 import { startWebhookStandins, type Standins } from '../support/webhook-standin.js';
 import { adminClient, ensureDefaultStorageClass, recordingLogger, sleep, uniqueName, userClient } from './helpers.js';
@@ -48,7 +55,15 @@ afterAll(async () => {
   await injector?.stop();
   for (const t of throttles) await t.stop().catch(() => undefined);
   // Whatever happened above, the API server answers again and nothing throttles anyone.
-  await untilTrue(async () => (await admin.serverVersion().then(() => true, () => false)), 90_000, 'the API server to answer');
+  await untilTrue(
+    async () =>
+      await admin.serverVersion().then(
+        () => true,
+        () => false,
+      ),
+    90_000,
+    'the API server to answer',
+  );
   await removeThrottle(admin, INSTALLER);
   await admin.remove({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', name: BINDING });
 }, 120_000);
@@ -77,7 +92,9 @@ describe('fault injection on the local control plane', () => {
     const counted = await t.rejected();
     const { rejected } = await t.stop();
     const after = await probe(installer, 60);
-    console.log(`throttle probe: user ${JSON.stringify([...user])}, admin ${JSON.stringify([...other])}, API server counted ${rejected} rejection(s)`);
+    console.log(
+      `throttle probe: user ${JSON.stringify([...user])}, admin ${JSON.stringify([...other])}, API server counted ${rejected} rejection(s)`,
+    );
     expect(user.get(429) ?? 0).toBeGreaterThan(0);
     expect(user.get(200) ?? 0).toBeGreaterThan(0);
     expect(other.get(429) ?? 0).toBe(0);
@@ -88,8 +105,14 @@ describe('fault injection on the local control plane', () => {
 
   it('restarts the API server with the same arguments; etcd keeps the data and clients get through again', async () => {
     const ns = uniqueName('faults');
-    await admin.serverSideApply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }, { fieldManager: 'kfops-test' });
-    const cm = await admin.serverSideApply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kept', namespace: ns }, data: { a: '1' } }, { fieldManager: 'kfops-test' });
+    await admin.serverSideApply(
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      { fieldManager: 'kfops-test' },
+    );
+    const cm = await admin.serverSideApply(
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kept', namespace: ns }, data: { a: '1' } },
+      { fieldManager: 'kfops-test' },
+    );
     let failures = 0;
     let polling = true;
     const poll = (async () => {
@@ -105,7 +128,9 @@ describe('fault injection on the local control plane', () => {
       polling = false;
       await poll;
     }
-    console.log(`restart: pid ${restart.oldPid} -> ${restart.newPid}, stopped in ${restart.stopMs} ms, unavailable ${restart.unavailableMs} ms (startup ${restart.startupMs} ms); ${failures} failed request(s) meanwhile`);
+    console.log(
+      `restart: pid ${restart.oldPid} -> ${restart.newPid}, stopped in ${restart.stopMs} ms, unavailable ${restart.unavailableMs} ms (startup ${restart.startupMs} ms); ${failures} failed request(s) meanwhile`,
+    );
     expect(restart.newPid).not.toBe(restart.oldPid);
     expect(restart.unavailableMs).toBeGreaterThanOrEqual(1000);
     expect(failures).toBeGreaterThan(0);
@@ -140,7 +165,11 @@ describe('fault injection on the local control plane', () => {
       await sleep(BURST_MS);
       // The restart comes in the middle of the longest phase (phase 2, about 275 objects), once
       // phase 1 is done: applies are in flight and gates are being watched.
-      await untilTrue(() => installEnded !== undefined || logger.lines.some((l) => /^group: phase 2: apply/.test(l)), 60_000, 'phase 2 of the install');
+      await untilTrue(
+        () => installEnded !== undefined || logger.lines.some((l) => /^group: phase 2: apply/.test(l)),
+        60_000,
+        'phase 2 of the install',
+      );
       await sleep(RESTART_INTO_PHASE_MS);
       const first = await burst1.stop();
       mark(`throttle off: ${first.rejected} request(s) rejected with 429`);
@@ -170,9 +199,12 @@ describe('fault injection on the local control plane', () => {
     const report: InstallReport = installed.value;
     const { first, restart, second, restartReadyAt } = injected.value;
     // The retry lines: "apply <object>: <class> (<error>); retry <n> in <delay>..."; watches log "watch ended (<why>); resuming ...".
-    const retries = (cls: string): string[] => logger.lines.filter((l) => l.includes(`: ${cls} (`) && /; retry \d+ in \d/.test(l));
+    const retries = (cls: string): string[] =>
+      logger.lines.filter((l) => l.includes(`: ${cls} (`) && /; retry \d+ in \d/.test(l));
     const watchResumes = logger.lines.filter((l) => /: watch ended \(.*\); resuming /.test(l));
-    const watchesCut = watchResumes.filter((l) => /watch ended \((fetch failed|[^)]*(ECONN|socket|terminated|other side closed))/i.test(l));
+    const watchesCut = watchResumes.filter((l) =>
+      /watch ended \((fetch failed|[^)]*(ECONN|socket|terminated|other side closed))/i.test(l),
+    );
     console.log(
       `install: ${report.durationMs} ms, ${report.phases.length} phases, ${JSON.stringify(report.counts)}, ${report.ready} workloads ready; ` +
         `429s counted by the API server: ${first.rejected} + ${second.rejected}; retries logged: ${retries('throttled').length} throttled, ${retries('unreachable').length} unreachable, ${retries('server').length} server; ${watchResumes.length} watch resumes (${watchesCut.length} after a cut connection); ` +
@@ -224,7 +256,14 @@ async function missingObjects(objects: readonly KubeObject[]): Promise<string[]>
   const live = new Set<string>();
   for (const k of kinds.values()) {
     const { items } = await admin.list(k);
-    for (const item of items) live.add(describeRef({ ...k, name: item.metadata.name, ...(item.metadata.namespace ? { namespace: item.metadata.namespace } : {}) }));
+    for (const item of items)
+      live.add(
+        describeRef({
+          ...k,
+          name: item.metadata.name,
+          ...(item.metadata.namespace ? { namespace: item.metadata.namespace } : {}),
+        }),
+      );
   }
   return [...keys].filter((k) => !live.has(k));
 }
@@ -237,19 +276,36 @@ async function missingObjects(objects: readonly KubeObject[]): Promise<string[]>
 async function contentDifferences(objects: readonly KubeObject[]): Promise<string[]> {
   const picks: Record<string, (o: KubeObject) => unknown> = {
     ConfigMap: (o) => ({ data: o['data'] ?? {} }),
-    Secret: (o) => ({ data: { ...(o['data'] as object | undefined), ...encode(o['stringData'] as Record<string, string> | undefined) } }),
+    Secret: (o) => ({
+      data: { ...(o['data'] as object | undefined), ...encode(o['stringData'] as Record<string, string> | undefined) },
+    }),
     Role: (o) => ({ rules: o['rules'] ?? [] }),
-    ClusterRole: (o) => (o['aggregationRule'] ? { aggregationRule: o['aggregationRule'] } : { rules: o['rules'] ?? [] }),
+    ClusterRole: (o) =>
+      o['aggregationRule'] ? { aggregationRule: o['aggregationRule'] } : { rules: o['rules'] ?? [] },
     CustomResourceDefinition: (o) => {
-      const spec = o['spec'] as { group: string; names: unknown; scope: string; versions: { name: string; served: boolean; storage: boolean }[] };
-      return { group: spec.group, names: spec.names, scope: spec.scope, versions: spec.versions.map((v) => ({ name: v.name, served: v.served, storage: v.storage })) };
+      const spec = o['spec'] as {
+        group: string;
+        names: unknown;
+        scope: string;
+        versions: { name: string; served: boolean; storage: boolean }[];
+      };
+      return {
+        group: spec.group,
+        names: spec.names,
+        scope: spec.scope,
+        versions: spec.versions.map((v) => ({ name: v.name, served: v.served, storage: v.storage })),
+      };
     },
     Deployment: (o) => containers(o),
     StatefulSet: (o) => containers(o),
     DaemonSet: (o) => containers(o),
     Service: (o) => ({ ports: ((o['spec'] as { ports?: object[] }).ports ?? []).map((p) => ({ ...p })) }),
-    ValidatingWebhookConfiguration: (o) => ({ rules: ((o['webhooks'] as { rules?: unknown }[] | undefined) ?? []).map((w) => w.rules) }),
-    MutatingWebhookConfiguration: (o) => ({ rules: ((o['webhooks'] as { rules?: unknown }[] | undefined) ?? []).map((w) => w.rules) }),
+    ValidatingWebhookConfiguration: (o) => ({
+      rules: ((o['webhooks'] as { rules?: unknown }[] | undefined) ?? []).map((w) => w.rules),
+    }),
+    MutatingWebhookConfiguration: (o) => ({
+      rules: ((o['webhooks'] as { rules?: unknown }[] | undefined) ?? []).map((w) => w.rules),
+    }),
   };
   const differences: string[] = [];
   let compared = 0;
@@ -270,7 +326,8 @@ async function contentDifferences(objects: readonly KubeObject[]): Promise<strin
 }
 
 function containers(o: KubeObject): unknown {
-  const spec = (o['spec'] as { template?: { spec?: { containers?: { name: string; image: string }[] } } }).template?.spec;
+  const spec = (o['spec'] as { template?: { spec?: { containers?: { name: string; image: string }[] } } }).template
+    ?.spec;
   return { containers: (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })) };
 }
 
@@ -281,12 +338,18 @@ function encode(data: Record<string, string> | undefined): Record<string, string
 /** Where `expected` is not contained in `actual` (every field of expected present and equal; arrays element by element). */
 function subsetDifferences(actual: unknown, expected: unknown, path: string): string[] {
   if (expected === null || typeof expected !== 'object') {
-    return actual === expected || (typeof expected === 'number' && String(actual) === String(expected)) ? [] : [`${path || '.'}: expected ${JSON.stringify(expected)}, found ${JSON.stringify(actual)}`];
+    return actual === expected || (typeof expected === 'number' && String(actual) === String(expected))
+      ? []
+      : [`${path || '.'}: expected ${JSON.stringify(expected)}, found ${JSON.stringify(actual)}`];
   }
   if (Array.isArray(expected)) {
-    if (!Array.isArray(actual) || actual.length !== expected.length) return [`${path}: expected ${expected.length} item(s), found ${JSON.stringify(actual)?.slice(0, 200)}`];
+    if (!Array.isArray(actual) || actual.length !== expected.length)
+      return [`${path}: expected ${expected.length} item(s), found ${JSON.stringify(actual)?.slice(0, 200)}`];
     return expected.flatMap((e, i) => subsetDifferences(actual[i], e, `${path}[${i}]`));
   }
-  if (actual === null || typeof actual !== 'object') return [`${path || '.'}: expected an object, found ${JSON.stringify(actual)}`];
-  return Object.entries(expected).flatMap(([k, v]) => subsetDifferences((actual as Record<string, unknown>)[k], v, `${path}.${k}`));
+  if (actual === null || typeof actual !== 'object')
+    return [`${path || '.'}: expected an object, found ${JSON.stringify(actual)}`];
+  return Object.entries(expected).flatMap(([k, v]) =>
+    subsetDifferences((actual as Record<string, unknown>)[k], v, `${path}.${k}`),
+  );
 }

@@ -18,7 +18,16 @@ function deployment(ns: string, name: string, extra: Record<string, unknown> = {
       selector: { matchLabels: { app: name } },
       template: {
         metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'main', image: 'registry.invalid/web:1.0', resources: { requests: { cpu: '100m', memory: '64Mi' } }, ...extra }] },
+        spec: {
+          containers: [
+            {
+              name: 'main',
+              image: 'registry.invalid/web:1.0',
+              resources: { requests: { cpu: '100m', memory: '64Mi' } },
+              ...extra,
+            },
+          ],
+        },
       },
     },
   };
@@ -37,7 +46,12 @@ describe('server-side apply on a real API server', () => {
     const first = await applyObjects(client, objects);
     expect(first.counts).toEqual({ created: 2, configured: 0, unchanged: 0 });
     await waitFor(client, { apiVersion: 'v1', kind: 'Namespace', name: ns }, namespaceRule, { timeoutMs: 20_000 });
-    const ready = await waitFor(client, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns }, deploymentRule, { timeoutMs: 60_000 });
+    const ready = await waitFor(
+      client,
+      { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns },
+      deploymentRule,
+      { timeoutMs: 60_000 },
+    );
     expect((ready['status'] as { availableReplicas?: number }).availableReplicas).toBe(2);
 
     const before = await client.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: ns });
@@ -62,16 +76,38 @@ describe('server-side apply on a real API server', () => {
         group,
         scope: 'Namespaced',
         names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } } } } }],
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+              },
+            },
+          },
+        ],
       },
     };
-    const widget: KubeObject = { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'w1', namespace: 'default' }, spec: { size: 3 } };
+    const widget: KubeObject = {
+      apiVersion: `${group}/v1`,
+      kind: 'Widget',
+      metadata: { name: 'w1', namespace: 'default' },
+      spec: { size: 3 },
+    };
     const logger = recordingLogger();
     // The CR comes first on purpose: it must wait (retry) until the CRD is served, not fail.
     const report = await applyObjects(client, [widget, crd], { concurrency: 2, logger });
     expect(report.counts.created).toBe(2);
     expect(logger.lines.some((l) => l.includes('kind-not-served'))).toBe(true);
-    await waitFor(client, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: `widgets.${group}` }, crdRule, { timeoutMs: 20_000 });
+    await waitFor(
+      client,
+      { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: `widgets.${group}` },
+      crdRule,
+      { timeoutMs: 20_000 },
+    );
     const stored = await client.get({ apiVersion: `${group}/v1`, kind: 'Widget', name: 'w1', namespace: 'default' });
     expect(stored?.['spec']).toEqual({ size: 3 });
 
@@ -86,8 +122,14 @@ describe('server-side apply on a real API server', () => {
   });
 
   it('fails a custom resource whose CRD never arrives with a message naming the missing CRD', async () => {
-    const obj: KubeObject = { apiVersion: 'nothing.kfops.test/v1', kind: 'Ghost', metadata: { name: 'g', namespace: 'default' } };
-    const err = await applyObjects(client, [obj], { retryBudgets: { 'kind-not-served': 1500 } }).catch((e: unknown) => e);
+    const obj: KubeObject = {
+      apiVersion: 'nothing.kfops.test/v1',
+      kind: 'Ghost',
+      metadata: { name: 'g', namespace: 'default' },
+    };
+    const err = await applyObjects(client, [obj], { retryBudgets: { 'kind-not-served': 1500 } }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ApplyError);
     const failure = (err as ApplyError).failures[0]?.error;
     expect(failure?.reason).toBe('kind-not-served');
@@ -124,7 +166,12 @@ describe('server-side apply on a real API server', () => {
   it('reports conflicts with another field manager and takes the fields over when forced', async () => {
     const ns = uniqueName('conflict');
     await applyObjects(client, [namespace(ns)]);
-    const cm = (value: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: ns }, data: { mode: value } });
+    const cm = (value: string): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'settings', namespace: ns },
+      data: { mode: value },
+    });
     await applyObjects(client, [cm('a')], { fieldManager: 'someone-else' });
     const err = await applyObjects(client, [cm('b')]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplyError);
@@ -138,7 +185,12 @@ describe('server-side apply on a real API server', () => {
   it('dry-runs without storing anything and still says what would change', async () => {
     const ns = uniqueName('dry');
     await applyObjects(client, [namespace(ns)]);
-    const cm = (value: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: ns }, data: { k: value } });
+    const cm = (value: string): KubeObject => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c', namespace: ns },
+      data: { k: value },
+    });
     expect((await applyObjects(client, [cm('1')], { dryRun: true })).counts.created).toBe(1);
     expect(await client.get({ apiVersion: 'v1', kind: 'ConfigMap', name: 'c', namespace: ns })).toBeUndefined();
     await applyObjects(client, [cm('1')]);
@@ -153,7 +205,12 @@ describe('server-side apply on a real API server', () => {
     const hookName = `${ns}.kfops.test`;
     await applyObjects(client, [
       namespace(ns),
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'guard', namespace: ns }, spec: { selector: { app: 'guard' }, ports: [{ port: 443, targetPort: 8443 }] } },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'guard', namespace: ns },
+        spec: { selector: { app: 'guard' }, ports: [{ port: 443, targetPort: 8443 }] },
+      },
       {
         apiVersion: 'admissionregistration.k8s.io/v1',
         kind: 'ValidatingWebhookConfiguration',
@@ -162,7 +219,9 @@ describe('server-side apply on a real API server', () => {
           {
             name: hookName,
             clientConfig: { service: { name: 'guard', namespace: ns, path: '/validate' } },
-            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['configmaps'] }],
+            rules: [
+              { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['configmaps'] },
+            ],
             namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
             failurePolicy: 'Fail',
             sideEffects: 'None',
@@ -172,15 +231,26 @@ describe('server-side apply on a real API server', () => {
         ],
       },
     ]);
-    const blocked: KubeObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: ns }, data: { a: 'b' } };
-    const err = await applyObjects(client, [blocked], { retryBudgets: { 'webhook-unreachable': 1000 } }).catch((e: unknown) => e);
+    const blocked: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'x', namespace: ns },
+      data: { a: 'b' },
+    };
+    const err = await applyObjects(client, [blocked], { retryBudgets: { 'webhook-unreachable': 1000 } }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ApplyError);
     const e = (err as ApplyError).failures[0]?.error as KubeApiError;
     expect(e.reason).toBe('webhook-unreachable');
     expect(e.message).toContain(hookName);
     expect(e.details.cause).toContain(`Service ${ns}/guard`);
     expect(e.details.fix).toContain(`Service ${ns}/guard`);
-    await client.remove({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', name: hookName });
+    await client.remove({
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      name: hookName,
+    });
   });
 
   it('binds a PVC through the default StorageClass', async () => {
@@ -202,9 +272,19 @@ describe('server-side apply on a real API server', () => {
       { fieldManager: 'test-setup', force: true },
     );
     await applyObjects(client, [
-      { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+      {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: 'data', namespace: ns },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      },
     ]);
-    const pvc = await waitFor(client, { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data', namespace: ns }, pvcRule, { timeoutMs: 30_000 });
+    const pvc = await waitFor(
+      client,
+      { apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: 'data', namespace: ns },
+      pvcRule,
+      { timeoutMs: 30_000 },
+    );
     expect((pvc['spec'] as { storageClassName?: string }).storageClassName).toBe('kwok-volume');
   });
 });

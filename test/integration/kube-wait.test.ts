@@ -18,7 +18,12 @@ async function freshNamespace(prefix: string): Promise<string> {
 function podSpec(cpu: string, labels: Record<string, string> = {}): Record<string, unknown> {
   return {
     metadata: { labels: { app: 'w', ...labels } },
-    spec: { restartPolicy: 'Always', containers: [{ name: 'main', image: 'registry.invalid/model:1', resources: { requests: { cpu, memory: '64Mi' } } }] },
+    spec: {
+      restartPolicy: 'Always',
+      containers: [
+        { name: 'main', image: 'registry.invalid/model:1', resources: { requests: { cpu, memory: '64Mi' } } },
+      ],
+    },
   };
 }
 
@@ -33,7 +38,12 @@ describe('watch-based waiting and diagnosis on a real API server', () => {
     };
     await applyObjects(client, [big]);
     const started = Date.now();
-    const err = await waitFor(client, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'greedy', namespace: ns }, deploymentRule, { timeoutMs: 3000 }).catch((e: unknown) => e);
+    const err = await waitFor(
+      client,
+      { apiVersion: 'apps/v1', kind: 'Deployment', name: 'greedy', namespace: ns },
+      deploymentRule,
+      { timeoutMs: 3000 },
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WaitTimeoutError);
     expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
     const timeout = err as WaitTimeoutError;
@@ -61,18 +71,43 @@ describe('watch-based waiting and diagnosis on a real API server', () => {
           group,
           scope: 'Namespaced',
           names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
-          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } } }],
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              schema: {
+                openAPIV3Schema: {
+                  type: 'object',
+                  properties: { status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+                },
+              },
+            },
+          ],
         },
       },
     ]);
     const ns = await freshNamespace('resume');
-    const gadget = (status?: unknown): KubeObject => ({ apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'g', namespace: ns }, ...(status ? { status } : {}) });
+    const gadget = (status?: unknown): KubeObject => ({
+      apiVersion: `${group}/v1`,
+      kind: 'Gadget',
+      metadata: { name: 'g', namespace: ns },
+      ...(status ? { status } : {}),
+    });
     await applyObjects(client, [gadget({ conditions: [{ type: 'Ready', status: 'False', reason: 'Starting' }] })]);
     const logger = recordingLogger();
-    const waiting = waitFor(client, { apiVersion: `${group}/v1`, kind: 'Gadget', name: 'g', namespace: ns }, readyConditionRule, { timeoutMs: 30_000, watchTimeoutSeconds: 1, logger });
+    const waiting = waitFor(
+      client,
+      { apiVersion: `${group}/v1`, kind: 'Gadget', name: 'g', namespace: ns },
+      readyConditionRule,
+      { timeoutMs: 30_000, watchTimeoutSeconds: 1, logger },
+    );
     await sleep(2500);
     // A separate writer (as a controller would) sets Ready.
-    await applyObjects(client, [gadget({ conditions: [{ type: 'Ready', status: 'True', reason: 'Done' }] })], { fieldManager: 'test-controller', force: true });
+    await applyObjects(client, [gadget({ conditions: [{ type: 'Ready', status: 'True', reason: 'Done' }] })], {
+      fieldManager: 'test-controller',
+      force: true,
+    });
     const obj = await waiting.catch((e: unknown) => {
       throw new Error(`${String(e)}\n${logger.lines.join('\n')}`);
     });
@@ -87,10 +122,18 @@ describe('watch-based waiting and diagnosis on a real API server', () => {
       apiVersion: 'batch/v1',
       kind: 'Job',
       metadata: { name: 'once', namespace: ns },
-      spec: { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'registry.invalid/job:1' }] } } },
+      spec: {
+        backoffLimit: 0,
+        template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'registry.invalid/job:1' }] } },
+      },
     };
     await applyObjects(client, [job]);
-    const done = await waitFor(client, { apiVersion: 'batch/v1', kind: 'Job', name: 'once', namespace: ns }, ruleFor(job), { timeoutMs: 60_000 });
+    const done = await waitFor(
+      client,
+      { apiVersion: 'batch/v1', kind: 'Job', name: 'once', namespace: ns },
+      ruleFor(job),
+      { timeoutMs: 60_000 },
+    );
     expect(jobRule.check(done).state).toBe('ready');
   });
 
@@ -99,12 +142,31 @@ describe('watch-based waiting and diagnosis on a real API server', () => {
     const pod: KubeObject = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'crasher', namespace: ns, labels: { 'pod-container-running-failed.stage.kwok.x-k8s.io': 'true' }, annotations: { 'pod-container-running-failed.stage.kwok.x-k8s.io/exit-code': '3', 'pod-container-running-failed.stage.kwok.x-k8s.io/reason': 'Error' } },
+      metadata: {
+        name: 'crasher',
+        namespace: ns,
+        labels: { 'pod-container-running-failed.stage.kwok.x-k8s.io': 'true' },
+        annotations: {
+          'pod-container-running-failed.stage.kwok.x-k8s.io/exit-code': '3',
+          'pod-container-running-failed.stage.kwok.x-k8s.io/reason': 'Error',
+        },
+      },
       spec: { restartPolicy: 'Never', containers: [{ name: 'model', image: 'registry.invalid/model:1' }] },
     };
     await applyObjects(client, [pod]);
-    const failedPhase = { name: 'Pod Failed', check: (o: KubeObject) => ({ state: (o['status'] as { phase?: string })?.phase === 'Failed' ? ('ready' as const) : ('pending' as const), message: String((o['status'] as { phase?: string })?.phase) }) };
-    const observed = await waitFor(client, { apiVersion: 'v1', kind: 'Pod', name: 'crasher', namespace: ns }, failedPhase, { timeoutMs: 30_000 });
+    const failedPhase = {
+      name: 'Pod Failed',
+      check: (o: KubeObject) => ({
+        state: (o['status'] as { phase?: string })?.phase === 'Failed' ? ('ready' as const) : ('pending' as const),
+        message: String((o['status'] as { phase?: string })?.phase),
+      }),
+    };
+    const observed = await waitFor(
+      client,
+      { apiVersion: 'v1', kind: 'Pod', name: 'crasher', namespace: ns },
+      failedPhase,
+      { timeoutMs: 30_000 },
+    );
     const d = await diagnose(client, observed);
     expect(d.problems).toHaveLength(1);
     expect(d.problems[0]).toMatchObject({ kind: 'crash', pod: 'crasher', container: 'model', exitCode: 3 });
@@ -116,7 +178,12 @@ describe('watch-based waiting and diagnosis on a real API server', () => {
     const ns = await freshNamespace('nowatch');
     const bob = userClient('bob@example.com');
     const started = Date.now();
-    const err = await waitFor(bob, { apiVersion: 'v1', kind: 'ConfigMap', name: 'x', namespace: ns }, readyConditionRule, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    const err = await waitFor(
+      bob,
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'x', namespace: ns },
+      readyConditionRule,
+      { timeoutMs: 20_000 },
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KubeApiError);
     expect((err as KubeApiError).reason).toBe('forbidden');
     expect((err as KubeApiError).message).toContain('user "bob@example.com" may not list configmaps');

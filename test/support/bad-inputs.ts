@@ -30,7 +30,10 @@ export interface BadInputResult extends ActionRun {
 
 export async function tryBadInput(action: string, c: BadInput): Promise<BadInputResult> {
   const started = Date.now();
-  const run = await runAction(action, c.inputs, { ...(process.env['KFOPS_DIST_DIR'] ? {} : { KFOPS_ACTION_FROM_DIST: '1' }), ...c.env });
+  const run = await runAction(action, c.inputs, {
+    ...(process.env['KFOPS_DIST_DIR'] ? {} : { KFOPS_ACTION_FROM_DIST: '1' }),
+    ...c.env,
+  });
   return { ...run, ms: Date.now() - started };
 }
 
@@ -48,12 +51,17 @@ export function badInputProblems(c: BadInput, r: BadInputResult, limitMs = 15_00
   if (errors.length !== 1) problems.push(`${errors.length} ::error:: lines, expected 1: ${errors.join(' | ')}`);
   const error = errors[0] ?? '';
   if (!error.includes(`Input '${c.input}'`)) problems.push(`the error does not name input '${c.input}': ${error}`);
-  if (c.expect !== undefined && !(typeof c.expect === 'string' ? error.includes(c.expect) : c.expect.test(error))) problems.push(`the error does not say ${String(c.expect)}: ${error}`);
+  if (c.expect !== undefined && !(typeof c.expect === 'string' ? error.includes(c.expect) : c.expect.test(error)))
+    problems.push(`the error does not say ${String(c.expect)}: ${error}`);
   const frames = lines.filter((l) => !l.startsWith('::debug::') && /^\s+at .+[(:]\d+/.test(l));
   if (frames.length) problems.push(`stack frames outside ::debug::: ${frames.slice(0, 2).join(' | ')}`);
   // `::add-mask::VALUE` is how a step asks the runner to mask a value; the runner never shows that line.
   const shown = lines.filter((l) => !l.startsWith('::add-mask::')).join('\n');
-  for (const [where, text] of [['log', shown], ['outputs', JSON.stringify(r.outputs)], ['summary', r.summary]] as const) {
+  for (const [where, text] of [
+    ['log', shown],
+    ['outputs', JSON.stringify(r.outputs)],
+    ['summary', r.summary],
+  ] as const) {
     if (text.includes(SENTINEL)) problems.push(`the secret sentinel appears in the ${where}`);
   }
   if (r.ms > limitMs) problems.push(`took ${r.ms} ms, more than ${limitMs} ms`);

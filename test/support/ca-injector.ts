@@ -74,7 +74,8 @@ interface Conversion {
 }
 
 const keyOf = (o: KubeObject): string => `${o.kind} ${o.metadata.name}`;
-const serviceOf = (c: ClientConfig | undefined): string | undefined => (c?.service?.name && c.service.namespace ? `${c.service.namespace}/${c.service.name}` : undefined);
+const serviceOf = (c: ClientConfig | undefined): string | undefined =>
+  c?.service?.name && c.service.namespace ? `${c.service.namespace}/${c.service.name}` : undefined;
 
 /** Injects the cluster CA into caBundle fields as the real components do (see the file comment). */
 export function startCaInjector(client: KubeClient, clusterDir: string, options: CaInjectorOptions = {}): CaInjector {
@@ -104,7 +105,9 @@ export function startCaInjector(client: KubeClient, clusterDir: string, options:
     const fromSecret = annotations[INJECT_FROM_SECRET];
     if (fromCertificate || fromSecret) {
       if (skip.has('cainjector')) return undefined;
-      const ready = readyDeployments.has(CAINJECTOR) && (fromCertificate ? certificates.has(fromCertificate) : readyDeployments.has(CERT_MANAGER_WEBHOOK));
+      const ready =
+        readyDeployments.has(CAINJECTOR) &&
+        (fromCertificate ? certificates.has(fromCertificate) : readyDeployments.has(CERT_MANAGER_WEBHOOK));
       return { component: 'cainjector', ready };
     }
     if (!WEBHOOK_KINDS.includes(o.kind)) return undefined;
@@ -122,26 +125,45 @@ export function startCaInjector(client: KubeClient, clusterDir: string, options:
       ((o['webhooks'] as Webhook[] | undefined) ?? []).forEach((w, i) => {
         if (w.clientConfig?.caBundle === ca) return;
         // The test keeps the index honest if the list changed since this object was read.
-        ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: w.name }, { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: ca });
+        ops.push(
+          { op: 'test', path: `/webhooks/${i}/name`, value: w.name },
+          { op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: ca },
+        );
         places.push(w.name);
       });
     } else {
       const conversion = (o['spec'] as { conversion?: Conversion } | undefined)?.conversion;
       // cainjector writes a CRD's CA only where the API server calls a conversion webhook.
-      if (conversion?.strategy === 'Webhook' && conversion.webhook?.clientConfig && conversion.webhook.clientConfig.caBundle !== ca) {
-        ops.push({ op: 'test', path: '/spec/conversion/strategy', value: 'Webhook' }, { op: 'add', path: '/spec/conversion/webhook/clientConfig/caBundle', value: ca });
+      if (
+        conversion?.strategy === 'Webhook' &&
+        conversion.webhook?.clientConfig &&
+        conversion.webhook.clientConfig.caBundle !== ca
+      ) {
+        ops.push(
+          { op: 'test', path: '/spec/conversion/strategy', value: 'Webhook' },
+          { op: 'add', path: '/spec/conversion/webhook/clientConfig/caBundle', value: ca },
+        );
         places.push('conversion');
       }
     }
     return { ops, places };
   };
 
-  const inject = async (o: KubeObject, component: Component, ops: Record<string, unknown>[], places: string[]): Promise<void> => {
+  const inject = async (
+    o: KubeObject,
+    component: Component,
+    ops: Record<string, unknown>[],
+    places: string[],
+  ): Promise<void> => {
     const key = keyOf(o);
     const ref: ObjectRef = { apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name };
     inFlight.add(key);
     try {
-      const updated = await client.request<KubeObject>('PATCH', await client.objectPath(ref), { query: { fieldManager: MANAGER[component] }, body: ops, contentType: 'application/json-patch+json' });
+      const updated = await client.request<KubeObject>('PATCH', await client.objectPath(ref), {
+        query: { fieldManager: MANAGER[component] },
+        body: ops,
+        contentType: 'application/json-patch+json',
+      });
       for (const p of places) injected.push(`${o.kind} ${o.metadata.name}: ${p} by ${MANAGER[component]}`);
       if (updated?.metadata?.resourceVersion) patchMade.set(key, updated.metadata.resourceVersion);
       inFlight.delete(key);
@@ -175,15 +197,24 @@ export function startCaInjector(client: KubeClient, clusterDir: string, options:
     }
   };
 
-  const follow = async (target: WatchTarget, onChange: (objects: ReadonlyMap<string, KubeObject>) => void): Promise<void> => {
+  const follow = async (
+    target: WatchTarget,
+    onChange: (objects: ReadonlyMap<string, KubeObject>) => void,
+  ): Promise<void> => {
     const rule: ReadinessRule = { name: 'followed', check: () => ({ state: 'pending', message: 'followed' }) };
     const ref: ObjectRef = { apiVersion: target.apiVersion, kind: target.kind, name: '*' };
     while (!signal.aborted) {
       try {
-        await waitUntil(client, target, { ref, rule }, (objects) => {
-          onChange(objects);
-          return { readiness: { state: 'pending', message: `${objects.size} object(s)` } };
-        }, { timeoutMs: 3_600_000, signal });
+        await waitUntil(
+          client,
+          target,
+          { ref, rule },
+          (objects) => {
+            onChange(objects);
+            return { readiness: { state: 'pending', message: `${objects.size} object(s)` } };
+          },
+          { timeoutMs: 3_600_000, signal },
+        );
       } catch {
         // Not served yet (a CRD still to come) or a watch that cannot resume: start over shortly.
         await new Promise<void>((resolve) => {
@@ -204,7 +235,9 @@ export function startCaInjector(client: KubeClient, clusterDir: string, options:
   const followers = [
     follow({ apiVersion: 'apps/v1', kind: 'Deployment' }, (objects) => {
       readyDeployments.clear();
-      for (const d of objects.values()) if (deploymentRule.check(d).state === 'ready') readyDeployments.add(`${d.metadata.namespace}/${d.metadata.name}`);
+      for (const d of objects.values())
+        if (deploymentRule.check(d).state === 'ready')
+          readyDeployments.add(`${d.metadata.namespace}/${d.metadata.name}`);
       reconcile();
     }),
     follow({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate' }, (objects) => {
@@ -212,9 +245,15 @@ export function startCaInjector(client: KubeClient, clusterDir: string, options:
       for (const c of objects.values()) certificates.add(`${c.metadata.namespace}/${c.metadata.name}`);
       reconcile();
     }),
-    follow({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration' }, (objects) => replace('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', objects)),
-    follow({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration' }, (objects) => replace('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', objects)),
-    follow({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' }, (objects) => replace('apiextensions.k8s.io/v1', 'CustomResourceDefinition', objects)),
+    follow({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration' }, (objects) =>
+      replace('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', objects),
+    ),
+    follow({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration' }, (objects) =>
+      replace('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', objects),
+    ),
+    follow({ apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition' }, (objects) =>
+      replace('apiextensions.k8s.io/v1', 'CustomResourceDefinition', objects),
+    ),
   ];
 
   return {

@@ -69,7 +69,16 @@ export interface FakeGkeOptions {
   pollsToDone?: number;
 }
 
-const GRPC: Record<string, number> = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAUTHENTICATED: 16 };
+const GRPC: Record<string, number> = {
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  INTERNAL: 13,
+  UNAUTHENTICATED: 16,
+};
 
 export class FakeGke {
   readonly clusters = new Map<string, Json>();
@@ -115,11 +124,18 @@ export class FakeGke {
   startCreate(project: string, location: string, name: string, body: Json): FakeOperation {
     const cluster = this.materialize(project, location, name, body);
     this.clusters.set(this.clusterKey(project, location, name), cluster);
-    return this.newOp(project, location, 'CREATE_CLUSTER', `clusters/${name}`, () => {
-      cluster['status'] = 'RUNNING';
-    }, () => {
-      cluster['status'] = 'ERROR';
-    }).op;
+    return this.newOp(
+      project,
+      location,
+      'CREATE_CLUSTER',
+      `clusters/${name}`,
+      () => {
+        cluster['status'] = 'RUNNING';
+      },
+      () => {
+        cluster['status'] = 'ERROR';
+      },
+    ).op;
   }
 
   /** Starts an operation of the given type on an existing cluster, as another client would; it changes nothing when done. */
@@ -143,18 +159,27 @@ export class FakeGke {
 
   private materialize(project: string, location: string, name: string, body: Json): Json {
     const zones = this.zonesOf(location);
-    const pools: Json[] = ((body['nodePools'] as Json[] | undefined) ?? [{ name: 'default-pool', initialNodeCount: 3, config: { machineType: 'e2-medium' } }]).map((p) => ({
+    const pools: Json[] = (
+      (body['nodePools'] as Json[] | undefined) ?? [
+        { name: 'default-pool', initialNodeCount: 3, config: { machineType: 'e2-medium' } },
+      ]
+    ).map((p) => ({
       ...p,
       locations: zones,
       status: 'RUNNING',
       version: '1.36.3-gke.1000',
       config: { diskSizeGb: 100, diskType: 'pd-balanced', ...(p['config'] as Json) },
-      instanceGroupUrls: zones.map((z) => `https://www.googleapis.com/compute/v1/projects/${project}/zones/${z}/instanceGroupManagers/gke-${name}-${String(p['name'])}-grp`),
+      instanceGroupUrls: zones.map(
+        (z) =>
+          `https://www.googleapis.com/compute/v1/projects/${project}/zones/${z}/instanceGroupManagers/gke-${name}-${String(p['name'])}-grp`,
+      ),
     }));
     const count = pools.reduce((n, p) => n + Number(p['initialNodeCount'] ?? 0) * zones.length, 0);
     const labels = (body['resourceLabels'] as Record<string, string> | undefined) ?? {};
     const priv = body['privateClusterConfig'] as Json | undefined;
-    const dns = ((body['controlPlaneEndpointsConfig'] as Json | undefined)?.['dnsEndpointConfig'] as Json | undefined) ?? undefined;
+    const dns =
+      ((body['controlPlaneEndpointsConfig'] as Json | undefined)?.['dnsEndpointConfig'] as Json | undefined) ??
+      undefined;
     return {
       ...body,
       name,
@@ -167,10 +192,30 @@ export class FakeGke {
       endpoint: this.options.endpoint,
       masterAuth: { clusterCaCertificate: this.options.caCertificate },
       releaseChannel: body['releaseChannel'] ?? { channel: 'REGULAR' },
-      ...(priv ? { privateClusterConfig: { ...priv, privateEndpoint: this.options.privateEndpoint ?? this.options.endpoint, publicEndpoint: this.options.endpoint } } : {}),
+      ...(priv
+        ? {
+            privateClusterConfig: {
+              ...priv,
+              privateEndpoint: this.options.privateEndpoint ?? this.options.endpoint,
+              publicEndpoint: this.options.endpoint,
+            },
+          }
+        : {}),
       controlPlaneEndpointsConfig: {
-        ...(dns ? { dnsEndpointConfig: { ...dns, endpoint: this.options.dnsEndpoint ?? `gke-fake-${name}.${location}.gke.goog` } } : {}),
-        ipEndpointsConfig: { enabled: true, enablePublicEndpoint: true, publicEndpoint: this.options.endpoint, ...(priv ? { privateEndpoint: this.options.privateEndpoint ?? this.options.endpoint } : {}) },
+        ...(dns
+          ? {
+              dnsEndpointConfig: {
+                ...dns,
+                endpoint: this.options.dnsEndpoint ?? `gke-fake-${name}.${location}.gke.goog`,
+              },
+            }
+          : {}),
+        ipEndpointsConfig: {
+          enabled: true,
+          enablePublicEndpoint: true,
+          publicEndpoint: this.options.endpoint,
+          ...(priv ? { privateEndpoint: this.options.privateEndpoint ?? this.options.endpoint } : {}),
+        },
       },
       resourceLabels: labels,
       labelFingerprint: this.fingerprint(labels),
@@ -183,7 +228,14 @@ export class FakeGke {
     };
   }
 
-  private newOp(project: string, location: string, type: string, target: string, onDone: () => void, onFail?: () => void): OpState {
+  private newOp(
+    project: string,
+    location: string,
+    type: string,
+    target: string,
+    onDone: () => void,
+    onFail?: () => void,
+  ): OpState {
     const name = `operation-${Date.now()}-${(++this.counter).toString(16).padStart(8, '0')}`;
     const op: FakeOperation = {
       name,
@@ -212,7 +264,12 @@ export class FakeGke {
     const total = this.options.pollsToDone ?? 3;
     if (state.polls < total) {
       state.op.status = 'RUNNING';
-      state.op.progress = { metrics: [{ name: 'CLUSTER_DEPLOYING', intValue: String(state.polls) }, { name: 'CLUSTER_DEPLOYING_TOTAL', intValue: String(total) }] };
+      state.op.progress = {
+        metrics: [
+          { name: 'CLUSTER_DEPLOYING', intValue: String(state.polls) },
+          { name: 'CLUSTER_DEPLOYING_TOTAL', intValue: String(total) },
+        ],
+      };
       return;
     }
     state.op.status = 'DONE';
@@ -220,7 +277,9 @@ export class FakeGke {
     if (state.failWith) {
       state.op.error = { code: state.failWith.code, message: state.failWith.message, details: [] };
       state.op.detail = state.failWith.message;
-      state.op.clusterConditions = [{ code: 'GCE_QUOTA_EXCEEDED', canonicalCode: 'RESOURCE_EXHAUSTED', message: state.failWith.message }];
+      state.op.clusterConditions = [
+        { code: 'GCE_QUOTA_EXCEEDED', canonicalCode: 'RESOURCE_EXHAUSTED', message: state.failWith.message },
+      ];
       state.onFail?.();
     } else {
       state.onDone();
@@ -230,7 +289,9 @@ export class FakeGke {
   /** The running operation on a cluster, if any. */
   private busy(key: string): OpState | undefined {
     const suffix = `/${key.split('/locations/')[1] as string}`;
-    return [...this.operations.values()].find((s) => s.op.status !== 'DONE' && (s.op.targetLink.endsWith(suffix) || s.op.targetLink.includes(`${suffix}/`)));
+    return [...this.operations.values()].find(
+      (s) => s.op.status !== 'DONE' && (s.op.targetLink.endsWith(suffix) || s.op.targetLink.includes(`${suffix}/`)),
+    );
   }
 
   private send(res: ServerResponse, code: number, body: unknown): void {
@@ -239,7 +300,9 @@ export class FakeGke {
   }
 
   private fail(res: ServerResponse, code: number, status: string, message: string, details: Json[] = []): void {
-    this.send(res, code, { error: { code, message, status, ...(details.length ? { details } : {}) } satisfies RpcError });
+    this.send(res, code, {
+      error: { code, message, status, ...(details.length ? { details } : {}) } satisfies RpcError,
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -252,8 +315,14 @@ export class FakeGke {
     if (method === 'POST' && url.pathname === '/v1/token') {
       // STS token exchange (RFC 8693), as external_account credentials use it.
       const form = new URLSearchParams(raw);
-      if (!this.stsToken || !form.get('subject_token')) return this.send(res, 400, { error: 'invalid_request', error_description: 'no subject_token' });
-      return this.send(res, 200, { access_token: this.stsToken.token, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: this.stsToken.expiresIn });
+      if (!this.stsToken || !form.get('subject_token'))
+        return this.send(res, 400, { error: 'invalid_request', error_description: 'no subject_token' });
+      return this.send(res, 200, {
+        access_token: this.stsToken.token,
+        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        token_type: 'Bearer',
+        expires_in: this.stsToken.expiresIn,
+      });
     }
 
     let body: Json | undefined;
@@ -266,7 +335,12 @@ export class FakeGke {
     this.requests.push({ method, path: url.pathname, body, authorization });
     const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
     if (!token || !this.options.tokens.includes(token)) {
-      return this.fail(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+      return this.fail(
+        res,
+        401,
+        'UNAUTHENTICATED',
+        'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+      );
     }
     this.beforeRequest?.(method, url.pathname);
     const i = this.injected.findIndex((x) => x.method === method && url.pathname.endsWith(x.pathEnds));
@@ -281,7 +355,12 @@ export class FakeGke {
     const deny = (permission: string, resource: string): boolean => {
       if (!this.denied.has(permission)) return false;
       this.fail(res, 403, 'PERMISSION_DENIED', `Required "${permission}" permission(s) for "${resource}".`, [
-        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'IAM_PERMISSION_DENIED', domain: 'iam.googleapis.com', metadata: { permission, resource } },
+        {
+          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+          reason: 'IAM_PERMISSION_DENIED',
+          domain: 'iam.googleapis.com',
+          metadata: { permission, resource },
+        },
       ]);
       return true;
     };
@@ -290,13 +369,18 @@ export class FakeGke {
     // operations
     if (rest === 'operations' && method === 'GET') {
       if (deny('container.operations.list', projectRes)) return;
-      return this.send(res, 200, { operations: [...this.operations.values()].filter((s) => s.project === project && s.op.location === location).map((s) => s.op) });
+      return this.send(res, 200, {
+        operations: [...this.operations.values()]
+          .filter((s) => s.project === project && s.op.location === location)
+          .map((s) => s.op),
+      });
     }
     const opm = /^operations\/([^/]+)$/.exec(rest);
     if (opm && method === 'GET') {
       if (deny('container.operations.get', `${projectRes}/locations/${location}/operations/${opm[1]}`)) return;
       const state = this.operations.get(opm[1] as string);
-      if (!state || state.project !== project) return this.fail(res, 404, 'NOT_FOUND', `Not found: operation ${opm[1]}.`);
+      if (!state || state.project !== project)
+        return this.fail(res, 404, 'NOT_FOUND', `Not found: operation ${opm[1]}.`);
       this.advance(state);
       return this.send(res, 200, state.op);
     }
@@ -307,27 +391,42 @@ export class FakeGke {
       const name = String(cluster['name'] ?? '');
       const key = this.clusterKey(project, location, name);
       if (deny('container.clusters.create', projectRes)) return;
-      if (!/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/.test(name)) return this.fail(res, 400, 'INVALID_ARGUMENT', `Invalid value for field "cluster.name": "${name}".`);
+      if (!/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/.test(name))
+        return this.fail(res, 400, 'INVALID_ARGUMENT', `Invalid value for field "cluster.name": "${name}".`);
       if (this.clusters.has(key)) return this.fail(res, 409, 'ALREADY_EXISTS', `Already exists: ${key}.`);
       const quota = this.cpuQuota.get(location.replace(/-[a-z]$/, ''));
       if (quota !== undefined) {
         const zones = this.zonesOf(location).length;
         const need = ((cluster['nodePools'] as Json[] | undefined) ?? []).reduce((n, p) => {
-          const vcpu = Number(/-(\d+)$/.exec(String((p['config'] as Json | undefined)?.['machineType'] ?? 'e2-medium'))?.[1] ?? 2);
+          const vcpu = Number(
+            /-(\d+)$/.exec(String((p['config'] as Json | undefined)?.['machineType'] ?? 'e2-medium'))?.[1] ?? 2,
+          );
           return n + vcpu * Number(p['initialNodeCount'] ?? 0) * zones;
         }, 0);
         if (need > quota) {
-          return this.fail(res, 403, 'PERMISSION_DENIED', `Insufficient regional quota to satisfy request: resource "CPUS": request requires '${need.toFixed(1)}' and is short '${(need - quota).toFixed(1)}'. project has a quota of '${quota.toFixed(1)}' with '${quota.toFixed(1)}' available. View and manage quotas at https://console.cloud.google.com/iam-admin/quotas?usage=USED&project=${project}.`);
+          return this.fail(
+            res,
+            403,
+            'PERMISSION_DENIED',
+            `Insufficient regional quota to satisfy request: resource "CPUS": request requires '${need.toFixed(1)}' and is short '${(need - quota).toFixed(1)}'. project has a quota of '${quota.toFixed(1)}' with '${quota.toFixed(1)}' available. View and manage quotas at https://console.cloud.google.com/iam-admin/quotas?usage=USED&project=${project}.`,
+          );
         }
       }
       const created = this.materialize(project, location, name, cluster);
       this.clusters.set(key, created);
-      const state = this.newOp(project, location, 'CREATE_CLUSTER', `clusters/${name}`, () => {
-        created['status'] = 'RUNNING';
-      }, () => {
-        created['status'] = 'ERROR';
-        created['statusMessage'] = state.failWith?.message;
-      });
+      const state = this.newOp(
+        project,
+        location,
+        'CREATE_CLUSTER',
+        `clusters/${name}`,
+        () => {
+          created['status'] = 'RUNNING';
+        },
+        () => {
+          created['status'] = 'ERROR';
+          created['statusMessage'] = state.failWith?.message;
+        },
+      );
       return this.send(res, 200, state.op);
     }
     const cm = /^clusters\/([^/:]+)(?::(setResourceLabels))?$/.exec(rest);
@@ -335,36 +434,67 @@ export class FakeGke {
       const name = cm[1] as string;
       const key = this.clusterKey(project, location, name);
       const cluster = this.clusters.get(key);
-      const need = method === 'GET' ? 'container.clusters.get' : method === 'DELETE' ? 'container.clusters.delete' : 'container.clusters.update';
+      const need =
+        method === 'GET'
+          ? 'container.clusters.get'
+          : method === 'DELETE'
+            ? 'container.clusters.delete'
+            : 'container.clusters.update';
       if (deny(need, key)) return;
       if (!cluster) return this.fail(res, 404, 'NOT_FOUND', `Not found: ${key}.`);
       if (method === 'GET' && !cm[2]) return this.send(res, 200, cluster);
       const running = this.busy(key);
       if (running) {
-        return this.fail(res, 400, 'FAILED_PRECONDITION', `Operation ${running.op.name} is currently ${running.op.operationType === 'CREATE_CLUSTER' ? 'creating' : running.op.operationType === 'DELETE_CLUSTER' ? 'deleting' : 'updating'} cluster ${name}. Please wait and try again once it is done.`);
+        return this.fail(
+          res,
+          400,
+          'FAILED_PRECONDITION',
+          `Operation ${running.op.name} is currently ${running.op.operationType === 'CREATE_CLUSTER' ? 'creating' : running.op.operationType === 'DELETE_CLUSTER' ? 'deleting' : 'updating'} cluster ${name}. Please wait and try again once it is done.`,
+        );
       }
       if (method === 'DELETE' && !cm[2]) {
         cluster['status'] = 'STOPPING';
-        return this.send(res, 200, this.newOp(project, location, 'DELETE_CLUSTER', `clusters/${name}`, () => this.clusters.delete(key)).op);
+        return this.send(
+          res,
+          200,
+          this.newOp(project, location, 'DELETE_CLUSTER', `clusters/${name}`, () => this.clusters.delete(key)).op,
+        );
       }
       if (method === 'PUT' && !cm[2]) {
         const update = (body?.['update'] ?? {}) as Json;
         const fields = Object.keys(update);
-        if (fields.length !== 1) return this.fail(res, 400, 'INVALID_ARGUMENT', `Exactly one update can be applied to a cluster with each request (got ${fields.length}).`);
+        if (fields.length !== 1)
+          return this.fail(
+            res,
+            400,
+            'INVALID_ARGUMENT',
+            `Exactly one update can be applied to a cluster with each request (got ${fields.length}).`,
+          );
         cluster['status'] = 'RECONCILING';
-        return this.send(res, 200, this.newOp(project, location, 'UPDATE_CLUSTER', `clusters/${name}`, () => {
-          cluster['status'] = 'RUNNING';
-          if (update['desiredReleaseChannel']) cluster['releaseChannel'] = update['desiredReleaseChannel'];
-          if (update['desiredWorkloadIdentityConfig']) cluster['workloadIdentityConfig'] = update['desiredWorkloadIdentityConfig'];
-          if (update['desiredMasterAuthorizedNetworksConfig']) cluster['masterAuthorizedNetworksConfig'] = update['desiredMasterAuthorizedNetworksConfig'];
-        }).op);
+        return this.send(
+          res,
+          200,
+          this.newOp(project, location, 'UPDATE_CLUSTER', `clusters/${name}`, () => {
+            cluster['status'] = 'RUNNING';
+            if (update['desiredReleaseChannel']) cluster['releaseChannel'] = update['desiredReleaseChannel'];
+            if (update['desiredWorkloadIdentityConfig'])
+              cluster['workloadIdentityConfig'] = update['desiredWorkloadIdentityConfig'];
+            if (update['desiredMasterAuthorizedNetworksConfig'])
+              cluster['masterAuthorizedNetworksConfig'] = update['desiredMasterAuthorizedNetworksConfig'];
+          }).op,
+        );
       }
       if (method === 'POST' && cm[2] === 'setResourceLabels') {
-        if (body?.['labelFingerprint'] !== cluster['labelFingerprint']) return this.fail(res, 400, 'FAILED_PRECONDITION', 'Labels could not be set due to fingerprint mismatch.');
-        return this.send(res, 200, this.newOp(project, location, 'SET_LABELS', `clusters/${name}`, () => {
-          cluster['resourceLabels'] = body?.['resourceLabels'] ?? {};
-          cluster['labelFingerprint'] = this.fingerprint(cluster['resourceLabels'] as Record<string, string>);
-        }).op);
+        if (body?.['labelFingerprint'] !== cluster['labelFingerprint'])
+          return this.fail(res, 400, 'FAILED_PRECONDITION', 'Labels could not be set due to fingerprint mismatch.');
+        return this.send(
+          res,
+          200,
+          this.newOp(project, location, 'SET_LABELS', `clusters/${name}`, () => {
+            cluster['resourceLabels'] = body?.['resourceLabels'] ?? {};
+            cluster['labelFingerprint'] = this.fingerprint(cluster['resourceLabels'] as Record<string, string>);
+          }).op,
+        );
       }
     }
     const pm = /^clusters\/([^/]+)\/nodePools(?:\/([^/:]+)(?::(setAutoscaling|setSize))?)?$/.exec(rest);
@@ -380,20 +510,34 @@ export class FakeGke {
       if (!pool) return this.fail(res, 404, 'NOT_FOUND', `Not found: ${key}/nodePools/${poolName}.`);
       if (method === 'GET' && !verb) return this.send(res, 200, pool);
       const running = this.busy(key);
-      if (running) return this.fail(res, 400, 'FAILED_PRECONDITION', `Operation ${running.op.name} is currently updating cluster ${name}. Please wait and try again once it is done.`);
+      if (running)
+        return this.fail(
+          res,
+          400,
+          'FAILED_PRECONDITION',
+          `Operation ${running.op.name} is currently updating cluster ${name}. Please wait and try again once it is done.`,
+        );
       if (method === 'POST' && verb === 'setAutoscaling') {
         const autoscaling = body?.['autoscaling'] as Json | undefined;
         if (!autoscaling) return this.fail(res, 400, 'INVALID_ARGUMENT', 'Required field "autoscaling" is missing.');
-        return this.send(res, 200, this.newOp(project, location, 'UPDATE_CLUSTER', `clusters/${name}/nodePools/${poolName}`, () => {
-          pool['autoscaling'] = autoscaling;
-        }).op);
+        return this.send(
+          res,
+          200,
+          this.newOp(project, location, 'UPDATE_CLUSTER', `clusters/${name}/nodePools/${poolName}`, () => {
+            pool['autoscaling'] = autoscaling;
+          }).op,
+        );
       }
       if (method === 'POST' && verb === 'setSize') {
         const n = Number(body?.['nodeCount']);
-        return this.send(res, 200, this.newOp(project, location, 'SET_NODE_POOL_SIZE', `clusters/${name}/nodePools/${poolName}`, () => {
-          pool['initialNodeCount'] = n;
-          cluster['currentNodeCount'] = n * (pool['locations'] as string[]).length;
-        }).op);
+        return this.send(
+          res,
+          200,
+          this.newOp(project, location, 'SET_NODE_POOL_SIZE', `clusters/${name}/nodePools/${poolName}`, () => {
+            pool['initialNodeCount'] = n;
+            cluster['currentNodeCount'] = n * (pool['locations'] as string[]).length;
+          }).op,
+        );
       }
     }
     return this.fail(res, 404, 'NOT_FOUND', `Method not found: ${method} ${url.pathname}`);

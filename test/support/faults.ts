@@ -37,8 +37,12 @@ export interface ApiServerRestart {
  * environment with KFOPS_CLUSTER_DIR and the other KFOPS_* settings) and resolves once it is ready
  * again. With downSeconds, it stays stopped that long before it starts.
  */
-export function restartApiServer(cluster: string | Record<string, string | undefined>, options: { downSeconds?: number } = {}): Promise<ApiServerRestart> {
-  const env = typeof cluster === 'string' ? { ...process.env, KFOPS_CLUSTER_DIR: cluster } : { ...process.env, ...cluster };
+export function restartApiServer(
+  cluster: string | Record<string, string | undefined>,
+  options: { downSeconds?: number } = {},
+): Promise<ApiServerRestart> {
+  const env =
+    typeof cluster === 'string' ? { ...process.env, KFOPS_CLUSTER_DIR: cluster } : { ...process.env, ...cluster };
   const args = [join(clusterScripts, 'restart-apiserver.sh'), String(options.downSeconds ?? 0)];
   return new Promise((resolve, reject) => {
     execFile('bash', args, { env, encoding: 'utf8', timeout: 180_000 }, (error, stdout, stderr) => {
@@ -161,7 +165,10 @@ export async function removeThrottle(admin: KubeClient, user: string): Promise<v
   await removeAndWait(admin, { apiVersion: FLOWCONTROL, kind: 'PriorityLevelConfiguration', name });
 }
 
-async function removeAndWait(admin: KubeClient, ref: { apiVersion: string; kind: string; name: string }): Promise<void> {
+async function removeAndWait(
+  admin: KubeClient,
+  ref: { apiVersion: string; kind: string; name: string },
+): Promise<void> {
   await admin.remove(ref);
   for (let i = 0; i < 100 && (await admin.get(ref)); i++) await sleep(100);
 }
@@ -170,11 +177,15 @@ async function waitForSchemaInEffect(admin: KubeClient, name: string): Promise<v
   const ref = { apiVersion: FLOWCONTROL, kind: 'FlowSchema', name };
   for (let i = 0; i < 100; i++) {
     const fs = await admin.get(ref);
-    const dangling = (fs?.['status'] as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.find((c) => c.type === 'Dangling');
+    const dangling = (
+      fs?.['status'] as { conditions?: { type: string; status: string }[] } | undefined
+    )?.conditions?.find((c) => c.type === 'Dangling');
     if (dangling?.status === 'False') return;
     await sleep(100);
   }
-  throw new Error(`FlowSchema ${name} was not taken in by the API server within 10s (its Dangling condition never became False)`);
+  throw new Error(
+    `FlowSchema ${name} was not taken in by the API server within 10s (its Dangling condition never became False)`,
+  );
 }
 
 /**
@@ -217,7 +228,11 @@ export async function rejectedRequests(admin: KubeClient, level: string): Promis
   const text = await admin.request<string>('GET', '/metrics', { accept: 'text/plain' });
   let sum = 0;
   for (const line of String(text).split('\n')) {
-    if (!line.startsWith('apiserver_flowcontrol_rejected_requests_total{') || !line.includes(`priority_level="${level}"`)) continue;
+    if (
+      !line.startsWith('apiserver_flowcontrol_rejected_requests_total{') ||
+      !line.includes(`priority_level="${level}"`)
+    )
+      continue;
     sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
@@ -227,7 +242,11 @@ export async function rejectedRequests(admin: KubeClient, level: string): Promis
  * Sends `count` GET requests through `client` at once and counts the answers by HTTP status (the
  * check that a throttle is real: a throttled user sees 429s, another identity does not).
  */
-export async function probe(client: KubeClient, count: number, path = '/api/v1/namespaces'): Promise<Map<number, number>> {
+export async function probe(
+  client: KubeClient,
+  count: number,
+  path = '/api/v1/namespaces',
+): Promise<Map<number, number>> {
   const statuses = await Promise.all(
     Array.from({ length: count }, () =>
       client.request('GET', path).then(

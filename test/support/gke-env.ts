@@ -21,7 +21,9 @@ export interface ControlPlane {
 }
 
 export function controlPlaneOf(adminKubeconfig: string): ControlPlane {
-  const kc = load(readFileSync(adminKubeconfig, 'utf8')) as { clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }> };
+  const kc = load(readFileSync(adminKubeconfig, 'utf8')) as {
+    clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+  };
   const cluster = kc.clusters[0]?.cluster as { server: string; 'certificate-authority-data': string };
   const url = new URL(cluster.server);
   const dir = mkdtempSync(join(tmpdir(), 'kfops-gke-ca-'));
@@ -34,9 +36,17 @@ export function controlPlaneOf(adminKubeconfig: string): ControlPlane {
  * A ServiceAccount in a new namespace, bound to the `view` ClusterRole, and a token for it from the
  * TokenRequest API: the local control plane accepts it as a bearer token.
  */
-export async function serviceAccountToken(admin: KubeClient, namespace: string, seconds = 3600): Promise<{ token: string; expiresAt: string; username: string }> {
-  await admin.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
-  await admin.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ci' } } });
+export async function serviceAccountToken(
+  admin: KubeClient,
+  namespace: string,
+  seconds = 3600,
+): Promise<{ token: string; expiresAt: string; username: string }> {
+  await admin.request('POST', '/api/v1/namespaces', {
+    body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
+  });
+  await admin.request('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+    body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'ci' } },
+  });
   await admin.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
     body: {
       apiVersion: 'rbac.authorization.k8s.io/v1',
@@ -46,15 +56,25 @@ export async function serviceAccountToken(admin: KubeClient, namespace: string, 
       subjects: [{ kind: 'ServiceAccount', name: 'ci', namespace }],
     },
   });
-  const review = await admin.request<{ status: { token: string; expirationTimestamp: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/ci/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: seconds } },
-  });
-  return { token: review.status.token, expiresAt: review.status.expirationTimestamp, username: `system:serviceaccount:${namespace}:ci` };
+  const review = await admin.request<{ status: { token: string; expirationTimestamp: string } }>(
+    'POST',
+    `/api/v1/namespaces/${namespace}/serviceaccounts/ci/token`,
+    {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: seconds } },
+    },
+  );
+  return {
+    token: review.status.token,
+    expiresAt: review.status.expirationTimestamp,
+    username: `system:serviceaccount:${namespace}:ci`,
+  };
 }
 
 /** Removes what serviceAccountToken made. */
 export async function removeServiceAccount(admin: KubeClient, namespace: string): Promise<void> {
-  await admin.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${namespace}-ci-view`).catch(() => undefined);
+  await admin
+    .request('DELETE', `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${namespace}-ci-view`)
+    .catch(() => undefined);
   await admin.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
 }
 

@@ -24,11 +24,20 @@ export const KSERVE_NAMESPACE = 'kserve';
 export function buildKServeController(): string {
   const hash = createHash('sha256');
   for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(source, f)));
-  const dir = join(process.env['KFOPS_CACHE'] ?? join(homedir(), '.cache', 'kfops'), 'kserve-controller', hash.digest('hex').slice(0, 12));
+  const dir = join(
+    process.env['KFOPS_CACHE'] ?? join(homedir(), '.cache', 'kfops'),
+    'kserve-controller',
+    hash.digest('hex').slice(0, 12),
+  );
   const bin = join(dir, 'kserve-controller');
   if (!existsSync(bin)) {
     mkdirSync(dir, { recursive: true });
-    execFileSync('go', ['build', '-trimpath', '-o', bin, '.'], { cwd: source, env: { ...process.env, CGO_ENABLED: '0' }, stdio: ['ignore', 'inherit', 'inherit'], timeout: 20 * 60_000 });
+    execFileSync('go', ['build', '-trimpath', '-o', bin, '.'], {
+      cwd: source,
+      env: { ...process.env, CGO_ENABLED: '0' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 20 * 60_000,
+    });
   }
   return bin;
 }
@@ -41,7 +50,14 @@ const openCrd = (plural: string, kind: string, scope: 'Namespaced' | 'Cluster'):
     group: 'serving.kserve.io',
     scope,
     names: { kind, listKind: `${kind}List`, plural, singular: kind.toLowerCase() },
-    versions: [{ name: 'v1alpha1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+    versions: [
+      {
+        name: 'v1alpha1',
+        served: true,
+        storage: true,
+        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      },
+    ],
   },
 });
 
@@ -70,8 +86,16 @@ function configObjects(): KubeObject[] {
           disableIstioVirtualHost: true,
           disableIngressCreation: true,
         }),
-        storageInitializer: JSON.stringify({ image: 'kserve/storage-initializer:v0.13.1', memoryRequest: '100Mi', memoryLimit: '1Gi', cpuRequest: '100m', cpuLimit: '1' }),
-        credentials: JSON.stringify({ s3: { s3AccessKeyIDName: 'AWS_ACCESS_KEY_ID', s3SecretAccessKeyName: 'AWS_SECRET_ACCESS_KEY' } }),
+        storageInitializer: JSON.stringify({
+          image: 'kserve/storage-initializer:v0.13.1',
+          memoryRequest: '100Mi',
+          memoryLimit: '1Gi',
+          cpuRequest: '100m',
+          cpuLimit: '1',
+        }),
+        credentials: JSON.stringify({
+          s3: { s3AccessKeyIDName: 'AWS_ACCESS_KEY_ID', s3SecretAccessKeyName: 'AWS_SECRET_ACCESS_KEY' },
+        }),
       },
     },
     {
@@ -79,9 +103,18 @@ function configObjects(): KubeObject[] {
       kind: 'ClusterServingRuntime',
       metadata: { name: 'kserve-mlserver' },
       spec: {
-        supportedModelFormats: [{ name: 'mlflow', version: '1', autoSelect: true }, { name: 'mlflow', version: '2', autoSelect: true }],
+        supportedModelFormats: [
+          { name: 'mlflow', version: '1', autoSelect: true },
+          { name: 'mlflow', version: '2', autoSelect: true },
+        ],
         protocolVersions: ['v2'],
-        containers: [{ name: 'kserve-container', image: 'docker.io/seldonio/mlserver:1.3.2', resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { cpu: '1', memory: '2Gi' } } }],
+        containers: [
+          {
+            name: 'kserve-container',
+            image: 'docker.io/seldonio/mlserver:1.3.2',
+            resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { cpu: '1', memory: '2Gi' } },
+          },
+        ],
       },
     },
   ];
@@ -95,8 +128,20 @@ export interface RunningController {
 /** Installs what the controller reads (its CRDs must be installed: kserveSupportCrds) and starts it with the admin kubeconfig. */
 export async function startKServeController(client: KubeClient, kubeconfig: string): Promise<RunningController> {
   const bin = buildKServeController();
-  await applyObjects(client, configObjects(), { fieldManager: 'test-setup', force: true, retryBudgets: { 'kind-not-served': 30_000 } });
-  const child: ChildProcess = spawn(bin, [], { env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', KUBECONFIG: kubeconfig, POD_NAMESPACE: KSERVE_NAMESPACE }, stdio: ['ignore', 'pipe', 'pipe'] });
+  await applyObjects(client, configObjects(), {
+    fieldManager: 'test-setup',
+    force: true,
+    retryBudgets: { 'kind-not-served': 30_000 },
+  });
+  const child: ChildProcess = spawn(bin, [], {
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '',
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: KSERVE_NAMESPACE,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   const take = (d: Buffer): void => {
     log = (log + d.toString()).slice(-200_000);

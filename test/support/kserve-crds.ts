@@ -14,7 +14,10 @@ const str = { type: 'string' };
 const int = { type: 'integer' };
 const open = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
 const stringMap = { type: 'object', additionalProperties: { type: 'string' } };
-const quantityMap = { type: 'object', additionalProperties: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] } };
+const quantityMap = {
+  type: 'object',
+  additionalProperties: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+};
 
 export const inferenceServiceCrd: KubeObject = {
   apiVersion: 'apiextensions.k8s.io/v1',
@@ -23,7 +26,13 @@ export const inferenceServiceCrd: KubeObject = {
   spec: {
     group: 'serving.kserve.io',
     scope: 'Namespaced',
-    names: { kind: 'InferenceService', listKind: 'InferenceServiceList', plural: 'inferenceservices', singular: 'inferenceservice', shortNames: ['isvc'] },
+    names: {
+      kind: 'InferenceService',
+      listKind: 'InferenceServiceList',
+      plural: 'inferenceservices',
+      singular: 'inferenceservice',
+      shortNames: ['isvc'],
+    },
     versions: [
       {
         name: 'v1beta1',
@@ -87,7 +96,12 @@ export const authorizationPolicyCrd: KubeObject = {
   spec: {
     group: 'security.istio.io',
     scope: 'Namespaced',
-    names: { kind: 'AuthorizationPolicy', listKind: 'AuthorizationPolicyList', plural: 'authorizationpolicies', singular: 'authorizationpolicy' },
+    names: {
+      kind: 'AuthorizationPolicy',
+      listKind: 'AuthorizationPolicyList',
+      plural: 'authorizationpolicies',
+      singular: 'authorizationpolicy',
+    },
     versions: ['v1beta1', 'v1'].map((name) => ({
       name,
       served: true,
@@ -116,9 +130,17 @@ export const authorizationPolicyCrd: KubeObject = {
 /** The webhooks of test/support/kubeflow-bundle.ts carry this suffix; their stand-in backends are gone once those tests end. */
 const BUNDLE_WEBHOOK_SUFFIX = '.webhook.kubeflow-shaped.test';
 /** The webhook configurations of the real Kubeflow render, which other files install with stand-ins that stop when they end. */
-const RENDER_WEBHOOK_CONFIGURATIONS = new Set(loadKubeflowRender().filter((o) => o.kind.endsWith('WebhookConfiguration')).map((o) => `${o.kind}/${o.metadata.name}`));
+const RENDER_WEBHOOK_CONFIGURATIONS = new Set(
+  loadKubeflowRender()
+    .filter((o) => o.kind.endsWith('WebhookConfiguration'))
+    .map((o) => `${o.kind}/${o.metadata.name}`),
+);
 
-async function gone(client: KubeClient, ref: { apiVersion: string; kind: string; name: string }, timeoutMs = 60_000): Promise<void> {
+async function gone(
+  client: KubeClient,
+  ref: { apiVersion: string; kind: string; name: string },
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (await client.get(ref)) {
     if (Date.now() > deadline) throw new Error(`${ref.kind} ${ref.name} was not deleted within ${timeoutMs} ms`);
@@ -135,7 +157,10 @@ export async function installTestCrds(client: KubeClient, crds: KubeObject[]): P
   for (const kind of ['ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration']) {
     const list = await client.list({ apiVersion: 'admissionregistration.k8s.io/v1', kind });
     for (const w of list.items) {
-      if (RENDER_WEBHOOK_CONFIGURATIONS.has(`${kind}/${w.metadata.name}`) || ((w['webhooks'] as { name: string }[] | undefined) ?? []).some((h) => h.name.endsWith(BUNDLE_WEBHOOK_SUFFIX))) {
+      if (
+        RENDER_WEBHOOK_CONFIGURATIONS.has(`${kind}/${w.metadata.name}`) ||
+        ((w['webhooks'] as { name: string }[] | undefined) ?? []).some((h) => h.name.endsWith(BUNDLE_WEBHOOK_SUFFIX))
+      ) {
         await client.remove({ apiVersion: 'admissionregistration.k8s.io/v1', kind, name: w.metadata.name });
       }
     }
@@ -149,21 +174,42 @@ export async function installTestCrds(client: KubeClient, crds: KubeObject[]): P
   }
   await applyObjects(client, crds, { fieldManager: 'test-setup', force: true });
   for (const crd of crds) {
-    await waitFor(client, { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name }, crdRule, { timeoutMs: 30_000 });
+    await waitFor(
+      client,
+      { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name },
+      crdRule,
+      { timeoutMs: 30_000 },
+    );
   }
 }
 
 /** Deletes the CRDs (and so their objects, finalizers dropped first) and waits until they are gone. */
 export async function removeTestCrds(client: KubeClient, crds: KubeObject[]): Promise<void> {
   for (const crd of crds) {
-    const spec = crd['spec'] as { group: string; names: { kind: string }; versions: { name: string; storage?: boolean }[] };
+    const spec = crd['spec'] as {
+      group: string;
+      names: { kind: string };
+      versions: { name: string; storage?: boolean }[];
+    };
     const version = spec.versions.find((v) => v.storage)?.name ?? spec.versions[0]?.name ?? 'v1';
     const apiVersion = `${spec.group}/${version}`;
-    const objects = await client.list({ apiVersion, kind: spec.names.kind }).catch(() => ({ items: [] as KubeObject[] }));
+    const objects = await client
+      .list({ apiVersion, kind: spec.names.kind })
+      .catch(() => ({ items: [] as KubeObject[] }));
     for (const o of objects.items) {
       if (o.metadata.finalizers?.length) {
-        const path = await client.objectPath({ apiVersion, kind: spec.names.kind, name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) });
-        await client.request('PATCH', path, { body: { metadata: { finalizers: null } }, contentType: 'application/merge-patch+json' }).catch(() => undefined);
+        const path = await client.objectPath({
+          apiVersion,
+          kind: spec.names.kind,
+          name: o.metadata.name,
+          ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+        });
+        await client
+          .request('PATCH', path, {
+            body: { metadata: { finalizers: null } },
+            contentType: 'application/merge-patch+json',
+          })
+          .catch(() => undefined);
       }
     }
     const ref = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', name: crd.metadata.name };

@@ -40,16 +40,23 @@ export class KServeStandin {
     // Right after its CRD is created, the API server may answer 429 while the kind's storage starts.
     let list: { items: KubeObject[]; metadata: { resourceVersion: string } } | undefined;
     for (let attempt = 0; !list; attempt++) {
-      list = await this.client.request<{ items: KubeObject[]; metadata: { resourceVersion: string } }>('GET', ISVC_PATH(this.namespace)).catch(async (e: unknown) => {
-        if ((e as { code?: number }).code !== 429 || attempt > 50) throw e;
-        await new Promise((r) => setTimeout(r, 200));
-        return undefined;
-      });
+      list = await this.client
+        .request<{ items: KubeObject[]; metadata: { resourceVersion: string } }>('GET', ISVC_PATH(this.namespace))
+        .catch(async (e: unknown) => {
+          if ((e as { code?: number }).code !== 429 || attempt > 50) throw e;
+          await new Promise((r) => setTimeout(r, 200));
+          return undefined;
+        });
     }
     for (const i of list.items) this.enqueue(i);
-    this.abort = await this.client.watcher.watch(ISVC_PATH(this.namespace), { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true }, (type: string, obj: KubeObject) => {
-      if (type === 'ADDED' || type === 'MODIFIED') this.enqueue(obj);
-    }, () => undefined);
+    this.abort = await this.client.watcher.watch(
+      ISVC_PATH(this.namespace),
+      { resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true },
+      (type: string, obj: KubeObject) => {
+        if (type === 'ADDED' || type === 'MODIFIED') this.enqueue(obj);
+      },
+      () => undefined,
+    );
   }
 
   stop(): void {
@@ -57,19 +64,26 @@ export class KServeStandin {
   }
 
   private enqueue(obj: KubeObject): void {
-    this.chain = this.chain.then(() => this.reconcile(obj)).catch((e: unknown) => {
-      this.errors.push(e);
-    });
+    this.chain = this.chain
+      .then(() => this.reconcile(obj))
+      .catch((e: unknown) => {
+        this.errors.push(e);
+      });
   }
 
   private async reconcile(seen: KubeObject): Promise<void> {
-    const obj = await this.client.request<KubeObject>('GET', `${ISVC_PATH(this.namespace)}/${seen.metadata.name}`).catch(() => undefined);
+    const obj = await this.client
+      .request<KubeObject>('GET', `${ISVC_PATH(this.namespace)}/${seen.metadata.name}`)
+      .catch(() => undefined);
     if (!obj) return;
     const generation = obj.metadata.generation ?? 1;
     const status = (obj['status'] ?? {}) as { observedGeneration?: number };
     if (status.observedGeneration === generation) return;
     const name = obj.metadata.name;
-    const predictor = ((obj['spec'] as { predictor?: Record<string, unknown> }).predictor ?? {}) as Record<string, unknown>;
+    const predictor = ((obj['spec'] as { predictor?: Record<string, unknown> }).predictor ?? {}) as Record<
+      string,
+      unknown
+    >;
     const template = stableJson(withoutCanary(predictor));
     const m: Memory = this.memory.get(name) ?? { template: '', count: 0 };
     let pod: KubeObject | undefined;
@@ -84,7 +98,12 @@ export class KServeStandin {
           { type: 'PredictorReady', status: 'Unknown', reason: 'RevisionPending' },
           { type: 'Ready', status: 'Unknown', reason: 'RevisionPending' },
         ],
-        components: { predictor: { latestCreatedRevision: m.latest, ...(m.rolledOut ? { latestReadyRevision: m.rolledOut, latestRolledoutRevision: m.rolledOut } : {}) } },
+        components: {
+          predictor: {
+            latestCreatedRevision: m.latest,
+            ...(m.rolledOut ? { latestReadyRevision: m.rolledOut, latestRolledoutRevision: m.rolledOut } : {}),
+          },
+        },
       });
       pod = await this.createPod(name, m.latest, predictor);
       if (!(await this.podReady(pod.metadata.name))) return; // Knative would keep waiting (and report at its deadline).
@@ -107,12 +126,24 @@ export class KServeStandin {
       observedGeneration: generation,
       url: `http://${name}.${ns}.example.com`,
       address: { url: `http://${name}-predictor.${ns}.svc.cluster.local` },
-      conditions: ['IngressReady', 'LatestDeploymentReady', 'PredictorConfigurationReady', 'PredictorReady', 'PredictorRouteReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: new Date().toISOString() })),
+      conditions: [
+        'IngressReady',
+        'LatestDeploymentReady',
+        'PredictorConfigurationReady',
+        'PredictorReady',
+        'PredictorRouteReady',
+        'Ready',
+      ].map((type) => ({ type, status: 'True', lastTransitionTime: new Date().toISOString() })),
       components: {
         predictor: {
           latestCreatedRevision: latest,
           latestReadyRevision: latest,
-          ...(split ? { latestRolledoutRevision: m.rolledOut, previousRolledoutRevision: m.rolledOut } : { latestRolledoutRevision: latest, ...(m.previousRolledOut ? { previousRolledoutRevision: m.previousRolledOut } : {}) }),
+          ...(split
+            ? { latestRolledoutRevision: m.rolledOut, previousRolledoutRevision: m.rolledOut }
+            : {
+                latestRolledoutRevision: latest,
+                ...(m.previousRolledOut ? { previousRolledoutRevision: m.previousRolledOut } : {}),
+              }),
           traffic,
           url: `http://${name}-predictor.${ns}.example.com`,
         },
@@ -121,7 +152,9 @@ export class KServeStandin {
     });
     // Revisions that no longer take traffic scale to zero.
     const serving = new Set(traffic.map((t) => t.revisionName));
-    const pods = await this.client.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${ns}/pods`, { query: { labelSelector: `serving.kserve.io/inferenceservice=${name}` } });
+    const pods = await this.client.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${ns}/pods`, {
+      query: { labelSelector: `serving.kserve.io/inferenceservice=${name}` },
+    });
     for (const p of pods.items) {
       if (!serving.has(p.metadata.labels?.['serving.knative.dev/revision'] ?? '')) {
         await this.client.request('DELETE', `/api/v1/namespaces/${ns}/pods/${p.metadata.name}`).catch(() => undefined);
@@ -147,8 +180,21 @@ export class KServeStandin {
       spec: {
         ...(predictor['serviceAccountName'] ? { serviceAccountName: predictor['serviceAccountName'] } : {}),
         automountServiceAccountToken: false,
-        initContainers: [{ name: 'storage-initializer', image: 'kserve/storage-initializer:v0.13.1', args: [model.storageUri ?? '', '/mnt/models'], terminationMessagePolicy: 'FallbackToLogsOnError' }],
-        containers: [{ name: 'kserve-container', image: 'docker.io/seldonio/mlserver:1.3.2', ...(model.resources ? { resources: model.resources } : {}) }],
+        initContainers: [
+          {
+            name: 'storage-initializer',
+            image: 'kserve/storage-initializer:v0.13.1',
+            args: [model.storageUri ?? '', '/mnt/models'],
+            terminationMessagePolicy: 'FallbackToLogsOnError',
+          },
+        ],
+        containers: [
+          {
+            name: 'kserve-container',
+            image: 'docker.io/seldonio/mlserver:1.3.2',
+            ...(model.resources ? { resources: model.resources } : {}),
+          },
+        ],
       },
     };
     return this.client.request<KubeObject>('POST', `/api/v1/namespaces/${this.namespace}/pods`, { body });
@@ -157,8 +203,12 @@ export class KServeStandin {
   private async podReady(name: string): Promise<boolean> {
     const deadline = Date.now() + (this.options.podReadyTimeoutMs ?? 20_000);
     while (Date.now() < deadline) {
-      const pod = await this.client.request<KubeObject>('GET', `/api/v1/namespaces/${this.namespace}/pods/${name}`).catch(() => undefined);
-      const ready = ((pod?.['status'] as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []).find((c) => c.type === 'Ready');
+      const pod = await this.client
+        .request<KubeObject>('GET', `/api/v1/namespaces/${this.namespace}/pods/${name}`)
+        .catch(() => undefined);
+      const ready = (
+        (pod?.['status'] as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? []
+      ).find((c) => c.type === 'Ready');
       if (ready?.status === 'True') return true;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -171,7 +221,12 @@ export class KServeStandin {
 }
 
 /** Replaces an InferenceService's status (the status subresource, as the controller does). */
-export async function writeIsvcStatus(client: KubeClient, namespace: string, name: string, status: Record<string, unknown>): Promise<void> {
+export async function writeIsvcStatus(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  status: Record<string, unknown>,
+): Promise<void> {
   const path = `${ISVC_PATH(namespace)}/${name}/status`;
   await client.request('PATCH', path, { body: { status: null }, contentType: 'application/merge-patch+json' });
   await client.request('PATCH', path, { body: { status }, contentType: 'application/merge-patch+json' });
@@ -183,35 +238,74 @@ export const STATIC_NODE = 'kfops-static-node';
 export async function ensureStaticNode(client: KubeClient): Promise<void> {
   const existing = await client.get({ apiVersion: 'v1', kind: 'Node', name: STATIC_NODE });
   if (existing) return;
-  await client.request('POST', '/api/v1/nodes', { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: STATIC_NODE, labels: { 'kubernetes.io/hostname': STATIC_NODE } }, spec: { unschedulable: true } } });
+  await client.request('POST', '/api/v1/nodes', {
+    body: {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: STATIC_NODE, labels: { 'kubernetes.io/hostname': STATIC_NODE } },
+      spec: { unschedulable: true },
+    },
+  });
 }
 
 /**
  * A predictor pod on the static node, with the status a kubelet would report; `before` runs between the
  * pod's creation and its status (e.g. to record the Events a kubelet emits before the status changes).
  */
-export async function predictorPodWithStatus(client: KubeClient, namespace: string, isvc: string, revision: string, status: Record<string, unknown>, before?: (pod: string) => Promise<void>): Promise<string> {
+export async function predictorPodWithStatus(
+  client: KubeClient,
+  namespace: string,
+  isvc: string,
+  revision: string,
+  status: Record<string, unknown>,
+  before?: (pod: string) => Promise<void>,
+): Promise<string> {
   const name = `${revision}-deployment-${randomBytes(3).toString('hex')}`;
   await client.request('POST', `/api/v1/namespaces/${namespace}/pods`, {
     body: {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, labels: { 'serving.kserve.io/inferenceservice': isvc, 'serving.knative.dev/revision': revision, 'serving.knative.dev/service': `${isvc}-predictor`, component: 'predictor' } },
+      metadata: {
+        name,
+        labels: {
+          'serving.kserve.io/inferenceservice': isvc,
+          'serving.knative.dev/revision': revision,
+          'serving.knative.dev/service': `${isvc}-predictor`,
+          component: 'predictor',
+        },
+      },
       spec: {
         nodeName: STATIC_NODE,
         automountServiceAccountToken: false,
-        initContainers: [{ name: 'storage-initializer', image: 'kserve/storage-initializer:v0.13.1', args: ['s3://models/x', '/mnt/models'] }],
+        initContainers: [
+          {
+            name: 'storage-initializer',
+            image: 'kserve/storage-initializer:v0.13.1',
+            args: ['s3://models/x', '/mnt/models'],
+          },
+        ],
         containers: [{ name: 'kserve-container', image: 'docker.io/seldonio/mlserver:1.3.2' }],
       },
     },
   });
   await before?.(name);
-  await client.request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, { body: { status }, contentType: 'application/merge-patch+json' });
+  await client.request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, {
+    body: { status },
+    contentType: 'application/merge-patch+json',
+  });
   return name;
 }
 
 /** A core/v1 Event like the kubelet or a controller records. */
-export async function recordEvent(client: KubeClient, namespace: string, involved: { kind: string; name: string; apiVersion?: string }, type: 'Normal' | 'Warning', reason: string, message: string, source = 'kubelet'): Promise<void> {
+export async function recordEvent(
+  client: KubeClient,
+  namespace: string,
+  involved: { kind: string; name: string; apiVersion?: string },
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+  source = 'kubelet',
+): Promise<void> {
   const now = new Date().toISOString();
   await client.request('POST', `/api/v1/namespaces/${namespace}/events`, {
     body: {
@@ -239,8 +333,16 @@ export function standinRbac(user: string): KubeObject[] {
       metadata: { name: 'kfops-test-kserve-controller' },
       rules: [
         { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices/status'], verbs: ['get', 'patch', 'update'] },
-        { apiGroups: [''], resources: ['pods', 'events', 'nodes'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+        {
+          apiGroups: ['serving.kserve.io'],
+          resources: ['inferenceservices/status'],
+          verbs: ['get', 'patch', 'update'],
+        },
+        {
+          apiGroups: [''],
+          resources: ['pods', 'events', 'nodes'],
+          verbs: ['get', 'list', 'watch', 'create', 'delete'],
+        },
         { apiGroups: [''], resources: ['pods/status'], verbs: ['patch', 'update'] },
       ],
     },

@@ -32,11 +32,15 @@ export function kubeflowRenderPath(): string {
   ];
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
-    throw new Error(`the Kubeflow 1.9.1 render was not found; tried ${candidates.join(', ')} (set KFOPS_FIXTURES to the fixtures directory)`);
+    throw new Error(
+      `the Kubeflow 1.9.1 render was not found; tried ${candidates.join(', ')} (set KFOPS_FIXTURES to the fixtures directory)`,
+    );
   }
   const actual = createHash('sha256').update(readFileSync(path)).digest('hex');
   if (actual !== KUBEFLOW_RENDER_SHA256) {
-    throw new Error(`${path} is not the pinned Kubeflow 1.9.1 render: sha256 expected ${KUBEFLOW_RENDER_SHA256}, actual ${actual}`);
+    throw new Error(
+      `${path} is not the pinned Kubeflow 1.9.1 render: sha256 expected ${KUBEFLOW_RENDER_SHA256}, actual ${actual}`,
+    );
   }
   verified = path;
   return path;
@@ -44,6 +48,8 @@ export function kubeflowRenderPath(): string {
 
 /** The render's objects (YAML documents that are empty are dropped). A fresh deep copy each call. */
 export function loadKubeflowRender(): KubeObject[] {
-  cached ??= loadAll(readFileSync(kubeflowRenderPath(), 'utf8')).filter((d): d is KubeObject => d !== null && d !== undefined);
+  cached ??= loadAll(readFileSync(kubeflowRenderPath(), 'utf8')).filter(
+    (d): d is KubeObject => d !== null && d !== undefined,
+  );
   return structuredClone(cached);
 }

@@ -62,9 +62,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     let r = reviews.get(token);
     if (!r) {
       r = options.client
-        .request<{ status?: { authenticated?: boolean; user?: { username?: string } } }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
-          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [options.audience] } },
-        })
+        .request<{ status?: { authenticated?: boolean; user?: { username?: string } } }>(
+          'POST',
+          '/apis/authentication.k8s.io/v1/tokenreviews',
+          {
+            body: {
+              apiVersion: 'authentication.k8s.io/v1',
+              kind: 'TokenReview',
+              spec: { token, audiences: [options.audience] },
+            },
+          },
+        )
         .then((res) => (res.status?.authenticated ? res.status.user?.username : undefined));
       reviews.set(token, r);
     }
@@ -73,7 +81,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const reply = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
     answered.set(status, (answered.get(status) ?? 0) + 1);
-    res.writeHead(status, { server: 'istio-envoy', 'content-length': String(Buffer.byteLength(body)), ...(body ? { 'content-type': 'text/plain' } : {}), ...headers });
+    res.writeHead(status, {
+      server: 'istio-envoy',
+      'content-length': String(Buffer.byteLength(body)),
+      ...(body ? { 'content-type': 'text/plain' } : {}),
+      ...headers,
+    });
     res.end(body);
   };
 
@@ -84,7 +97,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (!route?.open) {
       if (!auth) {
         const state = Buffer.from(`rd=${req.url ?? '/'}`).toString('base64url');
-        reply(res, 302, '', { location: `/dex/auth?client_id=kubeflow-oidc-authservice&redirect_uri=%2Foauth2%2Fcallback&response_type=code&scope=openid+profile+email+groups&state=${state}` });
+        reply(res, 302, '', {
+          location: `/dex/auth?client_id=kubeflow-oidc-authservice&redirect_uri=%2Foauth2%2Fcallback&response_type=code&scope=openid+profile+email+groups&state=${state}`,
+        });
         return;
       }
       const token = /^Bearer (.+)$/.exec(auth)?.[1] ?? '';

@@ -48,7 +48,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function waitAnswering(url: string, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode} before answering:\n${log()}`);
+    if (child.exitCode !== null)
+      throw new Error(`the server exited with ${child.exitCode} before answering:\n${log()}`);
     try {
       const res = await request(url);
       await res.body.dump();
@@ -95,7 +96,11 @@ export async function startMlflowModel(model: string): Promise<ModelServer> {
   const venv = pythonEnv('mlserver');
   const dir = mkdtempSync(join(tmpdir(), 'kfops-mlserver-'));
   const [port, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
-  execFileSync(join(venv, 'bin', 'python'), [join(pythonDir, 'make_mlflow_model.py'), dir, model, String(port), String(grpc), String(metrics)], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  execFileSync(
+    join(venv, 'bin', 'python'),
+    [join(pythonDir, 'make_mlflow_model.py'), dir, model, String(port), String(grpc), String(metrics)],
+    { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
+  );
   const child = spawn(join(venv, 'bin', 'mlserver'), ['start', dir], { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
   const log = track(child);
   const url = `http://127.0.0.1:${port}`;

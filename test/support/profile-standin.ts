@@ -10,17 +10,25 @@ export function startProfileStandin(client: KubeClient, everyMs = 300): { stop()
   let stopped = false;
   const tick = async (): Promise<void> => {
     while (!stopped) {
-      const profiles = await client.list({ apiVersion: 'kubeflow.org/v1', kind: 'Profile' }).catch(() => ({ items: [] as KubeObject[] }));
-      const namespaces = profiles.items.map((p) => ({
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: {
-          name: p.metadata.name,
-          labels: { 'app.kubernetes.io/part-of': 'kubeflow-profile', 'istio-injection': 'enabled' },
-          annotations: { owner: (p['spec'] as { owner?: { name?: string } })?.owner?.name ?? '' },
-        },
-      }) as KubeObject);
-      if (namespaces.length) await applyObjects(client, namespaces, { fieldManager: 'profile-controller-standin', force: true }).catch(() => undefined);
+      const profiles = await client
+        .list({ apiVersion: 'kubeflow.org/v1', kind: 'Profile' })
+        .catch(() => ({ items: [] as KubeObject[] }));
+      const namespaces = profiles.items.map(
+        (p) =>
+          ({
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: {
+              name: p.metadata.name,
+              labels: { 'app.kubernetes.io/part-of': 'kubeflow-profile', 'istio-injection': 'enabled' },
+              annotations: { owner: (p['spec'] as { owner?: { name?: string } })?.owner?.name ?? '' },
+            },
+          }) as KubeObject,
+      );
+      if (namespaces.length)
+        await applyObjects(client, namespaces, { fieldManager: 'profile-controller-standin', force: true }).catch(
+          () => undefined,
+        );
       await new Promise((r) => setTimeout(r, everyMs));
     }
   };

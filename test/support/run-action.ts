@@ -28,23 +28,44 @@ function parseOutputs(text: string): Record<string, string> {
   return out;
 }
 
-export async function runAction(name: string, inputs: Record<string, string>, env: Record<string, string> = {}, onLine?: (line: string) => void): Promise<ActionRun> {
+export async function runAction(
+  name: string,
+  inputs: Record<string, string>,
+  env: Record<string, string> = {},
+  onLine?: (line: string) => void,
+): Promise<ActionRun> {
   const dir = mkdtempSync(join(tmpdir(), `kfops-${name}-`));
   const outputFile = join(dir, 'output');
   const summaryFile = join(dir, 'summary');
   writeFileSync(outputFile, '');
   writeFileSync(summaryFile, '');
   // As the runner does: every input with a default in action.yml is set when the step does not give it.
-  const meta = load(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as { inputs?: Record<string, { default?: unknown }> };
-  const defaults = Object.entries(meta.inputs ?? {}).flatMap(([k, i]) => (i.default === undefined ? [] : [[k, String(i.default)] as const]));
-  const inputEnv = Object.fromEntries([...defaults, ...Object.entries(inputs)].map(([k, v]) => [`INPUT_${k.replace(/ /g, '_').toUpperCase()}`, v]));
+  const meta = load(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as {
+    inputs?: Record<string, { default?: unknown }>;
+  };
+  const defaults = Object.entries(meta.inputs ?? {}).flatMap(([k, i]) =>
+    i.default === undefined ? [] : [[k, String(i.default)] as const],
+  );
+  const inputEnv = Object.fromEntries(
+    [...defaults, ...Object.entries(inputs)].map(([k, v]) => [`INPUT_${k.replace(/ /g, '_').toUpperCase()}`, v]),
+  );
   const setting = (name: string): string | undefined => env[name] ?? process.env[name];
   const distDir = setting('KFOPS_DIST_DIR') ?? join(root, 'dist');
   const fromDist = setting('KFOPS_ACTION_FROM_DIST') === '1' || setting('KFOPS_DIST_DIR') !== undefined;
-  const args = fromDist ? [join(distDir, name, 'index.js')] : [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'src', 'actions', name, 'index.ts')];
+  const args = fromDist
+    ? [join(distDir, name, 'index.js')]
+    : [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'src', 'actions', name, 'index.ts')];
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', GITHUB_OUTPUT: outputFile, GITHUB_STEP_SUMMARY: summaryFile, RUNNER_TEMP: dir, ...inputEnv, ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '',
+      GITHUB_OUTPUT: outputFile,
+      GITHUB_STEP_SUMMARY: summaryFile,
+      RUNNER_TEMP: dir,
+      ...inputEnv,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -56,5 +77,10 @@ export async function runAction(name: string, inputs: Record<string, string>, en
   child.stdout.on('data', take);
   child.stderr.on('data', take);
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-  return { code, log, outputs: parseOutputs(readFileSync(outputFile, 'utf8')), summary: readFileSync(summaryFile, 'utf8') };
+  return {
+    code,
+    log,
+    outputs: parseOutputs(readFileSync(outputFile, 'utf8')),
+    summary: readFileSync(summaryFile, 'utf8'),
+  };
 }

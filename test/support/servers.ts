@@ -28,8 +28,18 @@ export interface Server {
   stop: () => Promise<void>;
 }
 
-async function startProcess(command: string, args: string[], env: Record<string, string>, healthUrl: string, timeoutMs: number): Promise<{ child: ChildProcess; log: () => string }> {
-  const child = spawn(command, args, { env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+async function startProcess(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  healthUrl: string,
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; log: () => string }> {
+  const child = spawn(command, args, {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
@@ -90,7 +100,13 @@ export async function startS3(): Promise<S3Server> {
   const venv = pythonEnv('s3');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const { child, log } = await startProcess(join(venv, 'bin', 'moto_server'), ['-H', '127.0.0.1', '-p', String(port)], { INITIAL_NO_AUTH_ACTION_COUNT: '3' }, `${url}/moto-api/`, 60_000);
+  const { child, log } = await startProcess(
+    join(venv, 'bin', 'moto_server'),
+    ['-H', '127.0.0.1', '-p', String(port)],
+    { INITIAL_NO_AUTH_ACTION_COUNT: '3' },
+    `${url}/moto-api/`,
+    60_000,
+  );
   const py = join(venv, 'bin', 'python');
   const setup = `
 import boto3, json
@@ -100,9 +116,19 @@ key = iam.create_access_key(UserName='kserve')['AccessKey']
 iam.put_user_policy(UserName='kserve', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))
 print(json.dumps({'id': key['AccessKeyId'], 'secret': key['SecretAccessKey']}))
 `;
-  const key = JSON.parse(execFileSync(py, ['-c', setup], { encoding: 'utf8' }).trim()) as { id: string; secret: string };
+  const key = JSON.parse(execFileSync(py, ['-c', setup], { encoding: 'utf8' }).trim()) as {
+    id: string;
+    secret: string;
+  };
   const python = (code: string): string =>
-    execFileSync(py, ['-c', `import boto3\ns3 = boto3.client('s3', endpoint_url='${url}', region_name='us-east-1', aws_access_key_id='${key.id}', aws_secret_access_key='${key.secret}')\n${code}`], { encoding: 'utf8' });
+    execFileSync(
+      py,
+      [
+        '-c',
+        `import boto3\ns3 = boto3.client('s3', endpoint_url='${url}', region_name='us-east-1', aws_access_key_id='${key.id}', aws_secret_access_key='${key.secret}')\n${code}`,
+      ],
+      { encoding: 'utf8' },
+    );
   return { url, port, log, stop: () => stopGroup(child), accessKeyId: key.id, secretAccessKey: key.secret, python };
 }
 
@@ -119,13 +145,29 @@ export async function startMlflow(artifactsDestination: string): Promise<MlflowS
   const url = `http://127.0.0.1:${port}`;
   const { child, log } = await startProcess(
     join(venv, 'bin', 'mlflow'),
-    ['server', '--host', '127.0.0.1', '--port', String(port), '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', artifactsDestination, '--workers', '1'],
+    [
+      'server',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--backend-store-uri',
+      `sqlite:///${join(dir, 'mlflow.db')}`,
+      '--artifacts-destination',
+      artifactsDestination,
+      '--workers',
+      '1',
+    ],
     { MLFLOW_TRACKING_DIR: dir },
     `${url}/health`,
     150_000,
   );
-  const api = async <T,>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
-    const r = await fetch(`${url}/api/2.0/mlflow/${path}`, { method, headers: { 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const api = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+    const r = await fetch(`${url}/api/2.0/mlflow/${path}`, {
+      method,
+      headers: { 'Content-Type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     const text = await r.text();
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
     return JSON.parse(text) as T;
@@ -137,7 +179,10 @@ export async function startMlflow(artifactsDestination: string): Promise<MlflowS
  * Awaits every start; hands each one that came up to `keep` (so the caller can stop it even when another
  * failed), then throws the first failure.
  */
-export async function startEach<T extends unknown[]>(starts: { [K in keyof T]: Promise<T[K]> }, keep: (values: { [K in keyof T]: T[K] | undefined }) => void): Promise<void> {
+export async function startEach<T extends unknown[]>(
+  starts: { [K in keyof T]: Promise<T[K]> },
+  keep: (values: { [K in keyof T]: T[K] | undefined }) => void,
+): Promise<void> {
   const settled = await Promise.allSettled(starts as unknown as Promise<unknown>[]);
   keep(settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as { [K in keyof T]: T[K] | undefined });
   const failed = settled.find((r) => r.status === 'rejected');

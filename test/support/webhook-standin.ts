@@ -79,13 +79,26 @@ export function webhookServices(objects: readonly KubeObject[]): Map<string, Hoo
     services.set(id, [...(services.get(id) ?? []), { ...hook, port: svc.port ?? 443, path: svc.path || '/' }]);
   };
   for (const o of objects) {
-    if ((o.kind === 'ValidatingWebhookConfiguration' || o.kind === 'MutatingWebhookConfiguration') && o.apiVersion.startsWith('admissionregistration.k8s.io/')) {
+    if (
+      (o.kind === 'ValidatingWebhookConfiguration' || o.kind === 'MutatingWebhookConfiguration') &&
+      o.apiVersion.startsWith('admissionregistration.k8s.io/')
+    ) {
       for (const w of (o['webhooks'] as (ServiceRef & { name: string })[] | undefined) ?? []) {
-        add(w, { label: `${o.kind} ${o.metadata.name}: ${w.name}`, mutating: o.kind === 'MutatingWebhookConfiguration', conversion: false });
+        add(w, {
+          label: `${o.kind} ${o.metadata.name}: ${w.name}`,
+          mutating: o.kind === 'MutatingWebhookConfiguration',
+          conversion: false,
+        });
       }
     } else if (o.kind === 'CustomResourceDefinition') {
-      const conversion = (o['spec'] as { conversion?: { strategy?: string; webhook?: ServiceRef } } | undefined)?.conversion;
-      if (conversion?.strategy === 'Webhook') add(conversion.webhook, { label: `${o.kind} ${o.metadata.name}: conversion`, mutating: false, conversion: true });
+      const conversion = (o['spec'] as { conversion?: { strategy?: string; webhook?: ServiceRef } } | undefined)
+        ?.conversion;
+      if (conversion?.strategy === 'Webhook')
+        add(conversion.webhook, {
+          label: `${o.kind} ${o.metadata.name}: conversion`,
+          mutating: false,
+          conversion: true,
+        });
     }
   }
   return services;
@@ -96,8 +109,46 @@ function servingCert(clusterDir: string, dnsName: string, ip: string): { key: Bu
   try {
     const pki = join(clusterDir, 'pki');
     writeFileSync(join(dir, 'ext'), `subjectAltName=DNS:${dnsName},IP:${ip}\nextendedKeyUsage=serverAuth\n`);
-    execFileSync('openssl', ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key'), '-subj', `/CN=${dnsName}`, '-out', join(dir, 'csr')], { stdio: 'ignore' });
-    execFileSync('openssl', ['x509', '-req', '-in', join(dir, 'csr'), '-CA', join(pki, 'ca.crt'), '-CAkey', join(pki, 'ca.key'), '-CAcreateserial', '-CAserial', join(dir, 'srl'), '-days', '2', '-extfile', join(dir, 'ext'), '-out', join(dir, 'crt')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key'),
+        '-subj',
+        `/CN=${dnsName}`,
+        '-out',
+        join(dir, 'csr'),
+      ],
+      { stdio: 'ignore' },
+    );
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        join(dir, 'csr'),
+        '-CA',
+        join(pki, 'ca.crt'),
+        '-CAkey',
+        join(pki, 'ca.key'),
+        '-CAcreateserial',
+        '-CAserial',
+        join(dir, 'srl'),
+        '-days',
+        '2',
+        '-extfile',
+        join(dir, 'ext'),
+        '-out',
+        join(dir, 'crt'),
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'key')), cert: readFileSync(join(dir, 'crt')) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -106,7 +157,10 @@ function servingCert(clusterDir: string, dnsName: string, ip: string): { key: Bu
 
 const hasClusterIP: ReadinessRule = {
   name: 'Service has a ClusterIP',
-  check: (o) => ((o['spec'] as { clusterIP?: string } | undefined)?.clusterIP ? { state: 'ready', message: 'has a ClusterIP' } : { state: 'pending', message: 'no ClusterIP yet' }),
+  check: (o) =>
+    (o['spec'] as { clusterIP?: string } | undefined)?.clusterIP
+      ? { state: 'ready', message: 'has a ClusterIP' }
+      : { state: 'pending', message: 'no ClusterIP yet' },
 };
 
 interface ServicePort {
@@ -118,7 +172,8 @@ interface PodTemplate {
   metadata?: { labels?: Record<string, string> };
   spec?: { containers?: { name: string; ports?: { name?: string; containerPort: number }[] }[] };
 }
-const templateOf = (o: KubeObject): PodTemplate => (o['spec'] as { template?: PodTemplate } | undefined)?.template ?? {};
+const templateOf = (o: KubeObject): PodTemplate =>
+  (o['spec'] as { template?: PodTemplate } | undefined)?.template ?? {};
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet'];
 const FOREVER_MS = 24 * 3_600_000;
 
@@ -148,7 +203,12 @@ function admit(request: AdmissionRequest, id: string, mutating: boolean): Record
 const ADMISSION_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'];
 
 /** Serves every Service that a webhook in `objects` names (webhook configurations and CRD conversion webhooks). */
-export function startWebhookStandins(client: KubeClient, clusterDir: string, objects: readonly KubeObject[], options: StandinOptions = {}): Standins {
+export function startWebhookStandins(
+  client: KubeClient,
+  clusterDir: string,
+  objects: readonly KubeObject[],
+  options: StandinOptions = {},
+): Standins {
   const calls = new Map<string, number>();
   const seen = new Map<string, { versions: Set<string>; paths: Set<string> }>();
   const problems: string[] = [];
@@ -165,9 +225,16 @@ export function startWebhookStandins(client: KubeClient, clusterDir: string, obj
     });
 
   /** Waits until the workloads the Service selects are ready; returns them (undefined when stopped). */
-  const readyWorkloads = async (namespace: string, selector: Record<string, string>): Promise<KubeObject[] | undefined> => {
-    const selects = (o: KubeObject): boolean => Object.keys(selector).length > 0 && selectorMatches({ matchLabels: selector }, templateOf(o).metadata?.labels ?? {});
-    const expected = objects.filter((o) => WORKLOAD_KINDS.includes(o.kind) && (o.metadata.namespace ?? 'default') === namespace && selects(o));
+  const readyWorkloads = async (
+    namespace: string,
+    selector: Record<string, string>,
+  ): Promise<KubeObject[] | undefined> => {
+    const selects = (o: KubeObject): boolean =>
+      Object.keys(selector).length > 0 &&
+      selectorMatches({ matchLabels: selector }, templateOf(o).metadata?.labels ?? {});
+    const expected = objects.filter(
+      (o) => WORKLOAD_KINDS.includes(o.kind) && (o.metadata.namespace ?? 'default') === namespace && selects(o),
+    );
     const kinds = expected.length ? [...new Set(expected.map((o) => o.kind))] : ['Deployment'];
     const found: KubeObject[] = [];
     for (const kind of kinds) {
@@ -177,13 +244,27 @@ export function startWebhookStandins(client: KubeClient, clusterDir: string, obj
       await waitUntil(
         client,
         { apiVersion: 'apps/v1', kind, namespace },
-        { ref: { apiVersion: 'apps/v1', kind, namespace, name: names.join(',') || `(selected by ${JSON.stringify(selector)})` }, rule },
+        {
+          ref: {
+            apiVersion: 'apps/v1',
+            kind,
+            namespace,
+            name: names.join(',') || `(selected by ${JSON.stringify(selector)})`,
+          },
+          rule,
+        },
         (live) => {
           const selected = [...live.values()].filter(selects);
           const missing = names.filter((n) => !selected.some((o) => o.metadata.name === n));
           const notReady = selected.filter((o) => rule.check(o).state !== 'ready');
           ready = selected;
-          if (selected.length === 0 || missing.length || notReady.length) return { readiness: { state: 'pending', message: `${selected.length - notReady.length} of ${Math.max(selected.length, names.length)} ready` } };
+          if (selected.length === 0 || missing.length || notReady.length)
+            return {
+              readiness: {
+                state: 'pending',
+                message: `${selected.length - notReady.length} of ${Math.max(selected.length, names.length)} ready`,
+              },
+            };
           return { readiness: { state: 'ready', message: 'ready' } };
         },
         { timeoutMs: FOREVER_MS, signal },
@@ -194,64 +275,99 @@ export function startWebhookStandins(client: KubeClient, clusterDir: string, obj
     return found;
   };
 
-  const handler = (id: string, hooks: Hook[]) => (req: IncomingMessage, res: ServerResponse): void => {
-    const path = new URL(req.url ?? '/', 'https://x').pathname;
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      const s = seen.get(id) ?? { versions: new Set<string>(), paths: new Set<string>() };
-      seen.set(id, s);
-      s.paths.add(path);
-      let review: { apiVersion?: string; kind?: string; request?: Record<string, unknown> } | undefined;
-      try {
-        review = JSON.parse(body) as typeof review;
-      } catch {
-        review = undefined;
-      }
-      if (review?.apiVersion) s.versions.add(review.apiVersion);
-      if (options.silent?.includes(id)) return; // holds the request open until the caller gives up
-      const named = hooks.filter((h) => h.path === path);
-      if (req.method !== 'POST' || named.length === 0) {
-        problem(`${id}: ${req.method ?? '?'} ${path} is not a webhook path (${[...new Set(hooks.map((h) => `POST ${h.path}`))].join(', ')})`);
-        res.statusCode = req.method !== 'POST' && named.length ? 405 : 404;
-        res.end();
-        return;
-      }
-      if (!review) {
-        problem(`${id}: ${path}: the request body is not JSON`);
-        res.statusCode = 400;
-        res.end();
-        return;
-      }
-      const reply = (answer: Record<string, unknown>): void => {
-        calls.set(id, (calls.get(id) ?? 0) + 1);
-        res.setHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify(answer));
-      };
-      if (review.kind === 'AdmissionReview' && ADMISSION_VERSIONS.includes(review.apiVersion ?? '') && review.request) {
-        if (named.every((h) => h.conversion)) problem(`${id}: ${path} is a conversion webhook but received an AdmissionReview`);
-        reply({ apiVersion: review.apiVersion, kind: 'AdmissionReview', response: admit(review.request as AdmissionRequest, id, named.some((h) => h.mutating)) });
-      } else if (review.kind === 'ConversionReview' && review.apiVersion === 'apiextensions.k8s.io/v1' && review.request) {
-        if (!named.some((h) => h.conversion)) problem(`${id}: ${path} is an admission webhook but received a ConversionReview`);
-        const request = review.request as { uid?: string; desiredAPIVersion?: string; objects?: Record<string, unknown>[] };
-        reply({
-          apiVersion: review.apiVersion,
-          kind: 'ConversionReview',
-          response: { uid: request.uid ?? '', convertedObjects: (request.objects ?? []).map((o) => ({ ...o, apiVersion: request.desiredAPIVersion })), result: { status: 'Success' } },
-        });
-      } else {
-        problem(`${id}: ${path}: unexpected review ${review.kind ?? '(no kind)'} ${review.apiVersion ?? '(no apiVersion)'}`);
-        res.statusCode = 400;
-        res.end();
-      }
-    });
-  };
+  const handler =
+    (id: string, hooks: Hook[]) =>
+    (req: IncomingMessage, res: ServerResponse): void => {
+      const path = new URL(req.url ?? '/', 'https://x').pathname;
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const s = seen.get(id) ?? { versions: new Set<string>(), paths: new Set<string>() };
+        seen.set(id, s);
+        s.paths.add(path);
+        let review: { apiVersion?: string; kind?: string; request?: Record<string, unknown> } | undefined;
+        try {
+          review = JSON.parse(body) as typeof review;
+        } catch {
+          review = undefined;
+        }
+        if (review?.apiVersion) s.versions.add(review.apiVersion);
+        if (options.silent?.includes(id)) return; // holds the request open until the caller gives up
+        const named = hooks.filter((h) => h.path === path);
+        if (req.method !== 'POST' || named.length === 0) {
+          problem(
+            `${id}: ${req.method ?? '?'} ${path} is not a webhook path (${[...new Set(hooks.map((h) => `POST ${h.path}`))].join(', ')})`,
+          );
+          res.statusCode = req.method !== 'POST' && named.length ? 405 : 404;
+          res.end();
+          return;
+        }
+        if (!review) {
+          problem(`${id}: ${path}: the request body is not JSON`);
+          res.statusCode = 400;
+          res.end();
+          return;
+        }
+        const reply = (answer: Record<string, unknown>): void => {
+          calls.set(id, (calls.get(id) ?? 0) + 1);
+          res.setHeader('Content-Type', 'application/json');
+          res.end(JSON.stringify(answer));
+        };
+        if (
+          review.kind === 'AdmissionReview' &&
+          ADMISSION_VERSIONS.includes(review.apiVersion ?? '') &&
+          review.request
+        ) {
+          if (named.every((h) => h.conversion))
+            problem(`${id}: ${path} is a conversion webhook but received an AdmissionReview`);
+          reply({
+            apiVersion: review.apiVersion,
+            kind: 'AdmissionReview',
+            response: admit(
+              review.request as AdmissionRequest,
+              id,
+              named.some((h) => h.mutating),
+            ),
+          });
+        } else if (
+          review.kind === 'ConversionReview' &&
+          review.apiVersion === 'apiextensions.k8s.io/v1' &&
+          review.request
+        ) {
+          if (!named.some((h) => h.conversion))
+            problem(`${id}: ${path} is an admission webhook but received a ConversionReview`);
+          const request = review.request as {
+            uid?: string;
+            desiredAPIVersion?: string;
+            objects?: Record<string, unknown>[];
+          };
+          reply({
+            apiVersion: review.apiVersion,
+            kind: 'ConversionReview',
+            response: {
+              uid: request.uid ?? '',
+              convertedObjects: (request.objects ?? []).map((o) => ({ ...o, apiVersion: request.desiredAPIVersion })),
+              result: { status: 'Success' },
+            },
+          });
+        } else {
+          problem(
+            `${id}: ${path}: unexpected review ${review.kind ?? '(no kind)'} ${review.apiVersion ?? '(no apiVersion)'}`,
+          );
+          res.statusCode = 400;
+          res.end();
+        }
+      });
+    };
 
   const serve = async (id: string, hooks: Hook[]): Promise<void> => {
     const [namespace, name] = id.split('/') as [string, string];
     // The serving certificate is made as soon as the Service has its ClusterIP, as a pod would have its
     // certificate before it reports ready; the server listens once the selected workloads are ready.
-    const svc = (await waitFor(client, { apiVersion: 'v1', kind: 'Service', name, namespace }, hasClusterIP, { timeoutMs: FOREVER_MS, signal })) as KubeObject | undefined;
+    const svc = (await waitFor(client, { apiVersion: 'v1', kind: 'Service', name, namespace }, hasClusterIP, {
+      timeoutMs: FOREVER_MS,
+      signal,
+    })) as KubeObject | undefined;
     if (!svc || signal.aborted) return;
     const spec = svc['spec'] as { clusterIP: string; ports?: ServicePort[]; selector?: Record<string, string> };
     const { key, cert } = servingCert(clusterDir, `${name}.${namespace}.svc`, spec.clusterIP);
@@ -265,9 +381,16 @@ export function startWebhookStandins(client: KubeClient, clusterDir: string, obj
         return false;
       }
       const target = sp.targetPort ?? sp.port;
-      const declared = typeof target === 'number' || /^\d+$/.test(target) || workloads.some((w) => (templateOf(w).spec?.containers ?? []).some((c) => (c.ports ?? []).some((p) => p.name === target)));
+      const declared =
+        typeof target === 'number' ||
+        /^\d+$/.test(target) ||
+        workloads.some((w) =>
+          (templateOf(w).spec?.containers ?? []).some((c) => (c.ports ?? []).some((p) => p.name === target)),
+        );
       if (!declared) {
-        problem(`Service ${id} port ${port} targets port "${target}", which no container of ${workloads.map((w) => `${w.kind} ${namespace}/${w.metadata.name}`).join(', ')} declares (called by ${users.join(', ')})`);
+        problem(
+          `Service ${id} port ${port} targets port "${target}", which no container of ${workloads.map((w) => `${w.kind} ${namespace}/${w.metadata.name}`).join(', ')} declares (called by ${users.join(', ')})`,
+        );
         return false;
       }
       return true;
@@ -275,7 +398,13 @@ export function startWebhookStandins(client: KubeClient, clusterDir: string, obj
     if (options.delaySeconds) await sleep(options.delaySeconds * 1000);
     if (signal.aborted || options.refuse?.includes(id)) return;
     for (const port of ports) {
-      const server = createServer({ key, cert }, handler(id, hooks.filter((h) => h.port === port)));
+      const server = createServer(
+        { key, cert },
+        handler(
+          id,
+          hooks.filter((h) => h.port === port),
+        ),
+      );
       servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -291,7 +420,8 @@ export function startWebhookStandins(client: KubeClient, clusterDir: string, obj
 
   const running = [...webhookServices(objects)].map(([id, hooks]) =>
     serve(id, hooks).catch((error: unknown) => {
-      if (!signal.aborted) problem(`${id}: the stand-in could not serve: ${error instanceof Error ? error.message : String(error)}`);
+      if (!signal.aborted)
+        problem(`${id}: the stand-in could not serve: ${error instanceof Error ? error.message : String(error)}`);
     }),
   );
   return {

@@ -10,7 +10,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const names: string[] = await actionNames();
 
 describe.each(names)('action %s', (name) => {
-  const meta = load(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as { runs: { using: string; main: string }; inputs: Record<string, unknown> };
+  const meta = load(readFileSync(join(root, 'actions', name, 'action.yml'), 'utf8')) as {
+    runs: { using: string; main: string };
+    inputs: Record<string, unknown>;
+  };
 
   it('runs its own bundle on node24 and has an entry point', () => {
     expect(meta.runs.using).toBe('node24');
@@ -24,7 +27,9 @@ describe.each(names)('action %s', (name) => {
     const file = join(root, 'src', 'actions', name, 'inputs.ts');
     const code = readFileSync(file, 'utf8');
     const constants = ((await import(file)) as { INPUT?: Record<string, string> }).INPUT;
-    const read = constants ? Object.values(constants) : [...code.matchAll(/inputs\.\w+\('([a-z0-9-]+)'/g)].map((m) => m[1]);
+    const read = constants
+      ? Object.values(constants)
+      : [...code.matchAll(/inputs\.\w+\('([a-z0-9-]+)'/g)].map((m) => m[1]);
     expect(read.length).toBeGreaterThan(0);
     for (const input of read) expect(Object.keys(meta.inputs), `input ${input}`).toContain(input);
   });

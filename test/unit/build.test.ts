@@ -43,7 +43,9 @@ describe('the action bundle build', () => {
   it('fails the step with the action name and the input error, without a stack trace', () => {
     const r = runAction({ INPUT_NAME: 'x', INPUT_TIMEOUT: 'soon' });
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('::error::fixture: Input \'timeout\' has the value "soon": expected a duration such as 90s');
+    expect(r.stdout).toContain(
+      '::error::fixture: Input \'timeout\' has the value "soon": expected a duration such as 90s',
+    );
     expect(r.stdout).not.toMatch(/at .*main\.ts/);
   });
 
@@ -56,7 +58,9 @@ describe('the action bundle build', () => {
   it('prints a domain error with its cause and fix', () => {
     const r = runAction({ INPUT_MODE: 'domain' });
     expect(r.status).toBe(1);
-    expect(r.stdout).toContain('::error::fixture: PVC kubeflow/minio-pvc is Pending%0ACause: no default StorageClass%0AFix: set default-storage-class');
+    expect(r.stdout).toContain(
+      '::error::fixture: PVC kubeflow/minio-pvc is Pending%0ACause: no default StorageClass%0AFix: set default-storage-class',
+    );
   });
 
   it('reports a missing required input by name', () => {

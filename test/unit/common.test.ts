@@ -14,7 +14,9 @@ describe('durations', () => {
     ['45', 45_000],
     [' 1m30s ', 90_000],
   ])('parses %s', (text, ms) => expect(parseDuration(text)).toBe(ms));
-  it.each(['', 'ten', '5 min', '1d', 'm5', '1h30'])('rejects %j', (text) => expect(parseDuration(text)).toBeUndefined());
+  it.each(['', 'ten', '5 min', '1d', 'm5', '1h30'])('rejects %j', (text) =>
+    expect(parseDuration(text)).toBeUndefined(),
+  );
   it('formats', () => {
     expect(formatDuration(800)).toBe('800ms');
     expect(formatDuration(61_500)).toBe('1m1.5s');
@@ -32,8 +34,12 @@ describe('errors', () => {
     const circular: Record<string, unknown> = {};
     circular['self'] = circular;
     expect(describeError(circular)).toMatch(/^non-Error value thrown/);
-    expect(describeError(new KfopsError('PVC Pending', { cause: 'no default StorageClass', fix: 'set one' }))).toBe('PVC Pending\nCause: no default StorageClass\nFix: set one');
-    expect(describeError(new ConfigurationError('timeout', '5 min', 'a duration'))).toBe('Input \'timeout\' has the value "5 min": expected a duration.');
+    expect(describeError(new KfopsError('PVC Pending', { cause: 'no default StorageClass', fix: 'set one' }))).toBe(
+      'PVC Pending\nCause: no default StorageClass\nFix: set one',
+    );
+    expect(describeError(new ConfigurationError('timeout', '5 min', 'a duration'))).toBe(
+      'Input \'timeout\' has the value "5 min": expected a duration.',
+    );
   });
   it('shortens long quoted values', () => {
     expect(quote('x'.repeat(300))).toMatch(/… \(300 characters\)"$/);
@@ -50,11 +56,16 @@ describe('withRetry', () => {
   it('retries a healable error until it succeeds', async () => {
     const clock = fakeClock();
     let calls = 0;
-    const value = await withRetry('op', async () => {
-      calls++;
-      if (calls < 3) throw new Error('throttled');
-      return 'ok';
-    }, { classify: () => 'throttled', budgets: { throttled: 10_000 } }, clock);
+    const value = await withRetry(
+      'op',
+      async () => {
+        calls++;
+        if (calls < 3) throw new Error('throttled');
+        return 'ok';
+      },
+      { classify: () => 'throttled', budgets: { throttled: 10_000 } },
+      clock,
+    );
     expect(value).toBe('ok');
     expect(calls).toBe(3);
     expect(clock.sleeps).toHaveLength(2);
@@ -64,20 +75,34 @@ describe('withRetry', () => {
   it('fails at once on an error that cannot heal', async () => {
     const clock = fakeClock();
     let calls = 0;
-    await expect(withRetry('op', async () => {
-      calls++;
-      throw new Error('forbidden');
-    }, { classify: () => undefined, budgets: {} }, clock)).rejects.toThrow('forbidden');
+    await expect(
+      withRetry(
+        'op',
+        async () => {
+          calls++;
+          throw new Error('forbidden');
+        },
+        { classify: () => undefined, budgets: {} },
+        clock,
+      ),
+    ).rejects.toThrow('forbidden');
     expect(calls).toBe(1);
   });
 
   it('gives each class its own budget and gives up when it is spent', async () => {
     const clock = fakeClock();
     let calls = 0;
-    await expect(withRetry('op', async () => {
-      calls++;
-      throw new Error('webhook');
-    }, { classify: () => 'webhook', budgets: { webhook: 3_000 }, initialDelayMs: 500 }, clock)).rejects.toThrow('webhook');
+    await expect(
+      withRetry(
+        'op',
+        async () => {
+          calls++;
+          throw new Error('webhook');
+        },
+        { classify: () => 'webhook', budgets: { webhook: 3_000 }, initialDelayMs: 500 },
+        clock,
+      ),
+    ).rejects.toThrow('webhook');
     expect(clock.now()).toBe(3_000);
     expect(calls).toBeGreaterThan(2);
   });
@@ -103,11 +128,17 @@ describe('mapSettled', () => {
 describe('credentials in URLs', () => {
   it('are redacted in any text, and split off a URL for use as a header', async () => {
     const { redactUrlCredentials, splitUrlCredentials } = await import('../../src/common/redact.js');
-    expect(redactUrlCredentials('GET https://admin:s3cr%40t@mlflow.example.com:5000/api and s3://key:secret@bucket/x, not user@example.com')).toBe(
-      'GET https://***@mlflow.example.com:5000/api and s3://***@bucket/x, not user@example.com',
-    );
+    expect(
+      redactUrlCredentials(
+        'GET https://admin:s3cr%40t@mlflow.example.com:5000/api and s3://key:secret@bucket/x, not user@example.com',
+      ),
+    ).toBe('GET https://***@mlflow.example.com:5000/api and s3://***@bucket/x, not user@example.com');
     expect(redactUrlCredentials('http://u:p@ss@host:1/x')).toBe('http://***@host:1/x');
-    expect(splitUrlCredentials('https://admin:s3cr%40t@mlflow.example.com/path?q=1')).toEqual({ url: 'https://mlflow.example.com/path?q=1', username: 'admin', password: 's3cr@t' });
+    expect(splitUrlCredentials('https://admin:s3cr%40t@mlflow.example.com/path?q=1')).toEqual({
+      url: 'https://mlflow.example.com/path?q=1',
+      username: 'admin',
+      password: 's3cr@t',
+    });
     expect(splitUrlCredentials('https://mlflow.example.com/')).toEqual({ url: 'https://mlflow.example.com/' });
   });
 });
@@ -121,7 +152,11 @@ describe('Kubernetes names and positive durations', () => {
     expect(isKubeName('a..b', 'subdomain')).toBe(false);
     const { Inputs } = await import('../../src/common/inputs.js');
     const inputs = new Inputs((n) => ({ timeout: '0s', name: 'Bad_Name' })[n] ?? '');
-    expect(() => inputs.duration('timeout', '5m', { positive: true })).toThrow(`Input 'timeout' has the value "0s": expected a duration such as 90s, 10m, 1h30m or 500ms (a bare number means seconds), greater than zero.`);
-    expect(() => inputs.kubeName('name', 'label', 'an InferenceService name')).toThrow(/Input 'name' has the value "Bad_Name": expected an InferenceService name: lowercase letters/);
+    expect(() => inputs.duration('timeout', '5m', { positive: true })).toThrow(
+      `Input 'timeout' has the value "0s": expected a duration such as 90s, 10m, 1h30m or 500ms (a bare number means seconds), greater than zero.`,
+    );
+    expect(() => inputs.kubeName('name', 'label', 'an InferenceService name')).toThrow(
+      /Input 'name' has the value "Bad_Name": expected an InferenceService name: lowercase letters/,
+    );
   });
 });

@@ -3,7 +3,11 @@ import { ConfigurationError } from '../../src/common/errors.js';
 import { Inputs } from '../../src/common/inputs.js';
 import { configError } from '../support/config-error.js';
 
-const inputs = (values: Record<string, string>, masked: string[] = []): Inputs => new Inputs((n) => values[n] ?? '', (s) => masked.push(s));
+const inputs = (values: Record<string, string>, masked: string[] = []): Inputs =>
+  new Inputs(
+    (n) => values[n] ?? '',
+    (s) => masked.push(s),
+  );
 
 describe('Inputs', () => {
   it('reads required and optional values, trimming whitespace', () => {
@@ -20,14 +24,18 @@ describe('Inputs', () => {
     expect(i.boolean('a', false)).toBe(true);
     expect(i.boolean('b', true)).toBe(false);
     expect(i.boolean('unset', true)).toBe(true);
-    expect(configError(() => i.boolean('c', false)).message).toBe('Input \'c\' has the value "yes": expected `true` or `false`.');
+    expect(configError(() => i.boolean('c', false)).message).toBe(
+      'Input \'c\' has the value "yes": expected `true` or `false`.',
+    );
   });
 
   it('parses durations into milliseconds', () => {
     const i = inputs({ t: '1h30m', bad: 'ten minutes' });
     expect(i.duration('t', '5m')).toBe(5_400_000);
     expect(i.duration('unset', '90s')).toBe(90_000);
-    expect(configError(() => i.duration('bad', '1m')).message).toMatch(/Input 'bad' has the value "ten minutes": expected a duration such as 90s/);
+    expect(configError(() => i.duration('bad', '1m')).message).toMatch(
+      /Input 'bad' has the value "ten minutes": expected a duration such as 90s/,
+    );
   });
 
   it('checks integers against their range', () => {
@@ -40,7 +48,9 @@ describe('Inputs', () => {
 
   it('accepts only listed choices and names them', () => {
     const i = inputs({ p: 'v3' });
-    expect(configError(() => i.choice('p', ['v1', 'v2'] as const, 'v2')).message).toBe('Input \'p\' has the value "v3": expected one of `v1`, `v2`.');
+    expect(configError(() => i.choice('p', ['v1', 'v2'] as const, 'v2')).message).toBe(
+      'Input \'p\' has the value "v3": expected one of `v1`, `v2`.',
+    );
     expect(i.choice('unset', ['v1', 'v2'] as const, 'v2')).toBe('v2');
   });
 
@@ -55,7 +65,9 @@ describe('Inputs', () => {
     expect(i.structured('y')).toEqual([{ email: 'a@x.io', profile: 'a' }]);
     expect(i.structured('j')).toEqual({ k: [1, 2] });
     const e = configError(() => i.structured('bad', 'a YAML list of users'));
-    expect(e.message).toMatch(/^Input 'bad' has the value "a: \[1, 2": expected a YAML list of users \(the parser said: /);
+    expect(e.message).toMatch(
+      /^Input 'bad' has the value "a: \[1, 2": expected a YAML list of users \(the parser said: /,
+    );
   });
 
   it('masks secrets before returning them and never quotes them in errors', () => {
@@ -69,7 +81,9 @@ describe('Inputs', () => {
 
   it('validates values against a pattern', () => {
     const i = inputs({ ns: 'Bad_Name' });
-    expect(configError(() => i.matching('ns', /^[a-z0-9-]+$/, 'a DNS label')).message).toBe('Input \'ns\' has the value "Bad_Name": expected a DNS label.');
+    expect(configError(() => i.matching('ns', /^[a-z0-9-]+$/, 'a DNS label')).message).toBe(
+      'Input \'ns\' has the value "Bad_Name": expected a DNS label.',
+    );
     expect(i.matching('unset', /^[a-z]+$/, 'x', 'kubeflow')).toBe('kubeflow');
   });
 });

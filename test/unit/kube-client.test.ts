@@ -31,7 +31,9 @@ describe('loadKubeConfig', () => {
   it('does not fall back when the explicit path is unusable', () => {
     const missing = join(dir, 'missing');
     expect(() => loadKubeConfig({ kubeconfig: missing, env: { KUBECONFIG: good } })).toThrow(
-      expect.objectContaining({ details: expect.objectContaining({ cause: `tried kubeconfig ${missing}: file not found` }) }),
+      expect.objectContaining({
+        details: expect.objectContaining({ cause: `tried kubeconfig ${missing}: file not found` }),
+      }),
     );
   });
 
@@ -44,7 +46,10 @@ describe('loadKubeConfig', () => {
     mkdirSync(sa, { recursive: true });
     writeFileSync(join(sa, 'token'), 'tok');
     writeFileSync(join(sa, 'ca.crt'), 'ca');
-    const { kc, source } = loadKubeConfig({ env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountDir: sa });
+    const { kc, source } = loadKubeConfig({
+      env: { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      serviceAccountDir: sa,
+    });
     expect(source).toBe('in-cluster service account');
     expect(kc.getCurrentCluster()?.server).toBe('https://10.0.0.1:443');
   });

@@ -19,7 +19,11 @@ export function run(): Promise<void> {
       settings = readSettings(actionInputs(SECRET_INPUTS));
       const kubeconfig = settings.kubeconfig;
       report = newReleaseReport(settings.releaseModel.release.action);
-      await releaseModel(settings.releaseModel, { kube: () => KubeClient.fromSources({ kubeconfig, env: process.env }) }, { logger: coreLogger, report });
+      await releaseModel(
+        settings.releaseModel,
+        { kube: () => KubeClient.fromSources({ kubeconfig, env: process.env }) },
+        { logger: coreLogger, report },
+      );
       setOutputs(report);
       await writeSummary(report, settings.releaseModel.release.service);
     } catch (thrown) {
@@ -28,7 +32,9 @@ export function run(): Promise<void> {
       if (!(error instanceof ConfigurationError) || report) {
         if (report) setOutputs(report);
         // Best effort: a summary that cannot be written must not hide the error itself.
-        await writeFailureSummary(report, settings?.releaseModel.release.service, error).catch((e: unknown) => core.warning(`job summary not written: ${describeError(e)}`));
+        await writeFailureSummary(report, settings?.releaseModel.release.service, error).catch((e: unknown) =>
+          core.warning(`job summary not written: ${describeError(e)}`),
+        );
       }
       throw error;
     }

@@ -5,7 +5,12 @@ import { redactUrlCredentials } from '../../common/redact.js';
 import type { ModelInfo } from '../../kserve/inferenceservice.js';
 import type { ReleaseModelReport } from '../../kserve/release.js';
 
-const STEP = { resolve: 'resolving the model', check: 'checking the model location', release: 'applying and waiting', done: 'done' } as const;
+const STEP = {
+  resolve: 'resolving the model',
+  check: 'checking the model location',
+  release: 'applying and waiting',
+  done: 'done',
+} as const;
 
 function modelOf(r: ReleaseModelReport): ModelInfo | undefined {
   return r.model ?? r.release?.plan.applied.model;
@@ -24,7 +29,10 @@ export function setOutputs(r: ReleaseModelReport): void {
   core.setOutput('host', ready?.host ?? '');
   core.setOutput('latest-revision', ready?.latestRevision ?? '');
   core.setOutput('previous-revision', ready?.previousRevision ?? rel?.plan.previous?.revision ?? '');
-  core.setOutput('traffic', JSON.stringify((ready?.traffic ?? []).map((t) => ({ revision: t.revision, percent: t.percent, latest: t.latest }))));
+  core.setOutput(
+    'traffic',
+    JSON.stringify((ready?.traffic ?? []).map((t) => ({ revision: t.revision, percent: t.percent, latest: t.latest }))),
+  );
   core.setOutput('ready-seconds', ready ? Math.round(ready.readyMs / 100) / 10 : '');
   core.setOutput('auth-policy', rel?.policy.applied ? rel.policy.name : '');
 }
@@ -45,7 +53,9 @@ export async function writeSummary(r: ReleaseModelReport, service: { namespace: 
   const rel = r.release;
   if (!rel) return;
   const m = modelOf(r);
-  const traffic = (rel.ready?.traffic ?? []).map((t) => `${t.revision} ${t.percent}%${t.latest ? ' (latest)' : ''}`).join('<br>') || '-';
+  const traffic =
+    (rel.ready?.traffic ?? []).map((t) => `${t.revision} ${t.percent}%${t.latest ? ' (latest)' : ''}`).join('<br>') ||
+    '-';
   await core.summary
     .addHeading(heading(r, service), 2)
     .addTable([
@@ -57,15 +67,26 @@ export async function writeSummary(r: ReleaseModelReport, service: { namespace: 
         { data: 'traffic', header: true },
         { data: 'ready in', header: true },
       ],
-      [m?.registry ?? m?.name ?? '-', m?.version ?? '-', m?.uri ?? '-', rel.ready?.latestRevision ?? '-', traffic, rel.ready ? formatDuration(rel.ready.readyMs) : 'not waited'].map(redactUrlCredentials),
+      [
+        m?.registry ?? m?.name ?? '-',
+        m?.version ?? '-',
+        m?.uri ?? '-',
+        rel.ready?.latestRevision ?? '-',
+        traffic,
+        rel.ready ? formatDuration(rel.ready.readyMs) : 'not waited',
+      ].map(redactUrlCredentials),
     ])
     .addRaw(
       redactUrlCredentials(
         [
           `InferenceService ${rel.outcome}${rel.plan.previous?.revision ? `; previous release: ${rel.plan.previous.revision}${rel.plan.previous.model?.uri ? ` (${rel.plan.previous.model.uri})` : ''}` : ''}.`,
           rel.rolledBackFrom ? ` Rolled back from ${rel.rolledBackFrom}.` : '',
-          rel.ready?.url ? ` URL: ${rel.ready.url} (Host header ${rel.ready.host ?? '-'}); cluster-local: ${rel.ready.address ?? '-'}.` : '',
-          rel.policy.applied ? ` AuthorizationPolicy ${rel.policy.name} ${rel.policy.outcome}.` : ` No AuthorizationPolicy (${rel.policy.reason}).`,
+          rel.ready?.url
+            ? ` URL: ${rel.ready.url} (Host header ${rel.ready.host ?? '-'}); cluster-local: ${rel.ready.address ?? '-'}.`
+            : '',
+          rel.policy.applied
+            ? ` AuthorizationPolicy ${rel.policy.name} ${rel.policy.outcome}.`
+            : ` No AuthorizationPolicy (${rel.policy.reason}).`,
           checkLine(r),
           ` Total ${formatDuration(r.totalMs ?? 0)}.`,
         ].join(''),
@@ -76,7 +97,11 @@ export async function writeSummary(r: ReleaseModelReport, service: { namespace: 
 }
 
 /** The summary of a failed run: the step it stopped at, what was done before, and the error. */
-export async function writeFailureSummary(r: ReleaseModelReport | undefined, service: { namespace: string; name: string } | undefined, error: unknown): Promise<void> {
+export async function writeFailureSummary(
+  r: ReleaseModelReport | undefined,
+  service: { namespace: string; name: string } | undefined,
+  error: unknown,
+): Promise<void> {
   core.summary.addHeading(r && service ? `${heading(r, service)} failed` : 'deploy-inferenceservice failed', 2);
   if (r) {
     const m = modelOf(r);
@@ -86,7 +111,15 @@ export async function writeFailureSummary(r: ReleaseModelReport | undefined, ser
       r.cluster ? ` Cluster: ${r.cluster.server}.` : '',
       r.release ? ` InferenceService ${r.release.outcome}.` : '',
     ].join('');
-    core.summary.addRaw(redactUrlCredentials(`Failed while ${STEP[r.step]} after ${formatDuration(r.totalMs ?? 0)}.${done ? ` ${done.trim()}` : ''}`), true);
+    core.summary.addRaw(
+      redactUrlCredentials(
+        `Failed while ${STEP[r.step]} after ${formatDuration(r.totalMs ?? 0)}.${done ? ` ${done.trim()}` : ''}`,
+      ),
+      true,
+    );
   }
-  await core.summary.addRaw('Error:', true).addCodeBlock(redactUrlCredentials(describeError(error))).write();
+  await core.summary
+    .addRaw('Error:', true)
+    .addCodeBlock(redactUrlCredentials(describeError(error)))
+    .write();
 }

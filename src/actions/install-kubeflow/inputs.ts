@@ -26,25 +26,67 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
   const path = inputs.optional('manifests-path');
   const version = inputs.optional('kubeflow-version');
   const components = inputs.list('components');
-  const given = [file && 'manifests-file', path && 'manifests-path', version && 'kubeflow-version'].filter(Boolean) as string[];
+  const given = [file && 'manifests-file', path && 'manifests-path', version && 'kubeflow-version'].filter(
+    Boolean,
+  ) as string[];
   if (given.length > 1) {
-    throw new ConfigurationError(given[1] as string, inputs.optional(given[1] as string), `only one of kubeflow-version, manifests-path and manifests-file (also given: ${given[0]})`);
+    throw new ConfigurationError(
+      given[1] as string,
+      inputs.optional(given[1] as string),
+      `only one of kubeflow-version, manifests-path and manifests-file (also given: ${given[0]})`,
+    );
   }
-  if (file && components.length) throw new ConfigurationError('components', components.join(', '), 'no components with manifests-file (the file is already rendered)');
-  if (file && !existsSync(file)) throw new ConfigurationError('manifests-file', file, 'the path of a rendered manifests file that exists (e.g. the output of `kustomize build example`)');
-  if (path && !existsSync(path)) throw new ConfigurationError('manifests-path', path, 'the path of a kustomization directory that exists');
-  const ref = inputs.matching('kubeflow-version', /^[\w./-]+$/, 'a git tag or branch of kubeflow/manifests, e.g. v1.9.1', DEFAULT_KUBEFLOW_VERSION) as string;
+  if (file && components.length)
+    throw new ConfigurationError(
+      'components',
+      components.join(', '),
+      'no components with manifests-file (the file is already rendered)',
+    );
+  if (file && !existsSync(file))
+    throw new ConfigurationError(
+      'manifests-file',
+      file,
+      'the path of a rendered manifests file that exists (e.g. the output of `kustomize build example`)',
+    );
+  if (path && !existsSync(path))
+    throw new ConfigurationError('manifests-path', path, 'the path of a kustomization directory that exists');
+  const ref = inputs.matching(
+    'kubeflow-version',
+    /^[\w./-]+$/,
+    'a git tag or branch of kubeflow/manifests, e.g. v1.9.1',
+    DEFAULT_KUBEFLOW_VERSION,
+  ) as string;
   const source: ManifestSource = file
     ? { type: 'file', file }
     : path
       ? { type: 'path', path, components }
-      : { type: 'version', version: ref, repo: inputs.optional('manifests-repo') ?? DEFAULT_MANIFESTS_REPO, components };
+      : {
+          type: 'version',
+          version: ref,
+          repo: inputs.optional('manifests-repo') ?? DEFAULT_MANIFESTS_REPO,
+          components,
+        };
   const kubeconfig = inputs.optional('kubeconfig');
-  if (kubeconfig !== undefined && !existsSync(kubeconfig)) throw new ConfigurationError('kubeconfig', kubeconfig, 'the path of a kubeconfig file that exists (e.g. the kubeconfig output of setup-gke), or empty to use KUBECONFIG or the in-cluster service account');
+  if (kubeconfig !== undefined && !existsSync(kubeconfig))
+    throw new ConfigurationError(
+      'kubeconfig',
+      kubeconfig,
+      'the path of a kubeconfig file that exists (e.g. the kubeconfig output of setup-gke), or empty to use KUBECONFIG or the in-cluster service account',
+    );
   const defaultStorageClass = inputs.kubeName('default-storage-class', 'subdomain', 'the name of a StorageClass');
   const expose = inputs.choice('expose', ['none', 'loadbalancer'] as const, 'none');
-  const domain = inputs.matching('domain', /^(sslip|([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,})$/, '`sslip` (magic DNS <ip>.sslip.io from the gateway address) or a DNS domain such as models.example.com') ?? '';
-  if (domain === 'sslip' && expose !== 'loadbalancer') throw new ConfigurationError('domain', domain, 'a DNS domain, or `sslip` together with expose: loadbalancer (sslip needs the gateway address)');
+  const domain =
+    inputs.matching(
+      'domain',
+      /^(sslip|([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,})$/,
+      '`sslip` (magic DNS <ip>.sslip.io from the gateway address) or a DNS domain such as models.example.com',
+    ) ?? '';
+  if (domain === 'sslip' && expose !== 'loadbalancer')
+    throw new ConfigurationError(
+      'domain',
+      domain,
+      'a DNS domain, or `sslip` together with expose: loadbalancer (sslip needs the gateway address)',
+    );
   return {
     ...(kubeconfig ? { kubeconfig } : {}),
     source,

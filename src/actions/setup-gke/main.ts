@@ -35,20 +35,39 @@ export function run(): Promise<void> {
     const started = Date.now();
     const signal = AbortSignal.timeout(settings.timeoutMs);
     const closeHttp = httpDeadlines(signal, REQUEST_TIMEOUT_MS);
-    const tokens = envToken ? staticTokenSource(envToken, 'the access token in CLOUDSDK_AUTH_ACCESS_TOKEN') : adcTokenSource({ projectId: settings.spec.project, signal });
+    const tokens = envToken
+      ? staticTokenSource(envToken, 'the access token in CLOUDSDK_AUTH_ACCESS_TOKEN')
+      : adcTokenSource({ projectId: settings.spec.project, signal });
     const api = new ContainerApi({ endpoint: settings.apiEndpoint, tokens, signal, retry: { logger: coreLogger } });
-    core.info(`Container API ${api.endpoint}, credentials: ${tokens.description}, overall timeout ${formatDuration(settings.timeoutMs)}`);
+    core.info(
+      `Container API ${api.endpoint}, credentials: ${tokens.description}, overall timeout ${formatDuration(settings.timeoutMs)}`,
+    );
     const progress: SetupProgress = {};
     const writeFile = (path: string, text: string): void => {
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, text, { mode: 0o600 });
     };
     try {
-      const report = await setupGke(settings, { api, signal, tokens, findPlugin: () => findOnPath(AUTH_PLUGIN, process.env['PATH']), writeFile, whoAmI: selfSubjectReview, mask: (s) => core.setSecret(s), logger: coreLogger }, progress);
+      const report = await setupGke(
+        settings,
+        {
+          api,
+          signal,
+          tokens,
+          findPlugin: () => findOnPath(AUTH_PLUGIN, process.env['PATH']),
+          writeFile,
+          whoAmI: selfSubjectReview,
+          mask: (s) => core.setSecret(s),
+          logger: coreLogger,
+        },
+        progress,
+      );
       setOutputs(settings, report);
       await writeSummary(settings, report);
     } catch (error) {
-      await writeFailureSummary(settings, progress.ensured, error, Date.now() - started).catch((e: unknown) => core.warning(`job summary not written: ${describeError(e)}`));
+      await writeFailureSummary(settings, progress.ensured, error, Date.now() - started).catch((e: unknown) =>
+        core.warning(`job summary not written: ${describeError(e)}`),
+      );
       throw error;
     } finally {
       closeHttp();

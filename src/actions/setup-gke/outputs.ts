@@ -35,36 +35,59 @@ function clusterRows(settings: Settings, ensured: EnsureResult): string[][] {
     ['project / location', `${spec.project} / ${spec.location}`],
     ['status', `${ensured.cluster.status ?? '?'} ${ensured.cluster.currentMasterVersion ?? ''}`.trim()],
     ['node pools', describePools(ensured.cluster).join('<br>') || '-'],
-    ['machine types', [...new Set((ensured.cluster.nodePools ?? []).map((p) => p.config?.machineType ?? '?'))].join(', ') || '-'],
+    [
+      'machine types',
+      [...new Set((ensured.cluster.nodePools ?? []).map((p) => p.config?.machineType ?? '?'))].join(', ') || '-',
+    ],
   ];
 }
 
 function addDrift(ensured: EnsureResult): void {
   if (!ensured.drift.length) return;
   core.summary.addHeading('Differences from the inputs', 3).addTable([
-    [{ data: 'setting', header: true }, { data: 'inputs', header: true }, { data: 'cluster', header: true }, { data: 'what happened', header: true }],
-    ...ensured.drift.map((d) => [d.field, d.want, d.live, ensured.applied.includes(d) ? 'changed in place' : d.change ? 'not changed (update: true changes it)' : 'not changed (only recreate changes it)']),
+    [
+      { data: 'setting', header: true },
+      { data: 'inputs', header: true },
+      { data: 'cluster', header: true },
+      { data: 'what happened', header: true },
+    ],
+    ...ensured.drift.map((d) => [
+      d.field,
+      d.want,
+      d.live,
+      ensured.applied.includes(d)
+        ? 'changed in place'
+        : d.change
+          ? 'not changed (update: true changes it)'
+          : 'not changed (only recreate changes it)',
+    ]),
   ]);
 }
 
 export async function writeSummary(settings: Settings, report: SetupReport): Promise<void> {
   const { ensured, kubeconfig } = report;
-  core.summary
-    .addHeading(`setup-gke: ${settings.spec.name} ${ensured.action}`, 2)
-    .addTable([
-      [{ data: 'cluster', header: true }, { data: 'value', header: true }],
-      ...clusterRows(settings, ensured),
-      ['endpoint', `${kubeconfig.server} (${settings.endpoint})`],
-      ['kubeconfig', `${kubeconfig.path}: ${kubeconfig.note}${kubeconfig.user ? `, works as ${kubeconfig.user}` : ''}`],
-      ['issuer', report.issuer],
-      ['time taken', formatDuration(report.durationMs)],
-    ]);
+  core.summary.addHeading(`setup-gke: ${settings.spec.name} ${ensured.action}`, 2).addTable([
+    [
+      { data: 'cluster', header: true },
+      { data: 'value', header: true },
+    ],
+    ...clusterRows(settings, ensured),
+    ['endpoint', `${kubeconfig.server} (${settings.endpoint})`],
+    ['kubeconfig', `${kubeconfig.path}: ${kubeconfig.note}${kubeconfig.user ? `, works as ${kubeconfig.user}` : ''}`],
+    ['issuer', report.issuer],
+    ['time taken', formatDuration(report.durationMs)],
+  ]);
   addDrift(ensured);
   await core.summary.write();
 }
 
 /** The outputs and job summary of a failed run: what was asked, what got done, and the error. */
-export async function writeFailureSummary(settings: Settings, ensured: EnsureResult | undefined, error: unknown, durationMs: number): Promise<void> {
+export async function writeFailureSummary(
+  settings: Settings,
+  ensured: EnsureResult | undefined,
+  error: unknown,
+  durationMs: number,
+): Promise<void> {
   const { spec } = settings;
   core.setOutput('cluster-name', spec.name);
   core.setOutput('location', spec.location);
@@ -72,10 +95,20 @@ export async function writeFailureSummary(settings: Settings, ensured: EnsureRes
   if (ensured) core.setOutput('drift', JSON.stringify(driftList(ensured)));
   core.summary.addHeading(`setup-gke: ${spec.name} failed`, 2);
   if (ensured) {
-    core.summary.addTable([[{ data: 'cluster', header: true }, { data: 'value', header: true }], ...clusterRows(settings, ensured), ['kubeconfig', 'not ready: the step failed while writing or checking it']]);
+    core.summary.addTable([
+      [
+        { data: 'cluster', header: true },
+        { data: 'value', header: true },
+      ],
+      ...clusterRows(settings, ensured),
+      ['kubeconfig', 'not ready: the step failed while writing or checking it'],
+    ]);
     addDrift(ensured);
   } else {
-    core.summary.addRaw(`Cluster ${spec.name} in ${spec.project} / ${spec.location} (Container API ${settings.apiEndpoint}): the step failed before the cluster was ready, after ${formatDuration(durationMs)}.`, true);
+    core.summary.addRaw(
+      `Cluster ${spec.name} in ${spec.project} / ${spec.location} (Container API ${settings.apiEndpoint}): the step failed before the cluster was ready, after ${formatDuration(durationMs)}.`,
+      true,
+    );
   }
   await core.summary.addRaw('Error:', true).addCodeBlock(describeError(error)).write();
 }

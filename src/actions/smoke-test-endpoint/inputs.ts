@@ -52,29 +52,50 @@ export interface Settings extends SmokeTestSettings {
 
 /** The input to name for a domain field the endpoint refused. */
 export function inputOf(field: string, settings: Pick<Settings, 'payloadInput'>): string {
-  const inputs: Record<string, string> = { payload: settings.payloadInput, expected: INPUT.expected, inputName: INPUT.inputName, datatype: INPUT.datatype, protocol: INPUT.protocol };
+  const inputs: Record<string, string> = {
+    payload: settings.payloadInput,
+    expected: INPUT.expected,
+    inputName: INPUT.inputName,
+    datatype: INPUT.datatype,
+    protocol: INPUT.protocol,
+  };
   return inputs[field] ?? field;
 }
 
 const URL_FORM = 'an http:// or https:// URL such as http://34.120.1.2 or https://iris.team.example.com';
 
 /** A JSON or YAML document from an input, or from the file another input names. */
-function document(inputs: Inputs, inline: string, file: string, readFile: (path: string) => string, expected: string): { value: unknown; input: string } | undefined {
+function document(
+  inputs: Inputs,
+  inline: string,
+  file: string,
+  readFile: (path: string) => string,
+  expected: string,
+): { value: unknown; input: string } | undefined {
   const text = inputs.optional(inline);
   const path = inputs.optional(file);
-  if (text !== undefined && path !== undefined) throw new ConfigurationError(file, path, `either ${inline} or ${file}, not both`);
+  if (text !== undefined && path !== undefined)
+    throw new ConfigurationError(file, path, `either ${inline} or ${file}, not both`);
   if (text !== undefined) return { value: inputs.structured(inline, expected), input: inline };
   if (path === undefined) return undefined;
   let content: string;
   try {
     content = readFile(path);
   } catch (error) {
-    throw new ConfigurationError(file, path, `a readable file (${(error as { code?: string }).code ?? describeError(error)})`);
+    throw new ConfigurationError(
+      file,
+      path,
+      `a readable file (${(error as { code?: string }).code ?? describeError(error)})`,
+    );
   }
   try {
     return { value: loadYaml(content), input: file };
   } catch (error) {
-    throw new ConfigurationError(file, path, `a file holding ${expected} (the parser said: ${describeError(error).split('\n')[0]})`);
+    throw new ConfigurationError(
+      file,
+      path,
+      `a file holding ${expected} (the parser said: ${describeError(error).split('\n')[0]})`,
+    );
   }
 }
 
@@ -83,7 +104,8 @@ function rate(inputs: Inputs, name: string): number | undefined {
   if (v === undefined) return undefined;
   const m = /^(\d+(?:\.\d+)?)(%)?$/.exec(v);
   const n = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
-  if (!(n >= 0 && n <= 1)) throw new ConfigurationError(name, v, 'a fraction from 0 to 1 such as 0.01, or a percentage such as 1%');
+  if (!(n >= 0 && n <= 1))
+    throw new ConfigurationError(name, v, 'a fraction from 0 to 1 such as 0.01, or a percentage such as 1%');
   return n;
 }
 
@@ -109,9 +131,15 @@ function address(inputs: Inputs): { url: string; credentials?: { username: strin
     throw new ConfigurationError(INPUT.url, redactUrlCredentials(raw), URL_FORM, hide);
   }
   const shown = redactUrlCredentials(raw);
-  if (!/^https?:$/.test(parsed.protocol) || parsed.search || parsed.hash) throw new ConfigurationError(INPUT.url, shown, 'an http:// or https:// URL without query or fragment', hide);
+  if (!/^https?:$/.test(parsed.protocol) || parsed.search || parsed.hash)
+    throw new ConfigurationError(INPUT.url, shown, 'an http:// or https:// URL without query or fragment', hide);
   if (/\/v[12]\//.test(`${parsed.pathname}/`)) {
-    throw new ConfigurationError(INPUT.url, shown, 'the base address only (scheme, host, port and any gateway prefix): the /v1/models/... or /v2/models/... paths are added for the protocol', hide);
+    throw new ConfigurationError(
+      INPUT.url,
+      shown,
+      'the base address only (scheme, host, port and any gateway prefix): the /v1/models/... or /v2/models/... paths are added for the protocol',
+      hide,
+    );
   }
   const split = splitUrlCredentials(raw);
   if (split.password) inputs.mask(split.password);
@@ -121,56 +149,170 @@ function address(inputs: Inputs): { url: string; credentials?: { username: strin
   return { url, credentials: { username: split.username ?? '', password: split.password ?? '' } };
 }
 
-function target(inputs: Inputs): { target: Target; namespace?: string; credentials?: { username: string; password: string } } {
+function target(inputs: Inputs): {
+  target: Target;
+  namespace?: string;
+  credentials?: { username: string; password: string };
+} {
   const url = inputs.optional(INPUT.url);
   const isvc = inputs.kubeName(INPUT.inferenceService, 'label', 'the name of an InferenceService');
-  if (url && isvc) throw new ConfigurationError(INPUT.inferenceService, isvc, 'either url or inferenceservice, not both');
-  if (!url && !isvc) throw new ConfigurationError(INPUT.url, undefined, 'the address of the model (url, with model-name) or an InferenceService to read it from (inferenceservice and namespace)');
+  if (url && isvc)
+    throw new ConfigurationError(INPUT.inferenceService, isvc, 'either url or inferenceservice, not both');
+  if (!url && !isvc)
+    throw new ConfigurationError(
+      INPUT.url,
+      undefined,
+      'the address of the model (url, with model-name) or an InferenceService to read it from (inferenceservice and namespace)',
+    );
   const model = inputs.optional(INPUT.modelName);
-  if (model !== undefined && /[\s/?#]/.test(model)) throw new ConfigurationError(INPUT.modelName, model, 'a model name without spaces, / ? or # (it becomes part of the path)');
+  if (model !== undefined && /[\s/?#]/.test(model))
+    throw new ConfigurationError(
+      INPUT.modelName,
+      model,
+      'a model name without spaces, / ? or # (it becomes part of the path)',
+    );
   const namespace = inputs.kubeName(INPUT.namespace, 'label', 'the name of a namespace');
   if (url) {
     const a = address(inputs);
-    if (!model) throw new ConfigurationError(INPUT.modelName, undefined, 'the model\'s name on the server (with url; KServe names it after the InferenceService)');
+    if (!model)
+      throw new ConfigurationError(
+        INPUT.modelName,
+        undefined,
+        "the model's name on the server (with url; KServe names it after the InferenceService)",
+      );
     // `route` has a default, so only a value other than it is a mistake here.
-    const ignored = inputs.optional(INPUT.ingressAddress) !== undefined ? INPUT.ingressAddress : (inputs.optional(INPUT.route) ?? 'gateway') !== 'gateway' ? INPUT.route : undefined;
-    if (ignored) throw new ConfigurationError(ignored, redactUrlCredentials(inputs.optional(ignored) ?? ''), `nothing with url (${ignored} applies to inferenceservice); put the address in url and the host in host-header`, { hideValue: (inputs.optional(ignored) ?? '').includes('@') });
-    const hostHeader = inputs.matching(INPUT.hostHeader, /^[A-Za-z0-9.-]+(:\d+)?$/, 'a host name such as iris.team.example.com');
-    return { target: { type: 'url', url: a.url, ...(hostHeader ? { hostHeader } : {}), model }, ...(namespace ? { namespace } : {}), ...(a.credentials ? { credentials: a.credentials } : {}) };
+    const ignored =
+      inputs.optional(INPUT.ingressAddress) !== undefined
+        ? INPUT.ingressAddress
+        : (inputs.optional(INPUT.route) ?? 'gateway') !== 'gateway'
+          ? INPUT.route
+          : undefined;
+    if (ignored)
+      throw new ConfigurationError(
+        ignored,
+        redactUrlCredentials(inputs.optional(ignored) ?? ''),
+        `nothing with url (${ignored} applies to inferenceservice); put the address in url and the host in host-header`,
+        { hideValue: (inputs.optional(ignored) ?? '').includes('@') },
+      );
+    const hostHeader = inputs.matching(
+      INPUT.hostHeader,
+      /^[A-Za-z0-9.-]+(:\d+)?$/,
+      'a host name such as iris.team.example.com',
+    );
+    return {
+      target: { type: 'url', url: a.url, ...(hostHeader ? { hostHeader } : {}), model },
+      ...(namespace ? { namespace } : {}),
+      ...(a.credentials ? { credentials: a.credentials } : {}),
+    };
   }
-  if (!namespace) throw new ConfigurationError(INPUT.namespace, undefined, 'the namespace of the InferenceService (a Kubeflow profile namespace)');
-  if (inputs.optional(INPUT.hostHeader)) throw new ConfigurationError(INPUT.hostHeader, inputs.optional(INPUT.hostHeader), 'nothing with inferenceservice (the Host is read from its status.url)');
+  if (!namespace)
+    throw new ConfigurationError(
+      INPUT.namespace,
+      undefined,
+      'the namespace of the InferenceService (a Kubeflow profile namespace)',
+    );
+  if (inputs.optional(INPUT.hostHeader))
+    throw new ConfigurationError(
+      INPUT.hostHeader,
+      inputs.optional(INPUT.hostHeader),
+      'nothing with inferenceservice (the Host is read from its status.url)',
+    );
   const ingress = inputs.optional(INPUT.ingressAddress);
-  if (ingress?.includes('@')) throw new ConfigurationError(INPUT.ingressAddress, ingress, 'the gateway\'s address without credentials: an IP or host name with an optional port', { hideValue: true });
-  const ingressAddress = inputs.matching(INPUT.ingressAddress, /^(https?:\/\/)?[A-Za-z0-9.:[\]-]+(:\d+)?\/?$/, 'the gateway\'s address: an IP or host name with an optional port, e.g. 34.120.1.2 or 127.0.0.1:8080');
+  if (ingress?.includes('@'))
+    throw new ConfigurationError(
+      INPUT.ingressAddress,
+      ingress,
+      "the gateway's address without credentials: an IP or host name with an optional port",
+      { hideValue: true },
+    );
+  const ingressAddress = inputs.matching(
+    INPUT.ingressAddress,
+    /^(https?:\/\/)?[A-Za-z0-9.:[\]-]+(:\d+)?\/?$/,
+    "the gateway's address: an IP or host name with an optional port, e.g. 34.120.1.2 or 127.0.0.1:8080",
+  );
   const route = inputs.choice(INPUT.route, ['gateway', 'cluster-local'] as const, 'gateway');
-  if (route === 'cluster-local' && ingressAddress) throw new ConfigurationError(INPUT.ingressAddress, ingressAddress, 'nothing with route: cluster-local (the cluster-local address is read from status.address.url)');
-  return { target: { type: 'inferenceservice', name: isvc as string, namespace, route, ...(ingressAddress ? { ingressAddress } : {}), ...(model ? { model } : {}) }, namespace };
+  if (route === 'cluster-local' && ingressAddress)
+    throw new ConfigurationError(
+      INPUT.ingressAddress,
+      ingressAddress,
+      'nothing with route: cluster-local (the cluster-local address is read from status.address.url)',
+    );
+  return {
+    target: {
+      type: 'inferenceservice',
+      name: isvc as string,
+      namespace,
+      route,
+      ...(ingressAddress ? { ingressAddress } : {}),
+      ...(model ? { model } : {}),
+    },
+    namespace,
+  };
 }
 
-function auth(inputs: Inputs, credentials: { username: string; password: string } | undefined, namespace: string | undefined): AuthSettings {
+function auth(
+  inputs: Inputs,
+  credentials: { username: string; password: string } | undefined,
+  namespace: string | undefined,
+): AuthSettings {
   const token = inputs.secret(INPUT.token);
   const kind = inputs.choice<AuthKind>(INPUT.auth, ['none', 'bearer', 'serviceaccount'], token ? 'bearer' : 'none');
   if (credentials && kind !== 'none') {
-    throw new ConfigurationError(INPUT.url, redactUrlCredentials(inputs.optional(INPUT.url) ?? ''), `an address without user name and password when auth is ${kind} (a call carries one Authorization header): remove them from url, or leave auth and token empty`, { hideValue: true });
+    throw new ConfigurationError(
+      INPUT.url,
+      redactUrlCredentials(inputs.optional(INPUT.url) ?? ''),
+      `an address without user name and password when auth is ${kind} (a call carries one Authorization header): remove them from url, or leave auth and token empty`,
+      { hideValue: true },
+    );
   }
   if (kind === 'bearer') {
-    if (!token) throw new ConfigurationError(INPUT.token, undefined, 'a bearer token (from a secret) with auth: bearer');
-    if (/^bearer\s/i.test(token)) throw new ConfigurationError(INPUT.token, token, 'the token alone, without the `Bearer ` prefix (it is added)', { hideValue: true });
-    if ([...token].some((c) => /\s/.test(c) || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) throw new ConfigurationError(INPUT.token, token, 'a token without spaces, line breaks or control characters (it is sent in a header)', { hideValue: true });
+    if (!token)
+      throw new ConfigurationError(INPUT.token, undefined, 'a bearer token (from a secret) with auth: bearer');
+    if (/^bearer\s/i.test(token))
+      throw new ConfigurationError(INPUT.token, token, 'the token alone, without the `Bearer ` prefix (it is added)', {
+        hideValue: true,
+      });
+    if ([...token].some((c) => /\s/.test(c) || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+      throw new ConfigurationError(
+        INPUT.token,
+        token,
+        'a token without spaces, line breaks or control characters (it is sent in a header)',
+        { hideValue: true },
+      );
     return { kind: 'bearer', token };
   }
   if (kind === 'serviceaccount') {
-    if (token) throw new ConfigurationError(INPUT.auth, kind, 'bearer when a token is given (serviceaccount mints its own)');
+    if (token)
+      throw new ConfigurationError(INPUT.auth, kind, 'bearer when a token is given (serviceaccount mints its own)');
     const saNamespace = inputs.kubeName(INPUT.serviceAccountNamespace, 'label', 'the name of a namespace') ?? namespace;
-    if (!saNamespace) throw new ConfigurationError(INPUT.serviceAccountNamespace, undefined, 'the namespace of the ServiceAccount (or give namespace)');
+    if (!saNamespace)
+      throw new ConfigurationError(
+        INPUT.serviceAccountNamespace,
+        undefined,
+        'the namespace of the ServiceAccount (or give namespace)',
+      );
     const expirationMs = inputs.duration(INPUT.tokenExpiration, '10m', { positive: true });
-    if (expirationMs < 600_000 || expirationMs > 48 * 3_600_000) throw new ConfigurationError(INPUT.tokenExpiration, inputs.optional(INPUT.tokenExpiration), 'a duration from 10m (the TokenRequest API\'s minimum) to 48h');
+    if (expirationMs < 600_000 || expirationMs > 48 * 3_600_000)
+      throw new ConfigurationError(
+        INPUT.tokenExpiration,
+        inputs.optional(INPUT.tokenExpiration),
+        "a duration from 10m (the TokenRequest API's minimum) to 48h",
+      );
     return {
       kind: 'serviceaccount',
-      serviceAccount: inputs.kubeName(INPUT.serviceAccount, 'subdomain', 'the name of a ServiceAccount', 'default-editor') as string,
+      serviceAccount: inputs.kubeName(
+        INPUT.serviceAccount,
+        'subdomain',
+        'the name of a ServiceAccount',
+        'default-editor',
+      ) as string,
       namespace: saNamespace,
-      audience: inputs.matching(INPUT.audience, /^[^\s,]+$/, 'one audience without spaces or commas, e.g. istio-ingressgateway.istio-system.svc.cluster.local', DEFAULT_AUDIENCE) as string,
+      audience: inputs.matching(
+        INPUT.audience,
+        /^[^\s,]+$/,
+        'one audience without spaces or commas, e.g. istio-ingressgateway.istio-system.svc.cluster.local',
+        DEFAULT_AUDIENCE,
+      ) as string,
       expirationSeconds: Math.round(expirationMs / 1000),
     };
   }
@@ -180,31 +322,73 @@ function auth(inputs: Inputs, credentials: { username: string; password: string 
 }
 
 /** Reads and checks every input before anything is called. `readFile` reads payload-file and expected-file. */
-export function readSettings(inputs: Inputs, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'), exists: (path: string) => boolean = existsSync): Settings {
+export function readSettings(
+  inputs: Inputs,
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+  exists: (path: string) => boolean = existsSync,
+): Settings {
   const { target: t, namespace, credentials } = target(inputs);
-  const payload = document(inputs, INPUT.payload, INPUT.payloadFile, readFile, 'a JSON request body ({"instances": ...} or {"inputs": ...}) or a JSON list of rows');
-  if (!payload) throw new ConfigurationError(INPUT.payload, undefined, 'a JSON request body ({"instances": [...]} for v1, {"inputs": [...]} for v2) or plain rows such as [[5.1, 3.5, 1.4, 0.2]] (or payload-file)');
-  if (payload.value === null || typeof payload.value !== 'object') throw new ConfigurationError(payload.input, JSON.stringify(payload.value), 'a JSON object (a request body) or a JSON list (rows)');
-  if (Array.isArray(payload.value) && payload.value.length === 0) throw new ConfigurationError(payload.input, '[]', 'at least one row, e.g. [[5.1, 3.5, 1.4, 0.2]]');
+  const payload = document(
+    inputs,
+    INPUT.payload,
+    INPUT.payloadFile,
+    readFile,
+    'a JSON request body ({"instances": ...} or {"inputs": ...}) or a JSON list of rows',
+  );
+  if (!payload)
+    throw new ConfigurationError(
+      INPUT.payload,
+      undefined,
+      'a JSON request body ({"instances": [...]} for v1, {"inputs": [...]} for v2) or plain rows such as [[5.1, 3.5, 1.4, 0.2]] (or payload-file)',
+    );
+  if (payload.value === null || typeof payload.value !== 'object')
+    throw new ConfigurationError(
+      payload.input,
+      JSON.stringify(payload.value),
+      'a JSON object (a request body) or a JSON list (rows)',
+    );
+  if (Array.isArray(payload.value) && payload.value.length === 0)
+    throw new ConfigurationError(payload.input, '[]', 'at least one row, e.g. [[5.1, 3.5, 1.4, 0.2]]');
   const expected = document(inputs, INPUT.expected, INPUT.expectedFile, readFile, 'the expected answer as JSON');
   const compare = inputs.choice(INPUT.compare, COMPARE_MODES, 'subset');
   const toleranceText = inputs.optional(INPUT.tolerance);
-  const tolerance = toleranceText === undefined ? (compare === 'exact' ? { absolute: 0, relative: 0 } : DEFAULT_TOLERANCE) : parseTolerance(toleranceText);
+  const tolerance =
+    toleranceText === undefined
+      ? compare === 'exact'
+        ? { absolute: 0, relative: 0 }
+        : DEFAULT_TOLERANCE
+      : parseTolerance(toleranceText);
   if (!tolerance) throw new ConfigurationError(INPUT.tolerance, toleranceText, TOLERANCE_FORM);
   const datatype = inputs.optional(INPUT.datatype)?.toUpperCase();
-  if (datatype && !(V2_DATATYPES as readonly string[]).includes(datatype)) throw new ConfigurationError(INPUT.datatype, datatype, `one of ${V2_DATATYPES.join(', ')}`);
+  if (datatype && !(V2_DATATYPES as readonly string[]).includes(datatype))
+    throw new ConfigurationError(INPUT.datatype, datatype, `one of ${V2_DATATYPES.join(', ')}`);
   const inputName = inputs.optional(INPUT.inputName);
-  if (inputName !== undefined && /\s/.test(inputName)) throw new ConfigurationError(INPUT.inputName, inputName, 'an input name without spaces, e.g. input-0');
+  if (inputName !== undefined && /\s/.test(inputName))
+    throw new ConfigurationError(INPUT.inputName, inputName, 'an input name without spaces, e.g. input-0');
 
   const a = auth(inputs, credentials, namespace);
   const assertTokenRequired = inputs.boolean(INPUT.assertTokenRequired, false);
-  if (assertTokenRequired && a.kind === 'none') throw new ConfigurationError(INPUT.assertTokenRequired, 'true', 'false with auth: none (the check compares a call with a token to one without)');
+  if (assertTokenRequired && a.kind === 'none')
+    throw new ConfigurationError(
+      INPUT.assertTokenRequired,
+      'true',
+      'false with auth: none (the check compares a call with a token to one without)',
+    );
 
   const maxP95 = inputs.optional(INPUT.maxP95Ms);
-  if (maxP95 !== undefined && !(/^\d+(\.\d+)?$/.test(maxP95) && Number(maxP95) > 0)) throw new ConfigurationError(INPUT.maxP95Ms, maxP95, 'a positive number of milliseconds such as 250');
+  if (maxP95 !== undefined && !(/^\d+(\.\d+)?$/.test(maxP95) && Number(maxP95) > 0))
+    throw new ConfigurationError(INPUT.maxP95Ms, maxP95, 'a positive number of milliseconds such as 250');
   const kubeconfig = inputs.optional(INPUT.kubeconfig);
-  if (kubeconfig !== undefined && !exists(kubeconfig)) throw new ConfigurationError(INPUT.kubeconfig, kubeconfig, 'the path of a kubeconfig file that exists, or empty to use KUBECONFIG or the in-cluster service account');
-  const durationMs = inputs.optional(INPUT.duration) !== undefined ? inputs.duration(INPUT.duration, '0', { positive: true }) : undefined;
+  if (kubeconfig !== undefined && !exists(kubeconfig))
+    throw new ConfigurationError(
+      INPUT.kubeconfig,
+      kubeconfig,
+      'the path of a kubeconfig file that exists, or empty to use KUBECONFIG or the in-cluster service account',
+    );
+  const durationMs =
+    inputs.optional(INPUT.duration) !== undefined
+      ? inputs.duration(INPUT.duration, '0', { positive: true })
+      : undefined;
   return {
     ...(kubeconfig ? { kubeconfig } : {}),
     target: t,

@@ -58,14 +58,19 @@ export function setOutputs(r: SmokeReport): void {
 }
 
 export async function writeSummary(r: SmokeReport): Promise<void> {
-  await core.summary.addHeading('smoke-test-endpoint', 2).addRaw(clean(reportMarkdown(r)), true).write();
+  await core.summary
+    .addHeading('smoke-test-endpoint', 2)
+    .addRaw(clean(reportMarkdown(r)), true)
+    .write();
 }
 
 /** The markdown of a run that stopped with an error (for report-markdown and the job summary). */
 export function failureMarkdown(model: string, error: unknown): string {
   const message = error instanceof Error ? error.message : describeError(error);
   const details = error instanceof KfopsError ? error.details : {};
-  return clean(`#### Smoke test of \`${model}\`: failed\n\n${message}\n\n${details.cause ? `- Cause: ${details.cause}\n` : ''}${details.fix ? `- Fix: ${details.fix}\n` : ''}`);
+  return clean(
+    `#### Smoke test of \`${model}\`: failed\n\n${message}\n\n${details.cause ? `- Cause: ${details.cause}\n` : ''}${details.fix ? `- Fix: ${details.fix}\n` : ''}`,
+  );
 }
 
 /** Outputs and job summary of a failed run: passed false, and the error as the report. */
