@@ -394,3 +394,77 @@ export async function resolveModel(
         : {}),
   };
 }
+
+/** An alias moved: the version it points at now (read back from the registry) and the one before, if any. */
+export interface AliasMove {
+  name: string;
+  alias: string;
+  version: string;
+  previousVersion?: string;
+}
+
+/** The version an alias points at, or undefined when the model has no such alias. */
+export async function readAlias(client: MlflowClient, name: string, alias: string): Promise<string | undefined> {
+  try {
+    const r = await client.call<{ model_version?: ModelVersion }>('GET', 'registered-models/alias', { name, alias });
+    return r.model_version?.version;
+  } catch (error) {
+    if (
+      error instanceof MlflowError &&
+      (error.errorCode === 'RESOURCE_DOES_NOT_EXIST' || error.errorCode === 'INVALID_PARAMETER_VALUE')
+    ) {
+      // The alias is missing, or the model is (registeredModel says which, with its own fix).
+      await client.registeredModel(name);
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Points `alias` of registered model `name` at `version` (POST registered-models/alias), then reads it
+ * back (GET registered-models/alias) and fails unless it reads `version`. The version the alias pointed
+ * at before is returned, so a caller can record it (and point it back).
+ */
+export async function moveAlias(
+  client: MlflowClient,
+  name: string,
+  alias: string,
+  version: string,
+): Promise<AliasMove> {
+  const previousVersion = await readAlias(client, name, alias);
+  try {
+    await client.call('POST', 'registered-models/alias', undefined, { name, alias, version });
+  } catch (error) {
+    if (error instanceof MlflowError && (error.status === 401 || error.status === 403)) {
+      throw new MlflowError(
+        `The MLflow tracking server at ${client.url} refused to set alias "${alias}" of "${name}" (${error.status})`,
+        {
+          cause: error.details.cause ?? `HTTP ${error.status}`,
+          fix: `give the credentials (mlflow-username/mlflow-password or mlflow-token) the EDIT permission on registered model "${name}"`,
+        },
+        error.status,
+        error.errorCode,
+        { cause: error },
+      );
+    }
+    if (error instanceof MlflowError && error.errorCode === 'RESOURCE_DOES_NOT_EXIST') {
+      // Which one is missing: the model, or the version.
+      await client.version(name, version);
+    }
+    throw error;
+  }
+  const now = await readAlias(client, name, alias);
+  if (now !== version) {
+    throw new MlflowError(`Alias "${alias}" of "${name}" did not move to version ${version}`, {
+      cause: `reading it back after setting it gave ${now === undefined ? 'no alias' : `version ${now}`}`,
+      fix: 'another run may have moved it at the same time (run releases of one model one at a time), or a proxy in front of the tracking server answers writes without forwarding them',
+    });
+  }
+  return { name, alias, version, ...(previousVersion !== undefined ? { previousVersion } : {}) };
+}
+
+/** The MLflow UI page of a model version (the tracking server serves the UI at its root). */
+export function modelVersionUrl(trackingUrl: string, name: string, version: string): string {
+  return `${trackingUrl.replace(/\/+$/, '')}/#/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`;
+}
