@@ -4,7 +4,7 @@ import { KfopsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { KubeClient } from '../kube/client.js';
-import { podProblems } from '../kube/diagnose.js';
+import { podProblems, type PodProblem } from '../kube/diagnose.js';
 import { deploymentRule, type ReadinessRule } from '../kube/readiness.js';
 import { conditionsOf, type Condition, type KubeObject, type ObjectRef } from '../kube/types.js';
 import { waitUntil, type WatchTarget } from '../kube/wait.js';
@@ -162,213 +162,307 @@ export function storageFix(text: string): string {
 
 const tail = (text: string | undefined, lines = 12): string => (text ?? '').trim().split('\n').slice(-lines).join('\n');
 
-/**
- * Decides, from the InferenceService, its pods and Events, whether the rollout is ready, still going,
- * or failed with a known cause (each with its fix). Pure: the waiter calls it on every change.
- */
-export function assess(state: WatchState, o: AssessOptions): Assessment {
-  const isvc = state.isvc;
-  if (!isvc) return { state: 'pending', message: 'the InferenceService does not exist yet' };
-  const s = statusOf(isvc);
-  const created = s.components?.predictor?.latestCreatedRevision;
-  const statusWritten = stableJson(isvc['status'] ?? null) !== o.baselineStatus;
-  const newRevision = !o.expectNewRevision || (created !== undefined && created !== o.expectNewRevision.previous);
-  // A status written since the apply counts for failures; Ready also needs the new revision.
-  const reconciled = !o.changed || statusWritten;
-  const latestCreated = reconciled ? created : undefined;
+/** What the rules read: the observed state and the options, with the facts several rules share computed once. */
+export interface Observed {
+  state: WatchState;
+  o: AssessOptions;
+  isvc: KubeObject;
+  status: Status;
+  /** status.components.predictor.latestCreatedRevision as written. */
+  created: string | undefined;
+  /** A status written since the apply (or nothing changed): it counts for failures. */
+  reconciled: boolean;
+  /** The latest created revision when the status counts, else undefined. */
+  latestCreated: string | undefined;
+  /** The revision expected by the apply exists (or none is expected). */
+  newRevision: boolean;
+  /** Pods of the revision being rolled out (or created since the apply). */
+  pods: KubeObject[];
+  conditions: Condition[];
+  /** Conditions whose status is False. */
+  bad: Condition[];
+  ready: Condition | undefined;
+}
 
-  // Pods of the revision being rolled out (or created since the apply).
-  const pods = [...state.pods.values()].filter((p) => {
-    const rev = p.metadata.labels?.[REVISION_LABEL];
-    if (latestCreated && rev) return rev === latestCreated;
-    return time(p.metadata.creationTimestamp) >= o.since - 2000;
-  });
-  for (const pod of pods) {
-    const v1 = pod as unknown as V1Pod;
-    const name = pod.metadata.name;
-    const warnings = warningsFor(state.events, new Set([name]));
+/** One pod of the rollout, as the pod rules read it. */
+export interface ObservedPod {
+  pod: KubeObject;
+  v1: V1Pod;
+  name: string;
+}
+
+/** One verdict about the InferenceService: the assessment when it applies, else undefined (the next rule is tried). */
+export interface AssessRule {
+  name: string;
+  check(f: Observed): Assessment | undefined;
+}
+
+/** One verdict about a pod of the rollout, tried for each pod before its problems. */
+export interface PodRule {
+  name: string;
+  check(f: Observed, pod: ObservedPod): Assessment | undefined;
+}
+
+/** One verdict about a problem of a pod (from podProblems), tried for each problem of each pod. */
+export interface PodProblemRule {
+  name: string;
+  check(f: Observed, pod: ObservedPod, p: PodProblem): Assessment | undefined;
+}
+
+const failed = (message: string, failure: NonNullable<Assessment['failure']>): Assessment => ({
+  state: 'failed',
+  message,
+  failure,
+});
+const pending = (message: string): Assessment => ({ state: 'pending', message });
+
+/** The storage-initializer of a pod exited non-zero: it could not download the model. */
+export const storageInitializerRule: PodRule = {
+  name: 'storage-initializer failed',
+  check(f, { v1, name }) {
     const init = (v1.status?.initContainerStatuses ?? []).find((c) => c.name === STORAGE_INITIALIZER);
     const term = init?.state?.terminated ?? init?.lastState?.terminated;
-    if (init && term && term.exitCode !== 0) {
-      const output = tail(term.message);
-      return {
-        state: 'failed',
-        message: `storage-initializer of pod ${name} failed`,
-        failure: {
-          kind: 'storage-initializer',
-          headline: `the storage-initializer could not download the model (pod ${name}, exit code ${term.exitCode}${term.reason ? `, ${term.reason}` : ''})`,
-          cause: output ? `it printed:\n${output}` : 'it printed no termination message',
-          fix: storageFix(`${output}\n${warnings.join('\n')}`),
-          pod: name,
-          container: STORAGE_INITIALIZER,
-          previousLog: !init.state?.terminated,
-        },
-      };
-    }
-    for (const p of podProblems(v1)) {
-      if (
-        p.kind === 'image-pull' &&
-        (p.reason !== 'ErrImagePull' || /not found|manifest unknown|unauthorized|denied|invalid/i.test(p.message))
-      ) {
-        return {
-          state: 'failed',
-          message: `image pull failed for ${name}/${p.container}`,
-          failure: {
-            kind: 'image-pull',
-            headline: `the image of container ${p.container} cannot be pulled (pod ${name}: ${p.reason})`,
-            cause: p.message,
-            fix: `${p.fix}; for a runtime image, check the ServingRuntime (runtime input) and that the cluster may reach its registry`,
-            pod: name,
-            ...(p.container ? { container: p.container } : {}),
-          },
-        };
-      }
-      if (p.kind === 'crash' && (p.restarts ?? 0) > 0 && /CrashLoopBackOff/.test(p.reason)) {
-        return {
-          state: 'failed',
-          message: `container ${p.container} of ${name} is crash-looping`,
-          failure: {
-            kind: 'crash-loop',
-            headline: `container ${p.container} of pod ${name} keeps crashing (${p.reason}, ${p.restarts} restart(s))`,
-            cause: p.message ? `its termination message:\n${tail(p.message)}` : 'no termination message',
-            fix: /OOMKilled/.test(p.reason)
-              ? p.fix
-              : 'the model server exits on start: read its log tail; usual causes are a model-format/runtime mismatch, files missing from the model directory, or a Python dependency the model needs (MLflow models: their requirements.txt)',
-            pod: name,
-            ...(p.container ? { container: p.container } : {}),
-            previousLog: true,
-          },
-        };
-      }
-      if (p.kind === 'container-config') {
-        return {
-          state: 'failed',
-          message: `container config error in ${name}`,
-          failure: {
-            kind: 'container-config',
-            headline: `pod ${name} cannot start container ${p.container}: ${p.reason}`,
-            cause: p.message,
-            fix: p.fix,
-            pod: name,
-          },
-        };
-      }
-      if (p.kind === 'unschedulable' || p.kind === 'volume') {
-        const reasons = eventReasons(state.events, name);
-        const since =
-          time((v1.status?.conditions ?? []).find((c) => c.type === 'PodScheduled')?.lastTransitionTime as unknown) ||
-          time(pod.metadata.creationTimestamp);
-        if (reasons.has('TriggeredScaleUp') && !reasons.has('NotTriggerScaleUp')) {
-          return {
-            state: 'pending',
-            message: `pod ${name} is unschedulable; the cluster autoscaler is adding a node (${p.message})`,
-          };
-        }
-        if (!reasons.has('NotTriggerScaleUp') && o.now - since < o.unschedulableGraceMs) {
-          return { state: 'pending', message: `pod ${name} is unschedulable for now: ${p.message}` };
-        }
-        return {
-          state: 'failed',
-          message: `pod ${name} cannot be scheduled`,
-          failure: {
-            kind: 'unschedulable',
-            headline: `pod ${name} cannot be scheduled`,
-            cause: `${p.message}${reasons.has('NotTriggerScaleUp') ? '\nThe cluster autoscaler will not add a node for it (NotTriggerScaleUp).' : ''}`,
-            fix: `${p.fix} (the resources input sets the predictor's requests)`,
-            pod: name,
-          },
-        };
-      }
-    }
-  }
+    if (!init || !term || term.exitCode === 0) return undefined;
+    const output = tail(term.message);
+    const warnings = warningsFor(f.state.events, new Set([name]));
+    return failed(`storage-initializer of pod ${name} failed`, {
+      kind: 'storage-initializer',
+      headline: `the storage-initializer could not download the model (pod ${name}, exit code ${term.exitCode}${term.reason ? `, ${term.reason}` : ''})`,
+      cause: output ? `it printed:\n${output}` : 'it printed no termination message',
+      fix: storageFix(`${output}\n${warnings.join('\n')}`),
+      pod: name,
+      container: STORAGE_INITIALIZER,
+      previousLog: !init.state?.terminated,
+    });
+  },
+};
 
-  if (!reconciled) {
-    return {
-      state: 'pending',
-      message: `waiting for the KServe controller to reconcile the change (${isvc['status'] ? 'no status written since the apply' : 'no status yet'})`,
-    };
-  }
-  const failure = s.modelStatus?.lastFailureInfo;
-  if (failure?.reason) {
-    return {
-      state: 'failed',
-      message: `model failure ${failure.reason}`,
-      failure: {
-        kind: 'model-load',
-        headline: `KServe reports ${failure.reason} for the model${s.modelStatus?.transitionStatus ? ` (transition status ${s.modelStatus.transitionStatus})` : ''}`,
-        cause:
-          `${failure.message ?? ''}${failure.exitCode !== undefined ? ` (exit code ${failure.exitCode})` : ''}`.trim() ||
-          failure.reason,
-        fix: modelFailureFix(failure.reason),
-      },
-    };
-  }
-  const conditions = conditionsOf(isvc);
-  const bad = conditions.filter((c) => c.status === 'False');
-  const revisionFailed = bad.find(
-    (c) => c.reason === 'RevisionFailed' || /Initial scale was never achieved/i.test(c.message ?? ''),
-  );
-  if (revisionFailed) {
-    const neverScaled = /Initial scale was never achieved/i.test(revisionFailed.message ?? '');
-    const podNote = pods.length ? '' : ' No pod of the revision is left to inspect.';
-    return {
-      state: 'failed',
-      message: `${revisionFailed.type}: RevisionFailed`,
-      failure: {
-        kind: 'revision-failed',
-        headline: `the predictor revision failed (${revisionFailed.type} ${revisionFailed.reason ?? ''}${latestCreated ? `, revision ${latestCreated}` : ''})`,
-        cause: `${revisionFailed.message ?? ''}${podNote}`,
-        related: [latestCreated ?? ''],
-        fix: neverScaled
-          ? "no pod of the revision ever became ready. Most often the storage-initializer could not download the model (missing or wrong S3 credentials: set s3-access-key-id/s3-secret-access-key and s3-endpoint), otherwise the model server crashed or the pod could not be scheduled; kubectl describe the revision's pods shows which"
-          : 'read the message above; fix the predictor spec and deploy again',
-      },
-    };
-  }
-  const missing = bad.find((c) => c.reason === 'RevisionMissing');
-  if (missing) {
-    const since = time((missing as Condition & { lastTransitionTime?: string }).lastTransitionTime) || o.since;
-    if (o.now - Math.max(since, o.since) >= o.revisionMissingGraceMs) {
-      return {
-        state: 'failed',
-        message: `${missing.type}: RevisionMissing`,
-        failure: {
-          kind: 'revision-missing',
-          headline: `the predictor has no ready revision (${missing.type} RevisionMissing for ${formatDuration(o.now - Math.max(since, o.since))})`,
-          cause: missing.message ?? 'RevisionMissing',
-          fix: 'Knative could not create a ready revision of the predictor: check the Knative Service and Revision of the predictor (kubectl get ksvc,revision -n <namespace>) and the knative-serving controller logs; a revision deleted by hand is recreated by deploying again',
-        },
-      };
+export const imagePullRule: PodProblemRule = {
+  name: 'image cannot be pulled',
+  check: (_f, { name }, p) => {
+    if (p.kind !== 'image-pull') return undefined;
+    // A plain ErrImagePull may be a registry blip; it fails the wait only when the message says the image is wrong.
+    if (p.reason === 'ErrImagePull' && !/not found|manifest unknown|unauthorized|denied|invalid/i.test(p.message))
+      return undefined;
+    return failed(`image pull failed for ${name}/${p.container}`, {
+      kind: 'image-pull',
+      headline: `the image of container ${p.container} cannot be pulled (pod ${name}: ${p.reason})`,
+      cause: p.message,
+      fix: `${p.fix}; for a runtime image, check the ServingRuntime (runtime input) and that the cluster may reach its registry`,
+      pod: name,
+      ...(p.container ? { container: p.container } : {}),
+    });
+  },
+};
+
+export const crashLoopRule: PodProblemRule = {
+  name: 'container crash-looping',
+  check: (_f, { name }, p) => {
+    if (p.kind !== 'crash' || (p.restarts ?? 0) === 0 || !/CrashLoopBackOff/.test(p.reason)) return undefined;
+    return failed(`container ${p.container} of ${name} is crash-looping`, {
+      kind: 'crash-loop',
+      headline: `container ${p.container} of pod ${name} keeps crashing (${p.reason}, ${p.restarts} restart(s))`,
+      cause: p.message ? `its termination message:\n${tail(p.message)}` : 'no termination message',
+      fix: /OOMKilled/.test(p.reason)
+        ? p.fix
+        : 'the model server exits on start: read its log tail; usual causes are a model-format/runtime mismatch, files missing from the model directory, or a Python dependency the model needs (MLflow models: their requirements.txt)',
+      pod: name,
+      ...(p.container ? { container: p.container } : {}),
+      previousLog: true,
+    });
+  },
+};
+
+export const containerConfigRule: PodProblemRule = {
+  name: 'container config error',
+  check: (_f, { name }, p) =>
+    p.kind !== 'container-config'
+      ? undefined
+      : failed(`container config error in ${name}`, {
+          kind: 'container-config',
+          headline: `pod ${name} cannot start container ${p.container}: ${p.reason}`,
+          cause: p.message,
+          fix: p.fix,
+          pod: name,
+        }),
+};
+
+/** Unschedulable: pending while the cluster autoscaler adds a node or within the grace, then failed. */
+export const unschedulableRule: PodProblemRule = {
+  name: 'pod unschedulable',
+  check: (f, { pod, v1, name }, p) => {
+    if (p.kind !== 'unschedulable' && p.kind !== 'volume') return undefined;
+    const reasons = eventReasons(f.state.events, name);
+    const since =
+      time((v1.status?.conditions ?? []).find((c) => c.type === 'PodScheduled')?.lastTransitionTime as unknown) ||
+      time(pod.metadata.creationTimestamp);
+    if (reasons.has('TriggeredScaleUp') && !reasons.has('NotTriggerScaleUp'))
+      return pending(`pod ${name} is unschedulable; the cluster autoscaler is adding a node (${p.message})`);
+    if (!reasons.has('NotTriggerScaleUp') && f.o.now - since < f.o.unschedulableGraceMs)
+      return pending(`pod ${name} is unschedulable for now: ${p.message}`);
+    return failed(`pod ${name} cannot be scheduled`, {
+      kind: 'unschedulable',
+      headline: `pod ${name} cannot be scheduled`,
+      cause: `${p.message}${reasons.has('NotTriggerScaleUp') ? '\nThe cluster autoscaler will not add a node for it (NotTriggerScaleUp).' : ''}`,
+      fix: `${p.fix} (the resources input sets the predictor's requests)`,
+      pod: name,
+    });
+  },
+};
+
+/** Tried in order for each problem of each pod. */
+export const POD_PROBLEM_RULES: readonly PodProblemRule[] = [
+  imagePullRule,
+  crashLoopRule,
+  containerConfigRule,
+  unschedulableRule,
+];
+
+/** Tried for each pod of the rollout, before its problems. */
+export const POD_RULES: readonly PodRule[] = [storageInitializerRule];
+
+/** The verdict and the name of the rule that gave it. */
+export interface Verdict {
+  rule: string;
+  assessment: Assessment;
+}
+
+/**
+ * The first pod of the rollout with a known problem decides: the pod rules first, then each of its problems
+ * (in podProblems' order) against the problem rules.
+ */
+function podVerdict(f: Observed): Verdict | undefined {
+  for (const pod of f.pods) {
+    const observed: ObservedPod = { pod, v1: pod as unknown as V1Pod, name: pod.metadata.name };
+    for (const rule of POD_RULES) {
+      const assessment = rule.check(f, observed);
+      if (assessment) return { rule: rule.name, assessment };
     }
-    return { state: 'pending', message: `${missing.type} is False (RevisionMissing): ${missing.message ?? ''}`.trim() };
-  }
-  const ready = conditions.find((c) => c.type === 'Ready');
-  if (ready?.status === 'True' && !newRevision) {
-    return { state: 'pending', message: `waiting for a new predictor revision (latest created: ${created ?? 'none'})` };
-  }
-  if (ready?.status === 'True') {
-    if (o.deploymentMode === 'RawDeployment' && o.changed) {
-      // KServe reports Ready from the Deployment's Available condition, which stays True while a rolling
-      // update still runs the old pods: the rollout itself must be complete.
-      if (!state.deployment)
-        return { state: 'pending', message: `Ready, waiting for Deployment ${isvc.metadata.name}-predictor` };
-      const rollout = deploymentRule.check(state.deployment);
-      if (rollout.state !== 'ready')
-        return {
-          state: 'pending',
-          message: `Ready, waiting for the predictor Deployment's rollout: ${rollout.message}`,
-        };
+    for (const p of podProblems(observed.v1)) {
+      for (const rule of POD_PROBLEM_RULES) {
+        const assessment = rule.check(f, observed, p);
+        if (assessment) return { rule: rule.name, assessment };
+      }
     }
-    const traffic = trafficOf(isvc);
-    const latest = traffic.filter((t) => t.latest).reduce((n, t) => n + t.percent, 0);
-    if (traffic.length && o.latestPercent !== undefined && latest !== o.latestPercent) {
-      return {
-        state: 'pending',
-        message: `Ready, waiting for traffic: the latest revision has ${latest}% (want ${o.latestPercent}%)`,
-      };
-    }
-    const message = `Ready${created ? ` (revision ${created})` : ''}${traffic.length ? ` (${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')})` : ''}`;
-    const restarting = pods.flatMap((p) => podProblems(p as unknown as V1Pod)).find((p) => p.kind === 'crash');
+  }
+  return undefined;
+}
+
+export const notReconciledRule: AssessRule = {
+  name: 'change not reconciled yet',
+  check: (f) =>
+    f.reconciled
+      ? undefined
+      : pending(
+          `waiting for the KServe controller to reconcile the change (${f.isvc['status'] ? 'no status written since the apply' : 'no status yet'})`,
+        ),
+};
+
+export const modelFailureRule: AssessRule = {
+  name: 'model failure reported',
+  check: ({ status: s }) => {
+    const failure = s.modelStatus?.lastFailureInfo;
+    if (!failure?.reason) return undefined;
+    return failed(`model failure ${failure.reason}`, {
+      kind: 'model-load',
+      headline: `KServe reports ${failure.reason} for the model${s.modelStatus?.transitionStatus ? ` (transition status ${s.modelStatus.transitionStatus})` : ''}`,
+      cause:
+        `${failure.message ?? ''}${failure.exitCode !== undefined ? ` (exit code ${failure.exitCode})` : ''}`.trim() ||
+        failure.reason,
+      fix: modelFailureFix(failure.reason),
+    });
+  },
+};
+
+const NEVER_SCALED = /Initial scale was never achieved/i;
+
+export const revisionFailedRule: AssessRule = {
+  name: 'revision failed',
+  check: (f) => {
+    const c = f.bad.find((x) => x.reason === 'RevisionFailed' || NEVER_SCALED.test(x.message ?? ''));
+    if (!c) return undefined;
+    const podNote = f.pods.length ? '' : ' No pod of the revision is left to inspect.';
+    return failed(`${c.type}: RevisionFailed`, {
+      kind: 'revision-failed',
+      headline: `the predictor revision failed (${c.type} ${c.reason ?? ''}${f.latestCreated ? `, revision ${f.latestCreated}` : ''})`,
+      cause: `${c.message ?? ''}${podNote}`,
+      related: [f.latestCreated ?? ''],
+      fix: NEVER_SCALED.test(c.message ?? '')
+        ? "no pod of the revision ever became ready. Most often the storage-initializer could not download the model (missing or wrong S3 credentials: set s3-access-key-id/s3-secret-access-key and s3-endpoint), otherwise the model server crashed or the pod could not be scheduled; kubectl describe the revision's pods shows which"
+        : 'read the message above; fix the predictor spec and deploy again',
+    });
+  },
+};
+
+/** RevisionMissing: pending within its grace (Knative reports it briefly while it creates a revision), then failed. */
+export const revisionMissingRule: AssessRule = {
+  name: 'revision missing',
+  check: ({ bad, o }) => {
+    const c = bad.find((x) => x.reason === 'RevisionMissing');
+    if (!c) return undefined;
+    const since = Math.max(
+      time((c as Condition & { lastTransitionTime?: string }).lastTransitionTime) || o.since,
+      o.since,
+    );
+    if (o.now - since < o.revisionMissingGraceMs)
+      return pending(`${c.type} is False (RevisionMissing): ${c.message ?? ''}`.trim());
+    return failed(`${c.type}: RevisionMissing`, {
+      kind: 'revision-missing',
+      headline: `the predictor has no ready revision (${c.type} RevisionMissing for ${formatDuration(o.now - since)})`,
+      cause: c.message ?? 'RevisionMissing',
+      fix: 'Knative could not create a ready revision of the predictor: check the Knative Service and Revision of the predictor (kubectl get ksvc,revision -n <namespace>) and the knative-serving controller logs; a revision deleted by hand is recreated by deploying again',
+    });
+  },
+};
+
+const isReady = (f: Observed): boolean => f.ready?.status === 'True';
+
+export const oldRevisionReadyRule: AssessRule = {
+  name: 'Ready, but for the old revision',
+  check: (f) =>
+    isReady(f) && !f.newRevision
+      ? pending(`waiting for a new predictor revision (latest created: ${f.created ?? 'none'})`)
+      : undefined,
+};
+
+/**
+ * RawDeployment after a change: KServe reports Ready from the Deployment's Available condition, which stays
+ * True while a rolling update still runs the old pods, so the rollout itself must be complete.
+ */
+export const rolloutPendingRule: AssessRule = {
+  name: 'Ready, predictor Deployment still rolling out',
+  check: (f) => {
+    if (!isReady(f) || f.o.deploymentMode !== 'RawDeployment' || !f.o.changed) return undefined;
+    if (!f.state.deployment) return pending(`Ready, waiting for Deployment ${f.isvc.metadata.name}-predictor`);
+    const rollout = deploymentRule.check(f.state.deployment);
+    return rollout.state === 'ready'
+      ? undefined
+      : pending(`Ready, waiting for the predictor Deployment's rollout: ${rollout.message}`);
+  },
+};
+
+const latestShare = (traffic: TrafficTarget[]): number =>
+  traffic.filter((t) => t.latest).reduce((n, t) => n + t.percent, 0);
+
+export const trafficPendingRule: AssessRule = {
+  name: 'Ready, traffic not yet on the latest revision',
+  check: (f) => {
+    if (!isReady(f)) return undefined;
+    const traffic = trafficOf(f.isvc);
+    const latest = latestShare(traffic);
+    if (!traffic.length || f.o.latestPercent === undefined || latest === f.o.latestPercent) return undefined;
+    return pending(`Ready, waiting for traffic: the latest revision has ${latest}% (want ${f.o.latestPercent}%)`);
+  },
+};
+
+/** Ready; with a warning when a container of the rollout is failing (KServe can report Ready while the model server restarts). */
+export const readyRule: AssessRule = {
+  name: 'Ready',
+  check: (f) => {
+    if (!isReady(f)) return undefined;
+    const traffic = trafficOf(f.isvc);
+    const message = `Ready${f.created ? ` (revision ${f.created})` : ''}${traffic.length ? ` (${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')})` : ''}`;
+    const restarting = f.pods.flatMap((p) => podProblems(p as unknown as V1Pod)).find((p) => p.kind === 'crash');
     return restarting
       ? {
           state: 'ready',
@@ -376,14 +470,93 @@ export function assess(state: WatchState, o: AssessOptions): Assessment {
           warning: `InferenceService is Ready, but container ${restarting.container} of pod ${restarting.pod} is failing (${restarting.reason}, ${restarting.restarts ?? 0} restart(s)): KServe can report Ready while the model server crashes; call the endpoint (smoke test) before trusting it`,
         }
       : { state: 'ready', message };
-  }
-  const why = bad.filter((c) => c.type !== 'Ready').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
+  },
+};
+
+/** Anything else: pending, saying which conditions are not True yet. */
+export const notReadyRule: AssessRule = {
+  name: 'not Ready yet',
+  check: ({ ready, bad }) => {
+    const why = bad.filter((c) => c.type !== 'Ready').map((c) => `${c.type}${c.reason ? ` (${c.reason})` : ''}`);
+    return pending(
+      ready
+        ? `Ready is ${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}${why.length ? `; not ready: ${why.join(', ')}` : ''}`
+        : 'no Ready condition yet',
+    );
+  },
+};
+
+/**
+ * The rules about the InferenceService, in order, tried after the pod rules (a failing pod's cause is the most
+ * precise): an unreconciled change holds everything else back, then KServe's own failure reports, then Ready
+ * with its extra conditions. The last rule always answers.
+ */
+export const ASSESS_RULES: readonly AssessRule[] = [
+  notReconciledRule,
+  modelFailureRule,
+  revisionFailedRule,
+  revisionMissingRule,
+  oldRevisionReadyRule,
+  rolloutPendingRule,
+  trafficPendingRule,
+  readyRule,
+  notReadyRule,
+];
+
+/** The facts the rules share, computed once from the observed state. */
+export function observe(state: WatchState, o: AssessOptions, isvc: KubeObject): Observed {
+  const status = statusOf(isvc);
+  const created = status.components?.predictor?.latestCreatedRevision;
+  const statusWritten = stableJson(isvc['status'] ?? null) !== o.baselineStatus;
+  const reconciled = !o.changed || statusWritten;
+  const latestCreated = reconciled ? created : undefined;
+  const pods = [...state.pods.values()].filter((p) => {
+    const rev = p.metadata.labels?.[REVISION_LABEL];
+    if (latestCreated && rev) return rev === latestCreated;
+    return time(p.metadata.creationTimestamp) >= o.since - 2000;
+  });
+  const conditions = conditionsOf(isvc);
   return {
-    state: 'pending',
-    message: ready
-      ? `Ready is ${ready.status}${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}${why.length ? `; not ready: ${why.join(', ')}` : ''}`
-      : 'no Ready condition yet',
+    state,
+    o,
+    isvc,
+    status,
+    created,
+    reconciled,
+    latestCreated,
+    newRevision: !o.expectNewRevision || (created !== undefined && created !== o.expectNewRevision.previous),
+    pods,
+    conditions,
+    bad: conditions.filter((c) => c.status === 'False'),
+    ready: conditions.find((c) => c.type === 'Ready'),
   };
+}
+
+/** The verdict of the first rule that answers (pod rules, then ASSESS_RULES), with the rule's name. */
+export function assessWithRule(state: WatchState, o: AssessOptions): Verdict {
+  if (!state.isvc)
+    return {
+      rule: 'InferenceService absent',
+      assessment: pending('the InferenceService does not exist yet'),
+    };
+  const f = observe(state, o, state.isvc);
+  const byPod = podVerdict(f);
+  if (byPod) return byPod;
+  for (const rule of ASSESS_RULES) {
+    const assessment = rule.check(f);
+    if (assessment) return { rule: rule.name, assessment };
+  }
+  // notReadyRule always answers.
+  throw new Error('no InferenceService rule answered');
+}
+
+/**
+ * Decides, from the InferenceService, its pods and Events, whether the rollout is ready, still going,
+ * or failed with a known cause (each with its fix): the first rule that answers (see assessWithRule).
+ * Pure: the waiter calls it on every change.
+ */
+export function assess(state: WatchState, o: AssessOptions): Assessment {
+  return assessWithRule(state, o).assessment;
 }
 
 function modelFailureFix(reason: string): string {
