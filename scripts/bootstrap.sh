@@ -39,6 +39,9 @@ npm ci --no-audit --no-fund
 step "control plane binaries and kustomize (cached in $KFOPS_CACHE)"
 bash test/cluster/build.sh all >/dev/null
 
+step "act, the workflow runner of the pipeline tests (cached in $KFOPS_CACHE)"
+bash scripts/act.sh --version
+
 step "Python virtualenvs for the integration servers (test/python/*.txt, cached in $KFOPS_CACHE/venv)"
 shopt -s nullglob
 for req in test/python/*.txt; do
