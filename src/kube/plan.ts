@@ -157,175 +157,247 @@ export function planInstall(input: readonly KubeObject[]): Plan {
   }
 }
 
-function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
-  const objects = input.map((object) => ({ object, ref: refOf(object), gates: [] as string[], wave: 0 }));
-  const gates = new Map<string, Gate>();
-  const gate = (g: Omit<Gate, 'webhooks' | 'providers' | 'blocks'>): Gate => {
-    let existing = gates.get(g.key);
-    if (!existing) gates.set(g.key, (existing = { ...g, webhooks: [], providers: [], blocks: [] }));
-    return existing;
-  };
+interface Resource {
+  group: string;
+  version: string;
+  plural: string;
+  namespaced: boolean;
+}
 
-  // What the set defines: CRDs (kind -> plural, scope), namespaces and their labels.
-  const crds = new Map<string, { name: string; plural: string; namespaced: boolean }>();
-  const namespaceLabels = new Map<string, Record<string, string>>();
-  for (const { object } of objects) {
+/** What planWith builds, step by step. */
+interface PlanState {
+  readonly podGates: boolean;
+  readonly objects: PlannedObject[];
+  readonly gates: Map<string, Gate>;
+  /** CRDs of the set by "<group>/<Kind>": their name, plural and scope. */
+  readonly crds: Map<string, { name: string; plural: string; namespaced: boolean }>;
+  /** Namespaces of the set with their labels (and the kubernetes.io/metadata.name label the API server adds). */
+  readonly namespaceLabels: Map<string, Record<string, string>>;
+  /** Webhooks of the set that fail closed and are answered by a Service. */
+  readonly webhooks: Webhook[];
+  readonly byRef: Map<string, PlannedObject>;
+}
+
+type PlanStep = (s: PlanState) => void;
+
+/** The gate of that key, created on first use. */
+function gateOf(s: PlanState, g: Omit<Gate, 'webhooks' | 'providers' | 'blocks'>): Gate {
+  let existing = s.gates.get(g.key);
+  if (!existing) s.gates.set(g.key, (existing = { ...g, webhooks: [], providers: [], blocks: [] }));
+  return existing;
+}
+
+function resourceOf(s: PlanState, o: KubeObject): Resource {
+  const group = groupOf(o.apiVersion);
+  const version = o.apiVersion.split('/').pop() as string;
+  const crd = s.crds.get(`${group}/${o.kind}`);
+  if (crd) return { group, version, plural: crd.plural, namespaced: crd.namespaced };
+  return {
+    group,
+    version,
+    plural: pluralOf(o.kind),
+    namespaced: !CLUSTER_SCOPED_BUILTIN.has(o.kind) && o.metadata.namespace !== undefined,
+  };
+}
+
+const isWebhookConfiguration = (o: KubeObject): boolean =>
+  o.kind === 'ValidatingWebhookConfiguration' || o.kind === 'MutatingWebhookConfiguration';
+
+type Template = { template?: { metadata?: { labels?: Record<string, string> } } };
+const templateOf = (o: KubeObject): Template['template'] => (o['spec'] as Template | undefined)?.template;
+
+/** What the set defines: CRDs (kind -> plural, scope), namespaces and their labels. */
+const collectDefinitions: PlanStep = (s) => {
+  for (const { object } of s.objects) {
     if (object.kind === 'CustomResourceDefinition') {
       const spec = object['spec'] as { group: string; names: { kind: string; plural: string }; scope?: string };
-      crds.set(`${spec.group}/${spec.names.kind}`, {
+      s.crds.set(`${spec.group}/${spec.names.kind}`, {
         name: object.metadata.name,
         plural: spec.names.plural,
         namespaced: spec.scope !== 'Cluster',
       });
     }
     if (object.kind === 'Namespace' && object.apiVersion === 'v1') {
-      namespaceLabels.set(object.metadata.name, {
+      s.namespaceLabels.set(object.metadata.name, {
         ...(object.metadata.labels ?? {}),
         'kubernetes.io/metadata.name': object.metadata.name,
       });
     }
   }
-  const resourceOf = (o: KubeObject): { group: string; version: string; plural: string; namespaced: boolean } => {
-    const group = groupOf(o.apiVersion);
-    const version = o.apiVersion.split('/').pop() as string;
-    const crd = crds.get(`${group}/${o.kind}`);
-    if (crd) return { group, version, plural: crd.plural, namespaced: crd.namespaced };
-    return {
-      group,
-      version,
-      plural: pluralOf(o.kind),
-      namespaced: !CLUSTER_SCOPED_BUILTIN.has(o.kind) && o.metadata.namespace !== undefined,
-    };
-  };
+};
 
-  // Webhooks that fail closed, with the Service that answers them.
-  const webhooks: Webhook[] = [];
-  for (const { object } of objects) {
-    if (object.kind !== 'ValidatingWebhookConfiguration' && object.kind !== 'MutatingWebhookConfiguration') continue;
+/** Webhooks that fail closed, with the Service that answers them. */
+const collectWebhooks: PlanStep = (s) => {
+  for (const { object } of s.objects) {
+    if (!isWebhookConfiguration(object)) continue;
     for (const w of (object['webhooks'] as Webhook[] | undefined) ?? []) {
-      if ((w.failurePolicy ?? 'Fail') === 'Fail' && w.clientConfig?.service) webhooks.push(w);
+      if ((w.failurePolicy ?? 'Fail') === 'Fail' && w.clientConfig?.service) s.webhooks.push(w);
     }
   }
+};
 
-  for (const p of objects) {
+/** The service gates of one object: each fail-closed webhook that intercepts it (or, for a workload, its Pods). */
+function webhookGates(s: PlanState, p: PlannedObject, r: Resource, ns: string | undefined, crd: boolean): void {
+  const o = p.object;
+  const intercepted = [{ group: r.group, version: r.version, plural: r.plural, labels: o.metadata.labels ?? {} }];
+  if (s.podGates && ns && POD_OWNER_KINDS.includes(o.kind) && r.group !== '' && !crd) {
+    const template = templateOf(o);
+    if (template)
+      intercepted.push({ group: '', version: 'v1', plural: 'pods', labels: template.metadata?.labels ?? {} });
+  }
+  for (const w of s.webhooks) {
+    if (ns && !selectorMatches(w.namespaceSelector, s.namespaceLabels.get(ns) ?? { 'kubernetes.io/metadata.name': ns }))
+      continue;
+    const matches = intercepted.some(
+      (x) =>
+        (w.rules ?? []).some((rule) => ruleMatches(rule, x.group, x.version, x.plural, r.namespaced)) &&
+        selectorMatches(w.objectSelector, x.labels),
+    );
+    if (!matches) continue;
+    const svc = w.clientConfig?.service as { name: string; namespace: string };
+    const g = gateOf(s, {
+      key: `service:${svc.namespace}/${svc.name}`,
+      kind: 'service',
+      namespace: svc.namespace,
+      name: svc.name,
+    });
+    if (!g.webhooks.includes(w.name)) g.webhooks.push(w.name);
+    if (!p.gates.includes(g.key)) p.gates.push(g.key);
+  }
+}
+
+/** The gates each object waits for: its Namespace, the CRD of its kind, the Services of webhooks that intercept it. */
+const gateObjects: PlanStep = (s) => {
+  for (const p of s.objects) {
     const o = p.object;
-    const { group, version, plural, namespaced } = resourceOf(o);
-    const ns = namespaced ? o.metadata.namespace : undefined;
-    if (ns && o.kind !== 'Namespace') {
-      p.gates.push(gate({ key: `namespace:${ns}`, kind: 'namespace', name: ns }).key);
-    }
-    const crd = crds.get(`${group}/${o.kind}`);
+    const r = resourceOf(s, o);
+    const ns = r.namespaced ? o.metadata.namespace : undefined;
+    if (ns && o.kind !== 'Namespace')
+      p.gates.push(gateOf(s, { key: `namespace:${ns}`, kind: 'namespace', name: ns }).key);
+    const crd = s.crds.get(`${r.group}/${o.kind}`);
     if (crd) {
       p.gates.push(
-        gate({ key: `crd:${group}/${o.kind}`, kind: 'crd', name: crd.name, apiVersion: o.apiVersion, crdKind: o.kind })
-          .key,
+        gateOf(s, {
+          key: `crd:${r.group}/${o.kind}`,
+          kind: 'crd',
+          name: crd.name,
+          apiVersion: o.apiVersion,
+          crdKind: o.kind,
+        }).key,
       );
     }
-    if (o.kind === 'ValidatingWebhookConfiguration' || o.kind === 'MutatingWebhookConfiguration') continue;
-    const intercepted: { group: string; version: string; plural: string; labels: Record<string, string> }[] = [
-      { group, version, plural, labels: o.metadata.labels ?? {} },
-    ];
-    if (podGates && ns && POD_OWNER_KINDS.includes(o.kind) && group !== '' && !crd) {
-      const template = (o['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } } | undefined)
-        ?.template;
-      if (template)
-        intercepted.push({ group: '', version: 'v1', plural: 'pods', labels: template.metadata?.labels ?? {} });
-    }
-    for (const w of webhooks) {
-      if (ns && !selectorMatches(w.namespaceSelector, namespaceLabels.get(ns) ?? { 'kubernetes.io/metadata.name': ns }))
-        continue;
-      if (
-        !intercepted.some(
-          (x) =>
-            (w.rules ?? []).some((r) => ruleMatches(r, x.group, x.version, x.plural, namespaced)) &&
-            selectorMatches(w.objectSelector, x.labels),
-        )
-      )
-        continue;
-      const svc = w.clientConfig?.service as { name: string; namespace: string };
-      const g = gate({
-        key: `service:${svc.namespace}/${svc.name}`,
-        kind: 'service',
-        namespace: svc.namespace,
-        name: svc.name,
-      });
-      if (!g.webhooks.includes(w.name)) g.webhooks.push(w.name);
-      if (!p.gates.includes(g.key)) p.gates.push(g.key);
-    }
+    if (!isWebhookConfiguration(o)) webhookGates(s, p, r, ns, crd !== undefined);
   }
+};
 
-  // Providers of each gate.
+/** The Namespace of that name, or a kubeflow.org Profile (Kubeflow's profile controller creates its namespace). */
+function namespaceProviders(s: PlanState, g: Gate): ObjectRef[] {
+  return s.objects
+    .filter(
+      (p) =>
+        (p.object.kind === 'Namespace' ||
+          (p.object.kind === 'Profile' && groupOf(p.object.apiVersion) === 'kubeflow.org')) &&
+        p.object.metadata.name === g.name,
+    )
+    .map((p) => p.ref);
+}
+
+function crdProviders(s: PlanState, g: Gate): ObjectRef[] {
+  return s.objects
+    .filter((p) => p.object.kind === 'CustomResourceDefinition' && p.object.metadata.name === g.name)
+    .map((p) => p.ref);
+}
+
+/** The Service and the workloads of its namespace whose pod template its selector matches. */
+function serviceProviders(s: PlanState, g: Gate, services: Map<string, KubeObject>): ObjectRef[] {
+  const svc = services.get(`${g.namespace}/${g.name}`);
+  if (!svc) return [];
+  const providers = [refOf(svc)];
+  const selector = (svc['spec'] as { selector?: Record<string, string> } | undefined)?.selector;
+  if (!selector || !Object.keys(selector).length) return providers;
+  for (const p of s.objects) {
+    if (!WORKLOAD_KINDS.includes(p.object.kind) || (p.object.metadata.namespace ?? 'default') !== g.namespace) continue;
+    if (selectorMatches({ matchLabels: selector }, templateOf(p.object)?.metadata?.labels ?? {})) providers.push(p.ref);
+  }
+  return providers;
+}
+
+/** The objects of the set that make each gate open. */
+const findProviders: PlanStep = (s) => {
   const services = new Map<string, KubeObject>();
-  for (const { object } of objects)
+  for (const { object } of s.objects)
     if (object.kind === 'Service' && object.apiVersion === 'v1')
       services.set(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, object);
-  for (const g of gates.values()) {
-    if (g.kind === 'namespace') {
-      // Kubeflow's profile controller creates a namespace for each kubeflow.org Profile of that name.
-      g.providers = objects
-        .filter(
-          (p) =>
-            (p.object.kind === 'Namespace' ||
-              (p.object.kind === 'Profile' && groupOf(p.object.apiVersion) === 'kubeflow.org')) &&
-            p.object.metadata.name === g.name,
-        )
-        .map((p) => p.ref);
-    } else if (g.kind === 'crd') {
-      g.providers = objects
-        .filter((p) => p.object.kind === 'CustomResourceDefinition' && p.object.metadata.name === g.name)
-        .map((p) => p.ref);
-    } else {
-      const svc = services.get(`${g.namespace}/${g.name}`);
-      if (svc) {
-        g.providers.push(refOf(svc));
-        const selector = (svc['spec'] as { selector?: Record<string, string> } | undefined)?.selector;
-        if (selector && Object.keys(selector).length) {
-          for (const p of objects) {
-            if (!WORKLOAD_KINDS.includes(p.object.kind) || (p.object.metadata.namespace ?? 'default') !== g.namespace)
-              continue;
-            const labels =
-              (p.object['spec'] as { template?: { metadata?: { labels?: Record<string, string> } } })?.template
-                ?.metadata?.labels ?? {};
-            if (selectorMatches({ matchLabels: selector }, labels)) g.providers.push(p.ref);
-          }
-        }
-      }
-    }
+  for (const g of s.gates.values()) {
+    g.providers =
+      g.kind === 'namespace'
+        ? namespaceProviders(s, g)
+        : g.kind === 'crd'
+          ? crdProviders(s, g)
+          : serviceProviders(s, g, services);
   }
-  const byRef = new Map(objects.map((p) => [describeRef(p.ref), p] as const));
-  for (const p of objects) {
-    // An object never waits for a gate it provides itself (a webhook backend matched by its own webhook).
-    p.gates = p.gates.filter(
-      (k) => !(gates.get(k) as Gate).providers.some((r) => describeRef(r) === describeRef(p.ref)),
-    );
-    for (const k of p.gates) (gates.get(k) as Gate).blocks.push(p.ref);
-  }
+};
 
-  // Waves by longest path; a cycle is an error naming its members.
-  const state = new Map<PlannedObject, 'visiting' | 'done'>();
+/** An object never waits for a gate it provides itself (a webhook backend matched by its own webhook). */
+const dropOwnGates: PlanStep = (s) => {
+  for (const p of s.objects) {
+    p.gates = p.gates.filter(
+      (k) => !(s.gates.get(k) as Gate).providers.some((r) => describeRef(r) === describeRef(p.ref)),
+    );
+    for (const k of p.gates) (s.gates.get(k) as Gate).blocks.push(p.ref);
+  }
+};
+
+/** Waves by longest path through the providers of each gate; a cycle is an error naming its members. */
+const assignWaves: PlanStep = (s) => {
+  const visited = new Map<PlannedObject, 'visiting' | 'done'>();
   const visit = (p: PlannedObject, trail: PlannedObject[]): number => {
-    const s = state.get(p);
-    if (s === 'done') return p.wave;
-    if (s === 'visiting') {
+    const v = visited.get(p);
+    if (v === 'done') return p.wave;
+    if (v === 'visiting') {
       const cycle = [...trail.slice(trail.indexOf(p)), p].map((x) => describeRef(x.ref));
       throw new PlanError(`dependency cycle: ${cycle.join(' -> ')}`);
     }
-    state.set(p, 'visiting');
+    visited.set(p, 'visiting');
     let wave = 0;
     for (const k of p.gates) {
-      for (const r of (gates.get(k) as Gate).providers) {
-        const provider = byRef.get(describeRef(r));
+      for (const r of (s.gates.get(k) as Gate).providers) {
+        const provider = s.byRef.get(describeRef(r));
         if (provider) wave = Math.max(wave, visit(provider, [...trail, p]) + 1);
       }
     }
     p.wave = wave;
-    state.set(p, 'done');
+    visited.set(p, 'done');
     return wave;
   };
-  for (const p of objects) visit(p, []);
+  for (const p of s.objects) visit(p, []);
+};
+
+/** The steps of a plan, in order; each reads what the earlier ones put in the state. */
+const PLAN_STEPS: readonly PlanStep[] = [
+  collectDefinitions,
+  collectWebhooks,
+  gateObjects,
+  findProviders,
+  dropOwnGates,
+  assignWaves,
+];
+
+function planWith(input: readonly KubeObject[], podGates: boolean): Plan {
+  const objects: PlannedObject[] = input.map((object) => ({ object, ref: refOf(object), gates: [], wave: 0 }));
+  const s: PlanState = {
+    podGates,
+    objects,
+    gates: new Map(),
+    crds: new Map(),
+    namespaceLabels: new Map(),
+    webhooks: [],
+    byRef: new Map(objects.map((p) => [describeRef(p.ref), p] as const)),
+  };
+  for (const step of PLAN_STEPS) step(s);
   const waves: PlannedObject[][] = [];
   for (const p of objects) (waves[p.wave] ??= []).push(p);
-  return { objects, gates, waves: waves.map((w) => w ?? []) };
+  return { objects, gates: s.gates, waves: waves.map((w) => w ?? []) };
 }
 
 /** A readable plan: one block per wave with kinds counted, and what each wave waits for. */
