@@ -3,6 +3,7 @@ import { mapSettled } from '../../src/common/concurrency.js';
 import { formatDuration, parseDuration } from '../../src/common/duration.js';
 import { ConfigurationError, describeError, KfopsError, quote } from '../../src/common/errors.js';
 import { withRetry } from '../../src/common/retry.js';
+import { fakeInputs as inputs } from '../support/inputs-fake.js';
 
 describe('durations', () => {
   it.each([
@@ -150,12 +151,11 @@ describe('Kubernetes names and positive durations', () => {
     expect(['', '-a', 'a-', 'A', 'a_b', 'a.b', 'a'.repeat(64)].some((n) => isKubeName(n))).toBe(false);
     expect(isKubeName('kwok-volume.v1', 'subdomain')).toBe(true);
     expect(isKubeName('a..b', 'subdomain')).toBe(false);
-    const { Inputs } = await import('../../src/common/inputs.js');
-    const inputs = new Inputs((n) => ({ timeout: '0s', name: 'Bad_Name' })[n] ?? '');
-    expect(() => inputs.duration('timeout', '5m', { positive: true })).toThrow(
+    const named = inputs({ timeout: '0s', name: 'Bad_Name' });
+    expect(() => named.duration('timeout', '5m', { positive: true })).toThrow(
       `Input 'timeout' has the value "0s": expected a duration such as 90s, 10m, 1h30m or 500ms (a bare number means seconds), greater than zero.`,
     );
-    expect(() => inputs.kubeName('name', 'label', 'an InferenceService name')).toThrow(
+    expect(() => named.kubeName('name', 'label', 'an InferenceService name')).toThrow(
       /Input 'name' has the value "Bad_Name": expected an InferenceService name: lowercase letters/,
     );
   });

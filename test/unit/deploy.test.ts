@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { readSettings } from '../../src/actions/deploy-inferenceservice/inputs.js';
-import { Inputs } from '../../src/common/inputs.js';
 import { isProfileNamespace, predictorPolicy } from '../../src/kserve/auth.js';
 import { stableJson } from '../../src/common/json.js';
 import {
@@ -25,12 +24,7 @@ import {
   parseTrackingUri,
   type FetchLike,
 } from '../../src/mlflow/registry.js';
-
-const inputs = (values: Record<string, string>, masked: string[] = []): Inputs =>
-  new Inputs(
-    (n) => values[n] ?? '',
-    (s) => masked.push(s),
-  );
+import { fakeInputs as inputs } from '../support/inputs-fake.js';
 
 describe('model references', () => {
   it('parses aliases and versions, and refuses stages with a hint', () => {

@@ -2,7 +2,6 @@ import { load } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { looksLikeCredential, readSettings } from '../../src/actions/setup-gke/inputs.js';
 import type { KfopsError } from '../../src/common/errors.js';
-import { Inputs } from '../../src/common/inputs.js';
 import type { Logger } from '../../src/common/logger.js';
 import { ContainerApi, requestFailureClass, type FetchLike } from '../../src/gke/api.js';
 import { staticTokenSource } from '../../src/gke/auth.js';
@@ -12,8 +11,8 @@ import { deniedPermission, explainApiError, findQuotaShortages, operationError }
 import { renderKubeconfig, serviceAccountIssuer } from '../../src/gke/kubeconfig.js';
 import { clusterForCreate, findDrift, isIpv4Cidr, isLocation, isZone } from '../../src/gke/spec.js';
 import { configError } from '../support/config-error.js';
+import { fakeInputs as inputs } from '../support/inputs-fake.js';
 
-const inputs = (values: Record<string, string>): Inputs => new Inputs((n) => values[n] ?? '');
 const base = { project: 'my-project-1', location: 'asia-northeast3', 'cluster-name': 'kubeflow' };
 
 describe('setup-gke settings', () => {
@@ -297,26 +296,14 @@ describe('locations and CIDR blocks', () => {
     expect(configError(() => readSettings(inputs({ ...base, location: 'us-centrl1' }))).input).toBe('location');
     const masked: string[] = [];
     const key = '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----Zq7hidden"}';
-    const e = configError(() =>
-      readSettings(
-        new Inputs(
-          (n) => ({ ...base, project: key })[n] ?? '',
-          (v) => masked.push(v),
-        ),
-      ),
-    );
+    const e = configError(() => readSettings(inputs({ ...base, project: key }, masked)));
     expect(e.input).toBe('project');
     expect(e.message).not.toContain('Zq7hidden');
     expect(masked).toEqual([key]);
     expect(looksLikeCredential('ya29.a0AfH6SMBx-abcdefgh')).toBe(true);
     expect(looksLikeCredential('my-project-1')).toBe(false);
     const url = configError(() =>
-      readSettings(
-        new Inputs(
-          (n) => ({ ...base, 'api-endpoint': 'https://me:hunter2@container.example/' })[n] ?? '',
-          (v) => masked.push(v),
-        ),
-      ),
+      readSettings(inputs({ ...base, 'api-endpoint': 'https://me:hunter2@container.example/' }, masked)),
     );
     expect(url.message).not.toContain('hunter2');
     expect(masked).toContain('hunter2');

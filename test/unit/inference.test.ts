@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/common/errors.js';
-import { Inputs } from '../../src/common/inputs.js';
 import { inputOf, readSettings } from '../../src/actions/smoke-test-endpoint/inputs.js';
 import { failureMarkdown, redactError } from '../../src/actions/smoke-test-endpoint/outputs.js';
 import { KfopsError } from '../../src/common/errors.js';
@@ -14,6 +13,7 @@ import { pathsFor, requestBody, responseProblems, shapeOf, v2RequestFromRows } f
 import { reportMarkdown, type SmokeReport } from '../../src/inference/smoke.js';
 import { addressBase, gatewayBase, isClusterLocal, protocolOf } from '../../src/inference/target.js';
 import type { KubeObject } from '../../src/kube/types.js';
+import { fakeInputs as inputs } from '../support/inputs-fake.js';
 
 describe('protocol paths and payloads', () => {
   it('spells the v1 and v2 paths', () => {
@@ -219,7 +219,6 @@ describe('targets', () => {
 });
 
 describe('readSettings', () => {
-  const inputs = (values: Record<string, string>): Inputs => new Inputs((n) => values[n] ?? '');
   const config = (values: Record<string, string>): ConfigurationError => {
     try {
       readSettings(inputs(values), () => {
@@ -374,10 +373,7 @@ describe('report markdown', () => {
 describe('readSettings: credentials in url', () => {
   const read = (values: Record<string, string>, masked: string[] = []) =>
     readSettings(
-      new Inputs(
-        (n) => values[n] ?? '',
-        (v) => masked.push(v),
-      ),
+      inputs(values, masked),
       () => '',
       () => true,
     );

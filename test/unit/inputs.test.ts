@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../../src/common/errors.js';
-import { Inputs } from '../../src/common/inputs.js';
 import { configError } from '../support/config-error.js';
-
-const inputs = (values: Record<string, string>, masked: string[] = []): Inputs =>
-  new Inputs(
-    (n) => values[n] ?? '',
-    (s) => masked.push(s),
-  );
+import { fakeInputs as inputs } from '../support/inputs-fake.js';
 
 describe('Inputs', () => {
   it('reads required and optional values, trimming whitespace', () => {

@@ -4,13 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSettings } from '../../src/actions/install-kubeflow/main.js';
 import { ConfigurationError, KfopsError } from '../../src/common/errors.js';
-import { Inputs } from '../../src/common/inputs.js';
 import { parseQuantity } from '../../src/kube/quantity.js';
 import { parseManifests } from '../../src/kubeflow/manifests.js';
 import { claimsNeedingDefaultClass, manifestRequests, podRequests } from '../../src/kubeflow/preflight.js';
 import type { KubeObject } from '../../src/kube/types.js';
-
-const inputs = (values: Record<string, string>): Inputs => new Inputs((n) => values[n] ?? '');
+import { fakeInputs as inputs } from '../support/inputs-fake.js';
 
 describe('quantities', () => {
   it.each([

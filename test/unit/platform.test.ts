@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { readSettings } from '../../src/actions/install-kubeflow/main.js';
-import { Inputs } from '../../src/common/inputs.js';
 import type { KubeObject } from '../../src/kube/types.js';
 import {
   exposeGateway,
@@ -11,6 +10,7 @@ import {
   setM2mIssuer,
 } from '../../src/kubeflow/platform.js';
 import { loadKubeflowRender } from '../support/kubeflow-render.js';
+import { fakeInputs as inputs } from '../support/inputs-fake.js';
 
 describe('platform edits', () => {
   it('turns the gateway into a LoadBalancer and reads its address', () => {
@@ -199,7 +199,6 @@ describe('platform edits', () => {
   });
 
   it('checks the exposure inputs', () => {
-    const inputs = (v: Record<string, string>): Inputs => new Inputs((n) => v[n] ?? '');
     expect(readSettings(inputs({ expose: 'loadbalancer', domain: 'sslip', 'm2m-auth': 'true' }))).toMatchObject({
       expose: 'loadbalancer',
       domain: 'sslip',
