@@ -92,12 +92,11 @@ beforeAll(async () => {
   await mlflow.api('POST', 'registered-models/alias', { name: 'wine', alias: 'champion', version: '2' });
   await mlflow.api('POST', 'registered-models/alias', { name: 'wine', alias: 'empty', version: '1' });
   // The artifacts where the tracking server's destination puts them: version 2 complete, version 1 too.
-  s3.python(`
-s3.create_bucket(Bucket='mlflow-store')
-for key in ['artifacts/0/models/${modelId}/artifacts/MLmodel', 'artifacts/0/${runId}/artifacts/model/MLmodel']:
-    s3.put_object(Bucket='mlflow-store', Key=key, Body=b'flavors: {python_function: {}}')
-s3.put_object(Bucket='mlflow-store', Key='artifacts/0/models/${modelId}/artifacts/model.pkl', Body=b'x')
-`);
+  s3.put('mlflow-store', {
+    [`artifacts/0/models/${modelId}/artifacts/MLmodel`]: 'flavors: {python_function: {}}',
+    [`artifacts/0/${runId}/artifacts/model/MLmodel`]: 'flavors: {python_function: {}}',
+    [`artifacts/0/models/${modelId}/artifacts/model.pkl`]: 'x',
+  });
 }, 240_000);
 
 afterAll(async () => {

@@ -43,11 +43,10 @@ beforeAll(async () => {
     if (a) controller = a;
     if (b) s3 = b;
   });
-  s3.python(`
-s3.create_bucket(Bucket='models')
-for v in ['1', '2']:
-    s3.put_object(Bucket='models', Key='wine/' + v + '/MLmodel', Body=b'flavors: {python_function: {}}')
-`);
+  s3.put('models', {
+    'wine/1/MLmodel': 'flavors: {python_function: {}}',
+    'wine/2/MLmodel': 'flavors: {python_function: {}}',
+  });
 }, 20 * 60_000);
 
 afterAll(async () => {

@@ -67,14 +67,13 @@ async function checkError(uri: string, over: Partial<S3Settings> = {}, format = 
 
 describe('the S3 check of the model location (moto server with IAM authentication)', () => {
   beforeAll(() => {
-    s3.python(`
-s3.create_bucket(Bucket='models')
-s3.put_object(Bucket='models', Key='wine/1/MLmodel', Body=b'flavors: {python_function: {loader_module: mlflow.sklearn}}')
-s3.put_object(Bucket='models', Key='wine/1/model.pkl', Body=b'x')
-s3.put_object(Bucket='models', Key='wine/1/requirements.txt', Body=b'scikit-learn')
-s3.put_object(Bucket='models', Key='runs/abc/artifacts/model/MLmodel', Body=b'x')
-s3.put_object(Bucket='models', Key='runs/abc/artifacts/metrics.json', Body=b'{}')
-`);
+    s3.put('models', {
+      'wine/1/MLmodel': 'flavors: {python_function: {loader_module: mlflow.sklearn}}',
+      'wine/1/model.pkl': 'x',
+      'wine/1/requirements.txt': 'scikit-learn',
+      'runs/abc/artifacts/model/MLmodel': 'x',
+      'runs/abc/artifacts/metrics.json': '{}',
+    });
   });
 
   it('passes with the right key, bucket and directory, and reports what it found', async () => {

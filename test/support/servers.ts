@@ -7,8 +7,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pythonEnv } from './python.js';
+
+const pythonDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'python');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -88,8 +91,8 @@ function stopGroup(child: ChildProcess): Promise<void> {
 export interface S3Server extends Server {
   accessKeyId: string;
   secretAccessKey: string;
-  /** Runs boto3 code with `s3` bound to a client using the valid key (in the same virtualenv). */
-  python: (code: string) => string;
+  /** Creates the bucket if it is not there yet and puts the objects (key -> UTF-8 body) with the valid key. */
+  put: (bucket: string, objects: Record<string, string>) => void;
 }
 
 /**
@@ -108,28 +111,27 @@ export async function startS3(): Promise<S3Server> {
     60_000,
   );
   const py = join(venv, 'bin', 'python');
-  const setup = `
-import boto3, json
-iam = boto3.client('iam', endpoint_url='${url}', region_name='us-east-1', aws_access_key_id='setup', aws_secret_access_key='setup')
-iam.create_user(UserName='kserve')
-key = iam.create_access_key(UserName='kserve')['AccessKey']
-iam.put_user_policy(UserName='kserve', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))
-print(json.dumps({'id': key['AccessKeyId'], 'secret': key['SecretAccessKey']}))
-`;
-  const key = JSON.parse(execFileSync(py, ['-c', setup], { encoding: 'utf8' }).trim()) as {
-    id: string;
-    secret: string;
-  };
-  const python = (code: string): string =>
+  let key: { id: string; secret: string };
+  try {
+    key = JSON.parse(
+      execFileSync(py, [join(pythonDir, 's3_user.py'), url], { encoding: 'utf8', timeout: 60_000 }).trim(),
+    ) as { id: string; secret: string };
+  } catch (error) {
+    await stopGroup(child);
+    throw error;
+  }
+  const put = (bucket: string, objects: Record<string, string>): void => {
     execFileSync(
       py,
-      [
-        '-c',
-        `import boto3\ns3 = boto3.client('s3', endpoint_url='${url}', region_name='us-east-1', aws_access_key_id='${key.id}', aws_secret_access_key='${key.secret}')\n${code}`,
-      ],
-      { encoding: 'utf8' },
+      [join(pythonDir, 's3_put.py'), url, bucket, ...Object.entries(objects).map(([k, body]) => `${k}=${body}`)],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, AWS_ACCESS_KEY_ID: key.id, AWS_SECRET_ACCESS_KEY: key.secret },
+      },
     );
-  return { url, port, log, stop: () => stopGroup(child), accessKeyId: key.id, secretAccessKey: key.secret, python };
+  };
+  return { url, port, log, stop: () => stopGroup(child), accessKeyId: key.id, secretAccessKey: key.secret, put };
 }
 
 export interface MlflowServer extends Server {
