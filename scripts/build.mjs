@@ -48,12 +48,15 @@ export async function buildOne(srcDir, outDir, name, log = console.log) {
 
 /**
  * Bundles each entry of srcDir into outDir/<name>/index.js; removes bundles of actions that no longer
- * exist. Bundles are built in separate processes, as many at once as the machine has cores (each ncc
- * run type-checks and minifies on one core).
+ * exist (with `only`, just the bundles named are replaced and the others stay). Bundles are built in
+ * separate processes, as many at once as the machine has cores (each ncc run type-checks and minifies
+ * on one core).
  */
 export async function buildAll(srcDir, outDir, log = console.log, only = undefined) {
   const names = (await findEntries(srcDir)).filter((n) => !only || only.includes(n));
-  await rm(outDir, { recursive: true, force: true });
+  // With `only`, just those bundles are replaced; the other bundles stay as they are.
+  if (only) for (const name of names) await rm(join(outDir, name), { recursive: true, force: true });
+  else await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'package.json'), '{\n  "type": "module"\n}\n');
   const queue = [...names];

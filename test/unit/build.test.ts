@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,5 +67,14 @@ describe('the action bundle build', () => {
     const r = runAction({});
     expect(r.status).toBe(1);
     expect(r.stdout).toContain("::error::fixture: Input 'name' is required: expected a non-empty value.");
+  });
+
+  it('with only, replaces just the bundles named and leaves the others', async () => {
+    const dist = mkdtempSync(join(tmpdir(), 'kfops-dist-only-'));
+    mkdirSync(join(dist, 'other'));
+    writeFileSync(join(dist, 'other', 'index.js'), '// another action\n');
+    // No action is named "absent": nothing is built, and nothing else is removed.
+    expect(await buildAll(join(root, 'test/fixtures/actions'), dist, () => undefined, ['absent'])).toEqual([]);
+    expect(readFileSync(join(dist, 'other', 'index.js'), 'utf8')).toBe('// another action\n');
   });
 });
