@@ -24,9 +24,15 @@ export interface HttpClient {
   /**
    * status() with a callback instead of a promise (no promise or microtask per call), for the load loop.
    * Calls with the same `lane` share one keep-alive connection of their own, as a load generator's
-   * connections do; without a lane the origin's pool picks a connection.
+   * connections do; without a lane the origin's pool picks a connection. `signal` aborts the call in flight
+   * (done is then called with the abort's reason).
    */
-  statusThen(request: HttpRequest, done: (error: Error | undefined, status: number) => void, lane?: number): void;
+  statusThen(
+    request: HttpRequest,
+    done: (error: Error | undefined, status: number) => void,
+    lane?: number,
+    signal?: AbortSignal,
+  ): void;
   close(): Promise<void>;
 }
 
@@ -40,6 +46,9 @@ export interface HttpClientOptions {
   /** Accept any TLS certificate (a gateway with a self-signed certificate). */
   insecure?: boolean;
 }
+
+const abortReason = (signal: AbortSignal): Error =>
+  signal.reason instanceof Error ? signal.reason : new Error('the call was aborted');
 
 /** An HttpClient over one pooled undici Agent: connections are reused across every request of a run. */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
@@ -59,6 +68,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   // The load phase dispatches straight to the origin's pool (one lookup less per call than the Agent).
   const pools = new Map<string, Pool>();
   const laneClients = new Map<string, Client[]>();
+  const underSignal = new WeakMap<AbortSignal, Set<Dispatcher.DispatchController>>();
   const prepared = new WeakMap<HttpRequest, { pool: Pool; origin: string; dispatch: Dispatcher.DispatchOptions }>();
   const call = (r: HttpRequest) =>
     undiciRequest(r.url, {
@@ -82,7 +92,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         statusThen(r, (error, status) => (error ? reject(error) : resolve(status))),
       );
     },
-    statusThen: (r, done, lane) => statusThen(r, done, lane),
+    statusThen: (r, done, lane, signal) => statusThen(r, done, lane, signal),
     close: async () => {
       await Promise.all([
         agent.close(),
@@ -91,13 +101,34 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       ]);
     },
   };
+  function inFlightUnder(signal: AbortSignal): Set<Dispatcher.DispatchController> {
+    let calls = underSignal.get(signal);
+    if (!calls) {
+      const set = new Set<Dispatcher.DispatchController>();
+      underSignal.set(signal, (calls = set));
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const c of set) c.abort(abortReason(signal));
+          set.clear();
+        },
+        { once: true },
+      );
+    }
+    return calls;
+  }
   function laneClient(origin: string, lane: number): Client {
     let clients = laneClients.get(origin);
     if (!clients) laneClients.set(origin, (clients = []));
     const { connections: _c, ...clientOptions } = poolOptions;
     return (clients[lane] ??= new Client(origin, clientOptions));
   }
-  function statusThen(r: HttpRequest, done: (error: Error | undefined, status: number) => void, lane?: number): void {
+  function statusThen(
+    r: HttpRequest,
+    done: (error: Error | undefined, status: number) => void,
+    lane?: number,
+    signal?: AbortSignal,
+  ): void {
     // The load phase's path: the dispatcher's handler API without a response stream, the body
     // encoded once per request object, the URL split once. Only the status is kept.
     let p = prepared.get(r);
@@ -118,14 +149,25 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       prepared.set(r, p);
     }
     let code = 0;
+    // One listener per signal, not per call: the calls in flight under a signal are a set.
+    const inFlight = signal ? inFlightUnder(signal) : undefined;
+    let controller: Dispatcher.DispatchController | undefined;
+    const end = (error: Error | undefined, status: number): void => {
+      if (controller) inFlight?.delete(controller);
+      done(error, status);
+    };
     (lane === undefined ? p.pool : laneClient(p.origin, lane)).dispatch(p.dispatch, {
-      onRequestStart: () => undefined,
+      onRequestStart: (c) => {
+        controller = c;
+        if (signal?.aborted) c.abort(abortReason(signal));
+        else inFlight?.add(c);
+      },
       onResponseStart: (_c, statusCode) => {
         code = statusCode;
       },
       onResponseData: () => undefined,
-      onResponseEnd: () => done(undefined, code),
-      onResponseError: (_c, error) => done(error, 0),
+      onResponseEnd: () => end(undefined, code),
+      onResponseError: (_c, error) => end(error, 0),
     });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * A bounded load phase: `requests` calls (or until `durationMs` passes) with `concurrency` in flight,
  * over the pooled HTTP client, measuring each call's latency. Percentiles are over successful calls;
- * failed calls (non-2xx or no answer) count towards the error rate.
+ * failed calls (non-2xx or no answer) count towards the error rate. `deadlineMs` ends the phase, calls
+ * in flight included: they are aborted and counted apart (`cut`), not as failures.
  */
 import { networkFailure } from '../common/errors.js';
 import type { HttpClient, HttpRequest } from './http.js';
@@ -11,6 +12,11 @@ export interface LoadOptions {
   concurrency: number;
   /** Stops issuing new calls after this long (calls in flight finish). */
   durationMs?: number;
+  /**
+   * Ends the phase this long after it starts, whatever is in flight: the run's overall deadline. Calls in
+   * flight then are aborted and counted in `cut`; the result says `cutByDeadline`.
+   */
+  deadlineMs?: number;
   /** Called about once a second with the calls completed so far. */
   onProgress?: (done: number, elapsedMs: number) => void;
   now?: () => number;
@@ -41,6 +47,10 @@ export interface LoadResult {
   concurrency: number;
   /** Over successful calls, in ms; undefined when none succeeded. */
   latency?: LatencyStats;
+  /** The deadline ended the phase before its calls were made (present only then). */
+  cutByDeadline?: true;
+  /** Calls in flight when the deadline ended the phase, aborted and counted in no other figure. */
+  cut?: number;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -77,11 +87,27 @@ export async function runLoad(http: HttpClient, request: HttpRequest, options: L
   const started = now();
   const stopAt = options.durationMs !== undefined ? started + options.durationMs : Infinity;
   let lastProgress = started;
+  // The deadline aborts the calls in flight (through the client) and ends the phase at once, even with a
+  // client that ignores the signal: callbacks that come after it are not counted.
+  const abort = new AbortController();
+  let cutAt: number | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
   // Each of `concurrency` lanes issues its next call from the previous call's completion callback
   // (no promise or microtask per call), so the client costs as little CPU as it can next to the model.
   await new Promise<void>((finish) => {
     let lanes = Math.max(1, Math.min(options.concurrency, total || 1));
+    if (options.deadlineMs !== undefined && total > 0) {
+      deadlineTimer = setTimeout(
+        () => {
+          cutAt = issued - done;
+          abort.abort(new Error('the deadline ended the load phase'));
+          finish();
+        },
+        Math.max(0, options.deadlineMs),
+      );
+    }
     const next = (lane: number): void => {
+      if (cutAt !== undefined) return;
       if (issued >= total || now() >= stopAt) {
         if (--lanes === 0) finish();
         return;
@@ -91,6 +117,7 @@ export async function runLoad(http: HttpClient, request: HttpRequest, options: L
       http.statusThen(
         request,
         (error, status) => {
+          if (cutAt !== undefined) return;
           if (error) {
             const key = networkFailure(error).split(':')[0] ?? 'network error';
             failures.set(key, (failures.get(key) ?? 0) + 1);
@@ -108,11 +135,13 @@ export async function runLoad(http: HttpClient, request: HttpRequest, options: L
           else next(lane);
         },
         lane,
+        abort.signal,
       );
     };
     const start = lanes;
     for (let i = 0; i < start; i++) next(i);
   });
+  clearTimeout(deadlineTimer);
   const elapsedMs = now() - started;
   const failed = done - ok;
   const latency = latencyStats(latencies.subarray(0, ok));
@@ -128,5 +157,6 @@ export async function runLoad(http: HttpClient, request: HttpRequest, options: L
     throughput: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0,
     concurrency: options.concurrency,
     ...(latency ? { latency } : {}),
+    ...(cutAt !== undefined ? { cutByDeadline: true as const, cut: cutAt } : {}),
   };
 }

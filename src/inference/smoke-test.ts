@@ -2,7 +2,7 @@
  * The smoke-test use case: find the endpoint (a given address, or an InferenceService read from the
  * cluster), authenticate (credentials from the address, a bearer token, or a ServiceAccount token minted
  * for this run), then run the checks of smoke.ts. One deadline (`timeoutMs`) holds from the first call to
- * the first correct answer, including calls to the Kubernetes API; each HTTP call also has its own.
+ * the end of the load phase, including calls to the Kubernetes API; each HTTP call also has its own.
  */
 import { formatDuration } from '../common/duration.js';
 import { KfopsError } from '../common/errors.js';
@@ -47,7 +47,7 @@ export interface SmokeTestSettings {
   tolerance: Tolerance;
   auth: AuthSettings;
   assertTokenRequired: boolean;
-  /** One deadline for the endpoint, the token, readiness and the first correct answer. */
+  /** One deadline for the endpoint, the token, readiness, the first correct answer and the load phase. */
   timeoutMs: number;
   /** Deadline of each HTTP call (shortened to the time left of timeoutMs). */
   requestTimeoutMs: number;

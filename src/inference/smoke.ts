@@ -21,7 +21,7 @@ export interface SmokeSettings {
   compare: CompareMode;
   tolerance?: Tolerance;
   assertTokenRequired: boolean;
-  /** Deadline for readiness and the first correct answer, in ms. */
+  /** Deadline for readiness, the first correct answer and the load phase, in ms. */
   timeoutMs: number;
   load: { requests: number; concurrency: number; durationMs?: number };
   maxP95Ms?: number;
@@ -157,12 +157,19 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
           requests,
           concurrency,
           ...(durationMs !== undefined ? { durationMs } : {}),
+          // The run's deadline holds here too: calls in flight when it passes are aborted.
+          deadlineMs: Math.max(0, deadline - now()),
           onProgress: (done, elapsed) => logger.info(`${done}/${requests} call(s) in ${formatDuration(elapsed)}`),
         });
         logger.info(describeLoad(r));
         return r;
       },
     );
+    if (load.cutByDeadline) {
+      failures.push(
+        `the timeout (${formatDuration(settings.timeoutMs)}) ended the load phase after ${load.requests} of ${requests} call(s) completed (${load.cut ?? 0} cut in flight): raise timeout, or lower requests or set duration so the load phase fits in it`,
+      );
+    }
     if (settings.maxP95Ms !== undefined && load.latency && load.latency.p95 > settings.maxP95Ms) {
       failures.push(`p95 latency ${load.latency.p95.toFixed(1)}ms is above max-p95-ms ${settings.maxP95Ms}`);
     }
@@ -199,7 +206,7 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
 
 export function describeLoad(r: LoadResult): string {
   const l = r.latency;
-  return `${r.requests} call(s) in ${formatDuration(r.elapsedMs)}: ${r.throughput.toFixed(1)}/s, errors ${(r.errorRate * 100).toFixed(2)}%${l ? `, p50 ${l.p50.toFixed(1)}ms, p95 ${l.p95.toFixed(1)}ms, p99 ${l.p99.toFixed(1)}ms, max ${l.max.toFixed(1)}ms` : ''}`;
+  return `${r.requests} call(s)${r.cutByDeadline ? ` (${r.cut ?? 0} more cut in flight by the timeout)` : ''} in ${formatDuration(r.elapsedMs)}: ${r.throughput.toFixed(1)}/s, errors ${(r.errorRate * 100).toFixed(2)}%${l ? `, p50 ${l.p50.toFixed(1)}ms, p95 ${l.p95.toFixed(1)}ms, p99 ${l.p99.toFixed(1)}ms, max ${l.max.toFixed(1)}ms` : ''}`;
 }
 
 /** The report's figures as a markdown table a PR comment can reuse. */
