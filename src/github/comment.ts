@@ -1,7 +1,7 @@
 import { formatDuration } from '../common/duration.js';
 import { ConfigurationError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { redactUrlCredentials } from '../common/redact.js';
+import { splitUrlCredentials } from '../common/redact.js';
 import { modelVersionUrl } from '../mlflow/registry.js';
 import type { ModelRef, ReleaseOutcome, ReleaseRun, ServiceRelease, SmokeFigures } from '../release/types.js';
 import { githubClient, type IssueComment } from './client.js';
@@ -118,7 +118,8 @@ function serviceCell(r: ServiceRelease): string {
  * redacted. The text depends only on the run (no clock), so the same run renders the same body.
  */
 export function renderReleaseComment(run: ReleaseRun, opts: { marker: string; mlflowUiUrl?: string }): string {
-  const mlflowUiUrl = opts.mlflowUiUrl ? redactUrlCredentials(opts.mlflowUiUrl) : undefined;
+  // The UI link never carries the tracking server's credentials (the reader signs in there).
+  const mlflowUiUrl = opts.mlflowUiUrl ? splitUrlCredentials(opts.mlflowUiUrl).url : undefined;
   const lines = [markerComment(opts.marker), heading(run), ''];
   const context: string[] = [run.mode === 'candidate' ? 'Candidates deployed beside production' : 'Production'];
   if (run.commit) context.push(`commit ${cell(run.commit.slice(0, 12), 40)}`);

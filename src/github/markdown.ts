@@ -1,4 +1,4 @@
-import { redactUrlCredentials } from '../common/redact.js';
+import { redactUrlCredentials, splitUrlCredentials } from '../common/redact.js';
 
 /**
  * Markdown building blocks for text that comes from users and servers (release files, error causes,
@@ -20,10 +20,11 @@ export function cell(text: string, max = 600): string {
     .replace(/\s+$/g, '');
 }
 
-/** A link when the URL is http(s), otherwise the escaped text; credentials redacted either way. */
+/** A link when the URL is http(s), otherwise the escaped text; credentials removed either way. */
 export function link(label: string, url: string | undefined): string {
   if (!url) return cell(label);
-  const safe = redactUrlCredentials(url.trim());
+  // Credentials are dropped from the link (a link with *** in it would not work either).
+  const safe = splitUrlCredentials(url.trim()).url;
   if (!/^https?:\/\//i.test(safe)) return cell(label);
   // Characters that would end the destination or the table cell are percent-encoded.
   const destination = safe.replace(
