@@ -43,7 +43,10 @@ export async function changedReleaseFiles(
   const r = await exec('git', ['diff', '--name-status', '--no-renames', '-z', `${base}...HEAD`, '--'], { cwd });
   if (r.code !== 0) {
     const stderr = r.stderr.trim().split('\n').slice(0, 3).join(' ');
-    const unknown = /unknown revision|bad revision|no merge base|ambiguous argument|invalid symmetric difference|bad object/i.test(stderr);
+    const unknown =
+      /unknown revision|bad revision|no merge base|ambiguous argument|invalid symmetric difference|bad object/i.test(
+        stderr,
+      );
     throw new KfopsError(`git could not list the files changed since ${base}`, {
       cause: stderr || `git diff exited ${r.code}`,
       fix: unknown

@@ -21,6 +21,7 @@ import {
   defaultProtocol,
   protocolProblem,
   PROTOCOLS,
+  type DeploymentMode,
   type Protocol,
   type Resources,
 } from '../kserve/inferenceservice.js';
@@ -55,6 +56,8 @@ export interface ReleaseSpec {
   replicas?: { min?: number; max?: number };
   /** Percent of production traffic for the new model while it is smoke-tested; 0 replaces directly. */
   canary: number;
+  /** Serverless (Knative: canary, scale to zero) or RawDeployment (a Deployment; no canary). */
+  deploymentMode: DeploymentMode;
   /** The MLflow alias moved to the released version after a passed smoke test (registry references only). */
   alias?: string;
   smoke: SmokeSpec;
@@ -97,6 +100,7 @@ const TOP_FIELDS = [
   'resources',
   'replicas',
   'canary',
+  'deployment-mode',
   'alias',
   'smoke',
 ] as const;
@@ -194,6 +198,22 @@ export function parseReleaseDocument(doc: unknown, ctx: ParseContext): ReleaseSp
       'a whole number of percent from 0 to 99: the share of production traffic the new model takes while it is smoke-tested (0: it replaces the old one directly)',
     );
 
+  const deploymentMode = doc['deployment-mode'] ?? 'Serverless';
+  if (deploymentMode !== 'Serverless' && deploymentMode !== 'RawDeployment')
+    fail(
+      'deployment-mode',
+      deploymentMode,
+      'Serverless (Knative: canary and scale to zero) or RawDeployment (a Deployment and Service)',
+    );
+  if (deploymentMode === 'RawDeployment' && (canary as number) > 0)
+    fail(
+      'canary',
+      canary,
+      '0 (or no canary) with deployment-mode RawDeployment: the traffic split of a canary is done by Knative, which RawDeployment does not use',
+    );
+  if (deploymentMode === 'RawDeployment' && replicas?.min === 0)
+    fail('replicas.min', 0, 'at least 1 with deployment-mode RawDeployment (scale to zero needs Knative)');
+
   const alias = doc['alias'];
   if (alias !== undefined) {
     if (typeof alias !== 'string' || !/^[\w.-]+$/.test(alias)) fail('alias', alias, ALIAS_FORM);
@@ -218,6 +238,7 @@ export function parseReleaseDocument(doc: unknown, ctx: ParseContext): ReleaseSp
     ...(resources ? { resources } : {}),
     ...(replicas ? { replicas } : {}),
     canary: canary as number,
+    deploymentMode: deploymentMode as DeploymentMode,
     ...(alias !== undefined ? { alias: alias as string } : {}),
     smoke,
   };

@@ -182,7 +182,7 @@ function releaseSettings(
   return {
     release: {
       action,
-      service: { name, namespace: spec.namespace, deploymentMode: 'Serverless', annotations: {}, labels: {} },
+      service: { name, namespace: spec.namespace, deploymentMode: spec.deploymentMode, annotations: {}, labels: {} },
       ...(action === 'deploy' && s.s3
         ? { s3: { settings: s.s3, secretName: `${name}-s3`, serviceAccountName: `${name}-sa` } }
         : {}),

@@ -42,6 +42,7 @@ const table: Case[] = [
       resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi', 'nvidia.com/gpu': 1 } },
       replicas: { min: 0, max: 3 },
       canary: 10,
+      'deployment-mode': 'Serverless',
       alias: 'champion',
       smoke: {
         payload: [[0.9, 0.4]],
@@ -104,6 +105,14 @@ const table: Case[] = [
   ['canary 100', { ...base, canary: 100 }, { path: 'canary' }],
   ['canary 12.5', { ...base, canary: 12.5 }, { path: 'canary' }],
   ['canary as text', { ...base, canary: '10%' }, { path: 'canary' }],
+  ['RawDeployment without canary', { ...base, 'deployment-mode': 'RawDeployment', replicas: { min: 1 } }],
+  ['deployment-mode unknown', { ...base, 'deployment-mode': 'Knative' }, { path: 'deployment-mode' }],
+  ['RawDeployment with a canary', { ...base, 'deployment-mode': 'RawDeployment', canary: 10 }, { path: 'canary' }],
+  [
+    'RawDeployment scaling to zero',
+    { ...base, 'deployment-mode': 'RawDeployment', replicas: { min: 0 } },
+    { path: 'replicas.min' },
+  ],
   ['alias with a space', { ...base, alias: 'my champ' }, { path: 'alias' }],
   ['alias with a storage URI', { ...base, model: 's3://models/wine/2', alias: 'champion' }, { path: 'alias' }],
   ['smoke missing', { ...base, smoke: undefined }, { path: 'smoke' }],
@@ -182,7 +191,13 @@ describe('release files: parser and JSON Schema agree', () => {
 
   it('fills the defaults: format mlflow, its protocol v2, canary 0', () => {
     const r = parseReleaseDocument(asYaml(base), { file: 'models/wine.yaml' });
-    expect(r).toMatchObject({ format: 'mlflow', protocol: 'v2', canary: 0, source: { kind: 'registry' } });
+    expect(r).toMatchObject({
+      format: 'mlflow',
+      protocol: 'v2',
+      canary: 0,
+      deploymentMode: 'Serverless',
+      source: { kind: 'registry' },
+    });
     expect(parseReleaseDocument(asYaml({ ...base, format: 'sklearn' }), { file: 'f' }).protocol).toBe('v1');
   });
 

@@ -25,6 +25,7 @@ export const INPUT = {
   minReplicas: 'min-replicas',
   maxReplicas: 'max-replicas',
   canary: 'canary',
+  deploymentMode: 'deployment-mode',
   alias: 'alias',
   smokePayload: 'smoke-payload',
   smokePayloadFile: 'smoke-payload-file',
@@ -85,6 +86,7 @@ const INLINE: Record<string, string> = {
   'replicas.min': INPUT.minReplicas,
   'replicas.max': INPUT.maxReplicas,
   canary: INPUT.canary,
+  'deployment-mode': INPUT.deploymentMode,
   alias: INPUT.alias,
   smoke: INPUT.smokePayload,
   'smoke.payload': INPUT.smokePayload,
@@ -157,6 +159,7 @@ function inlineSpec(inputs: Inputs): ReleaseSpec {
   if (min !== undefined || max !== undefined)
     doc['replicas'] = { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
   set('canary', scalar(inputs, INPUT.canary));
+  set('deployment-mode', inputs.optional(INPUT.deploymentMode));
   set('alias', inputs.optional(INPUT.alias));
   const smoke: Record<string, unknown> = {};
   const setSmoke = (key: string, value: unknown): void => {
