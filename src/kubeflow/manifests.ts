@@ -2,11 +2,12 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { loadAll } from 'js-yaml';
-import { ConfigurationError, KfopsError } from '../common/errors.js';
+import { KfopsError } from '../common/errors.js';
 import type { ExecRunner } from '../common/exec.js';
 import type { Logger } from '../common/logger.js';
 import { shapeProblem } from '../kube/apply.js';
 import type { KubeObject } from '../kube/types.js';
+import { PlatformSettingError } from './settings-error.js';
 
 export const DEFAULT_KUBEFLOW_VERSION = 'v1.9.1';
 export const DEFAULT_MANIFESTS_REPO = 'https://github.com/kubeflow/manifests.git';
@@ -84,8 +85,8 @@ export async function loadManifests(
 ): Promise<{ objects: KubeObject[]; origin: string }> {
   if (source.type === 'file') {
     const text = await readFile(source.file, 'utf8').catch((e: unknown) => {
-      throw new ConfigurationError(
-        'manifests-file',
+      throw new PlatformSettingError(
+        'source.file',
         source.file,
         `a readable YAML file (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
       );
@@ -97,7 +98,7 @@ export async function loadManifests(
       (s) => s.isDirectory(),
       () => false,
     );
-    if (!isDir) throw new ConfigurationError('manifests-path', source.path, 'a directory holding a kustomization.yaml');
+    if (!isDir) throw new PlatformSettingError('source.path', source.path, 'a directory holding a kustomization.yaml');
     return { objects: await renderComponents(source.path, source.components, deps), origin: source.path };
   }
   const dir = await mkdtemp(join(tmpdir(), 'kfops-manifests-'));
@@ -111,8 +112,8 @@ export async function loadManifests(
     if (r.code !== 0) {
       const missing = /Remote branch .* not found|not found in upstream/.test(r.stderr);
       throw missing
-        ? new ConfigurationError(
-            'kubeflow-version',
+        ? new PlatformSettingError(
+            'source.version',
             source.version,
             `a tag or branch of ${source.repo} (e.g. ${DEFAULT_KUBEFLOW_VERSION})`,
           )

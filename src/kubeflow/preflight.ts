@@ -1,4 +1,4 @@
-import { ConfigurationError, KfopsError } from '../common/errors.js';
+import { KfopsError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { applyObjects } from '../kube/apply.js';
@@ -6,6 +6,7 @@ import type { KubeClient } from '../kube/client.js';
 import { explainKubeError } from '../kube/errors.js';
 import { formatBytes, formatCpu, parseQuantity } from '../kube/quantity.js';
 import { describeRef, refOf, type KubeObject } from '../kube/types.js';
+import { PlatformSettingError } from './settings-error.js';
 
 export const DEFAULT_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class';
 const BETA_DEFAULT_CLASS_ANNOTATION = 'storageclass.beta.kubernetes.io/is-default-class';
@@ -144,8 +145,8 @@ export async function preflight(
       );
     }
     if (!names.includes(wanted))
-      throw new ConfigurationError(
-        'default-storage-class',
+      throw new PlatformSettingError(
+        'defaultStorageClass',
         wanted,
         names.length
           ? `one of the cluster's StorageClasses: ${names.join(', ')}`

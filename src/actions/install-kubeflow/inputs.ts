@@ -1,57 +1,87 @@
 import { existsSync } from 'node:fs';
 import { ConfigurationError } from '../../common/errors.js';
 import type { Inputs } from '../../common/inputs.js';
+import type { InstallPlatformSettings } from '../../kubeflow/install-platform.js';
 import { DEFAULT_KUBEFLOW_VERSION, DEFAULT_MANIFESTS_REPO, type ManifestSource } from '../../kubeflow/manifests.js';
-import { parseUsers, USERS_FORM, type UserSpec } from '../../kubeflow/users.js';
+import { PlatformSettingError, type PlatformField } from '../../kubeflow/settings-error.js';
+import { parseUsers, USERS_FORM } from '../../kubeflow/users.js';
 
-export interface Settings {
+/** The inputs, by name (action.yml). */
+export const INPUT = {
+  kubeconfig: 'kubeconfig',
+  kubeflowVersion: 'kubeflow-version',
+  manifestsRepo: 'manifests-repo',
+  manifestsPath: 'manifests-path',
+  manifestsFile: 'manifests-file',
+  components: 'components',
+  defaultStorageClass: 'default-storage-class',
+  users: 'users',
+  expose: 'expose',
+  domain: 'domain',
+  m2mAuth: 'm2m-auth',
+  planOnly: 'plan-only',
+  timeout: 'timeout',
+  concurrency: 'concurrency',
+  forceConflicts: 'force-conflicts',
+} as const;
+
+export interface Settings extends InstallPlatformSettings {
   kubeconfig?: string;
-  source: ManifestSource;
-  defaultStorageClass?: string;
-  planOnly: boolean;
-  timeoutMs: number;
-  concurrency: number;
-  forceConflicts: boolean;
-  users: UserSpec[];
-  passwords: Map<string, string>;
-  expose: 'none' | 'loadbalancer';
-  /** '' (leave Knative's domain alone), 'sslip' (magic DNS from the gateway address) or a domain. */
-  domain: string;
-  m2mAuth: boolean;
 }
+
+/** The input each platform field comes from. */
+const INPUT_OF: Record<PlatformField, string> = {
+  'source.file': INPUT.manifestsFile,
+  'source.path': INPUT.manifestsPath,
+  'source.version': INPUT.kubeflowVersion,
+  defaultStorageClass: INPUT.defaultStorageClass,
+  domain: INPUT.domain,
+};
+
+/**
+ * A platform setting the install could not use, as the input the user sets; anything else unchanged.
+ * Some show only once a file is read or the cluster answers (e.g. a StorageClass the cluster lacks).
+ */
+export function asInputError(error: unknown): unknown {
+  if (error instanceof PlatformSettingError)
+    return new ConfigurationError(INPUT_OF[error.field], error.value, error.expected);
+  return error;
+}
+
+const DOMAIN_FORM = 'a DNS domain, or `sslip` together with expose: loadbalancer (sslip needs the gateway address)';
 
 /** Reads and checks every input before anything touches the cluster; passwords come from `env`. */
 export function readSettings(inputs: Inputs, env: Record<string, string | undefined> = {}): Settings {
-  const file = inputs.optional('manifests-file');
-  const path = inputs.optional('manifests-path');
-  const version = inputs.optional('kubeflow-version');
-  const components = inputs.list('components');
-  const given = [file && 'manifests-file', path && 'manifests-path', version && 'kubeflow-version'].filter(
+  const file = inputs.optional(INPUT.manifestsFile);
+  const path = inputs.optional(INPUT.manifestsPath);
+  const version = inputs.optional(INPUT.kubeflowVersion);
+  const components = inputs.list(INPUT.components);
+  const given = [file && INPUT.manifestsFile, path && INPUT.manifestsPath, version && INPUT.kubeflowVersion].filter(
     Boolean,
   ) as string[];
   if (given.length > 1) {
     throw new ConfigurationError(
       given[1] as string,
       inputs.optional(given[1] as string),
-      `only one of kubeflow-version, manifests-path and manifests-file (also given: ${given[0]})`,
+      `only one of ${INPUT.kubeflowVersion}, ${INPUT.manifestsPath} and ${INPUT.manifestsFile} (also given: ${given[0]})`,
     );
   }
   if (file && components.length)
     throw new ConfigurationError(
-      'components',
+      INPUT.components,
       components.join(', '),
-      'no components with manifests-file (the file is already rendered)',
+      `no ${INPUT.components} with ${INPUT.manifestsFile} (the file is already rendered)`,
     );
   if (file && !existsSync(file))
     throw new ConfigurationError(
-      'manifests-file',
+      INPUT.manifestsFile,
       file,
       'the path of a rendered manifests file that exists (e.g. the output of `kustomize build example`)',
     );
   if (path && !existsSync(path))
-    throw new ConfigurationError('manifests-path', path, 'the path of a kustomization directory that exists');
+    throw new ConfigurationError(INPUT.manifestsPath, path, 'the path of a kustomization directory that exists');
   const ref = inputs.matching(
-    'kubeflow-version',
+    INPUT.kubeflowVersion,
     /^[\w./-]+$/,
     'a git tag or branch of kubeflow/manifests, e.g. v1.9.1',
     DEFAULT_KUBEFLOW_VERSION,
@@ -63,41 +93,38 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
       : {
           type: 'version',
           version: ref,
-          repo: inputs.optional('manifests-repo') ?? DEFAULT_MANIFESTS_REPO,
+          repo: inputs.optional(INPUT.manifestsRepo) ?? DEFAULT_MANIFESTS_REPO,
           components,
         };
-  const kubeconfig = inputs.optional('kubeconfig');
+  const kubeconfig = inputs.optional(INPUT.kubeconfig);
   if (kubeconfig !== undefined && !existsSync(kubeconfig))
     throw new ConfigurationError(
-      'kubeconfig',
+      INPUT.kubeconfig,
       kubeconfig,
       'the path of a kubeconfig file that exists (e.g. the kubeconfig output of setup-gke), or empty to use KUBECONFIG or the in-cluster service account',
     );
-  const defaultStorageClass = inputs.kubeName('default-storage-class', 'subdomain', 'the name of a StorageClass');
-  const expose = inputs.choice('expose', ['none', 'loadbalancer'] as const, 'none');
+  const defaultStorageClass = inputs.kubeName(INPUT.defaultStorageClass, 'subdomain', 'the name of a StorageClass');
+  const expose = inputs.choice(INPUT.expose, ['none', 'loadbalancer'] as const, 'none');
   const domain =
     inputs.matching(
-      'domain',
+      INPUT.domain,
       /^(sslip|([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,})$/,
       '`sslip` (magic DNS <ip>.sslip.io from the gateway address) or a DNS domain such as models.example.com',
     ) ?? '';
-  if (domain === 'sslip' && expose !== 'loadbalancer')
-    throw new ConfigurationError(
-      'domain',
-      domain,
-      'a DNS domain, or `sslip` together with expose: loadbalancer (sslip needs the gateway address)',
-    );
+  if (domain === 'sslip' && expose !== 'loadbalancer') throw new ConfigurationError(INPUT.domain, domain, DOMAIN_FORM);
   return {
     ...(kubeconfig ? { kubeconfig } : {}),
     source,
     ...(defaultStorageClass ? { defaultStorageClass } : {}),
-    planOnly: inputs.boolean('plan-only', false),
-    timeoutMs: inputs.duration('timeout', '45m', { positive: true }),
-    concurrency: inputs.integer('concurrency', 8, { min: 1, max: 64 }),
-    forceConflicts: inputs.boolean('force-conflicts', false),
-    ...parseUsers(inputs.structured('users', USERS_FORM, { hideValue: true }), env, 'users', (v) => inputs.mask(v)),
+    planOnly: inputs.boolean(INPUT.planOnly, false),
+    timeoutMs: inputs.duration(INPUT.timeout, '45m', { positive: true }),
+    concurrency: inputs.integer(INPUT.concurrency, 8, { min: 1, max: 64 }),
+    forceConflicts: inputs.boolean(INPUT.forceConflicts, false),
+    ...parseUsers(inputs.structured(INPUT.users, USERS_FORM, { hideValue: true }), env, INPUT.users, (v) =>
+      inputs.mask(v),
+    ),
     expose,
     domain,
-    m2mAuth: inputs.boolean('m2m-auth', false),
+    m2mAuth: inputs.boolean(INPUT.m2mAuth, false),
   };
 }

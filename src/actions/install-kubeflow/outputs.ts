@@ -3,38 +3,30 @@ import { describeError } from '../../common/errors.js';
 import { formatDuration } from '../../common/duration.js';
 import { InstallError, type InstallReport, type PartialInstallReport, type PhaseReport } from '../../kube/install.js';
 import { describeGate, type Gate, type Plan } from '../../kube/plan.js';
-import type { PreflightReport } from '../../kubeflow/preflight.js';
-import type { UserSpec } from '../../kubeflow/users.js';
+import { PLATFORM_STEPS, type InstallPlatformReport } from '../../kubeflow/install-platform.js';
 import { describeRef } from '../../kube/types.js';
-
-export interface PlatformState {
-  /** Objects changed after the install (Knative's domain, once the gateway address is known). */
-  changedAfterInstall?: number;
-  address?: string;
-  domain?: string;
-  issuer?: string;
-}
 
 type Counts = { created: number; configured: number; unchanged: number };
 
-export function setOutputs(
-  counts: Counts,
-  pre: PreflightReport | undefined,
-  report?: InstallReport | PartialInstallReport,
-  platform: PlatformState = {},
-  result: 'success' | 'failure' = 'success',
-): void {
+/** Every output; on a failure, those known by then (the others empty). */
+export function setOutputs(r: InstallPlatformReport, result: 'success' | 'failure' = 'success'): void {
+  const platform = r.platform;
+  const pre = r.preflight;
   core.setOutput('result', result);
   core.setOutput('gateway-address', platform.address ?? '');
   core.setOutput('dashboard-url', platform.address ? `http://${platform.address}/` : '');
   core.setOutput('knative-domain', platform.domain ?? '');
   core.setOutput('issuer', platform.issuer ?? '');
-  core.setOutput('created', counts.created);
-  core.setOutput('configured', counts.configured);
-  core.setOutput('unchanged', counts.unchanged);
-  core.setOutput('changed', counts.created + counts.configured + (platform.changedAfterInstall ?? 0) > 0);
   core.setOutput('server-version', pre?.serverVersion ?? '');
   core.setOutput('default-storage-class', pre?.defaultStorageClass ?? '');
+  const counts = r.install?.counts ?? r.dryRun?.counts;
+  if (counts) {
+    core.setOutput('created', counts.created);
+    core.setOutput('configured', counts.configured);
+    core.setOutput('unchanged', counts.unchanged);
+    core.setOutput('changed', counts.created + counts.configured + (platform.changedAfterInstall ?? 0) > 0);
+  }
+  const report = r.install;
   if (report) {
     core.setOutput('phases', report.phases.length);
     core.setOutput('ready-workloads', report.ready);
@@ -93,33 +85,29 @@ function yieldedLine(report: InstallReport | PartialInstallReport): string {
   return ` ${n} placeholder field(s) of ${report.yielded.length} object(s) were left to the components that own them on the cluster (${managers.join(', ')}).`;
 }
 
-export async function writeSummary(
-  origin: string,
-  total: number,
-  pre: PreflightReport,
-  report: InstallReport,
-  platform: PlatformState,
-  users: UserSpec[],
-): Promise<void> {
+/** The job summary of a finished install. */
+export async function writeSummary(r: InstallPlatformReport): Promise<void> {
+  const { manifests, preflight: pre, install: report, platform } = r;
+  if (!manifests || !pre || !report) return;
   core.summary
     .addHeading('install-kubeflow', 2)
     .addRaw(
-      `Manifests: ${origin} (${total} objects) on Kubernetes ${pre.serverVersion}; default StorageClass ${pre.defaultStorageClass ?? '(none needed)'}${pre.storageClassSet ? ' (set by this run)' : ''}.`,
+      `Manifests: ${manifests.origin} (${manifests.objects} objects) on Kubernetes ${pre.serverVersion}; default StorageClass ${pre.defaultStorageClass ?? '(none needed)'}${pre.storageClassSet ? ' (set by this run)' : ''}.`,
       true,
     )
-    .addTable(phaseTable(report.plan, report.phases, total, report.counts, report.durationMs))
+    .addTable(phaseTable(report.plan, report.phases, manifests.objects, report.counts, report.durationMs))
     .addRaw(
       `${report.ready} workload(s) ready.${yieldedLine(report)}${platform.address ? ` Dashboard: http://${platform.address}/.` : ''}${platform.domain ? ` Model URLs under ${platform.domain}.` : ''}${platform.issuer ? ` Machine-to-machine tokens from ${platform.issuer}.` : ''}${pre.warnings.length ? ` Warnings: ${pre.warnings.join(' ')}` : ''}`,
       true,
     );
-  if (users.length) {
+  if (r.users.length) {
     core.summary.addTable([
       [
         { data: 'Dex login', header: true },
         { data: 'profile', header: true },
         { data: 'contributors', header: true },
       ],
-      ...users.map((u) => [
+      ...r.users.map((u) => [
         u.email,
         u.profile ?? '-',
         u.contributors.map((c) => `${c.email} (${c.role})`).join('<br>') || '-',
@@ -129,34 +117,74 @@ export async function writeSummary(
   await core.summary.write();
 }
 
+/** The job summary of a plan-only run: the waves, and what the dry run found. */
+export async function writePlanSummary(r: InstallPlatformReport): Promise<void> {
+  const { manifests, plan, dryRun: dry } = r;
+  if (!manifests || !plan || !dry) return;
+  await core.summary
+    .addHeading('install-kubeflow: plan only', 2)
+    .addRaw(`Manifests: ${manifests.origin} (${manifests.objects} objects). Nothing was changed.`, true)
+    .addTable([
+      [
+        { data: 'wave', header: true },
+        { data: 'objects', header: true },
+        { data: 'waits for', header: true },
+      ],
+      ...plan.waves.map((w, i) => [
+        String(i),
+        String(w.length),
+        waitsFor(
+          plan,
+          w.flatMap((p) => p.gates),
+        ) || '-',
+      ]),
+    ])
+    .addRaw(
+      `Dry run: ${dry.counts.created} to create, ${dry.counts.configured} to change, ${dry.counts.unchanged} unchanged; ${dry.later} not checked yet (they wait for ${dry.waiting
+        .slice(0, 5)
+        .map((g) => describeGate(plan.gates.get(g) as Gate))
+        .join('; ')}${dry.waiting.length > 5 ? '; …' : ''}).`,
+      true,
+    )
+    .write();
+}
+
 /**
  * The job summary of a failed run. For an install that stopped: what was applied, what is blocked by
- * which gate, and the cause; for anything else, the error.
+ * which gate, and the cause; for anything else, the step it stopped at and the error.
  */
-export async function writeFailureSummary(manifests: string | undefined, error: unknown): Promise<void> {
+export async function writeFailureSummary(r: InstallPlatformReport | undefined, error: unknown): Promise<void> {
   core.summary.addHeading('install-kubeflow failed', 2);
-  if (!(error instanceof InstallError)) {
+  const manifests = r?.manifests ? `${r.manifests.origin} (${r.manifests.objects} objects)` : undefined;
+  const partial = error instanceof InstallError ? error.report : undefined;
+  if (!partial) {
+    const where = r ? `It failed at "${PLATFORM_STEPS[r.step]}" after ${formatDuration(r.totalMs ?? 0)}` : 'It failed';
+    const applied = r?.install
+      ? `${r.install.counts.created} created, ${r.install.counts.configured} configured, ${r.install.counts.unchanged} unchanged; ${r.install.ready} workload(s) ready`
+      : r?.step === 'install'
+        ? 'while the manifests were being applied'
+        : 'before the manifests were applied';
     await core.summary
-      .addRaw(manifests ? `Manifests: ${manifests}.` : 'It failed before the manifests were applied.', true)
+      .addRaw(`${manifests ? `Manifests: ${manifests}. ` : ''}${where}, ${applied}.`, true)
       .addCodeBlock(describeError(error))
       .write();
     return;
   }
-  const r = error.report;
-  const applied = r.counts.created + r.counts.configured + r.counts.unchanged;
+  const applied = partial.counts.created + partial.counts.configured + partial.counts.unchanged;
   core.summary.addRaw(
-    `Manifests: ${manifests}. ${applied} applied (${r.counts.created} created, ${r.counts.configured} configured, ${r.counts.unchanged} unchanged), ${r.notApplied.length} not applied, ${r.ready} workload(s) ready when it stopped after ${formatDuration(r.durationMs)}.${yieldedLine(r)}`,
+    `Manifests: ${manifests}. ${applied} applied (${partial.counts.created} created, ${partial.counts.configured} configured, ${partial.counts.unchanged} unchanged), ${partial.notApplied.length} not applied, ${partial.ready} workload(s) ready when it stopped after ${formatDuration(partial.durationMs)}.${yieldedLine(partial)}`,
     true,
   );
-  if (r.phases.length) core.summary.addTable(phaseTable(r.plan, r.phases, applied, r.counts, r.durationMs));
-  if (r.blocked.length) {
+  if (partial.phases.length)
+    core.summary.addTable(phaseTable(partial.plan, partial.phases, applied, partial.counts, partial.durationMs));
+  if (partial.blocked.length) {
     core.summary.addTable([
       [
         { data: 'not applied, held by', header: true },
         { data: 'gate', header: true },
         { data: 'objects', header: true },
       ],
-      ...r.blocked.map((b) => [
+      ...partial.blocked.map((b) => [
         b.gate,
         b.state,
         `${b.objects.length}: ${b.objects.slice(0, 5).map(describeRef).join(', ')}${b.objects.length > 5 ? ', …' : ''}`,
