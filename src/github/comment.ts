@@ -37,6 +37,9 @@ const OUTCOME_LABEL: Record<ReleaseOutcome, string> = {
   skipped: '⏭️ skipped',
 };
 
+/** What GitHub accepts as a comment body (characters), with room to spare for the marker and the last line. */
+const MAX_BODY = 65_536 - 2_000;
+
 /** The run's overall result: the worst outcome of its services. */
 export function overallOutcome(run: ReleaseRun): ReleaseOutcome | 'none' {
   const outcomes = run.releases.map((r) => r.outcome);
@@ -130,22 +133,33 @@ export function renderReleaseComment(run: ReleaseRun, opts: { marker: string; ml
       row(['Service', 'Current', 'Candidate', 'Outcome', 'p50 / p95 / p99 ms', 'Error rate', 'Links']),
       row(['---', '---', '---', '---', '---:', '---:', '---']),
     );
-    for (const r of run.releases) {
+    let used = lines.join('\n').length;
+    for (const [i, r] of run.releases.entries()) {
       const links = [
         versionLink(r.candidate, mlflowUiUrl, r.modelVersionUrl),
         run.runUrl ? link('run', run.runUrl) : '',
       ].filter(Boolean);
-      lines.push(
-        row([
-          serviceCell(r),
-          modelCell(r.current, mlflowUiUrl),
-          modelCell(r.candidate, mlflowUiUrl, r.modelVersionUrl),
-          outcomeCell(r),
-          latencyCell(r.smoke),
-          errorRateCell(r.smoke),
-          links.join('<br>') || '–',
-        ]),
-      );
+      const line = row([
+        serviceCell(r),
+        modelCell(r.current, mlflowUiUrl),
+        modelCell(r.candidate, mlflowUiUrl, r.modelVersionUrl),
+        outcomeCell(r),
+        latencyCell(r.smoke),
+        errorRateCell(r.smoke),
+        links.join('<br>') || '–',
+      ]);
+      // GitHub keeps at most 65536 characters per comment: the rows that do not fit are named, not shown.
+      if (used + 1 + line.length > MAX_BODY) {
+        const rest = run.releases.slice(i);
+        const names = rest.map((x) => `${x.service}: ${x.outcome}`).join(', ');
+        lines.push(
+          '',
+          `…and ${rest.length} more service${rest.length === 1 ? '' : 's'} (${cell(names, 600)}): no room left in the comment; the workflow run has them all.`,
+        );
+        break;
+      }
+      lines.push(line);
+      used += 1 + line.length;
     }
   }
   return `${lines.join('\n')}\n`;

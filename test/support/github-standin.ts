@@ -52,8 +52,8 @@ export interface GithubStandinOptions {
   issues?: number[];
   /** Writes (POST, PATCH) answered 403 as a GITHUB_TOKEN without `pull-requests: write` is. */
   refuseWrites?: boolean;
-  /** Accepts connections and never answers. */
-  silent?: boolean;
+  /** Accepts connections and never answers (true), or sends the headers and part of the body and then nothing ('body'). */
+  silent?: boolean | 'body';
   /** Comments from other users already on issue `issue` of the first repository. */
   preexisting?: { issue: number; count: number; login?: string };
   /** More comments on issues of the first repository, after the preexisting ones (e.g. one with a marker, by someone else). */
@@ -141,7 +141,12 @@ export async function startGithubStandin(options: GithubStandinOptions = {}): Pr
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (options.silent) return; // accepted, never answered
+    if (options.silent === true) return; // accepted, never answered
+    if (options.silent === 'body') {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': '1000' });
+      res.write('[{"id": 1,');
+      return; // the rest never comes
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeError } from '../../src/common/errors.js';
 import type { Logger } from '../../src/common/logger.js';
@@ -366,22 +367,23 @@ describe('upsertStickyComment against the GitHub REST stand-in', () => {
     });
   }
 
-  it('ends within its timeout against a server that accepts and never answers, naming the host', async () => {
-    standin = await startGithubStandin({ token: TOKEN, silent: true });
-    const started = Date.now();
-    const { result, logger } = upsert(standin, `${MARKER}\nx`, { timeoutMs: 1500 });
-    const error = await result.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(1400);
-    expect(elapsed).toBeLessThan(1500 + 1000);
-    const text = describeError(error);
-    expect(text).toContain(`The GitHub API at ${new URL(standin.url).host} did not answer in time`);
-    expect(text).toMatch(/Fix: check GITHUB_API_URL/);
-    expect(`${text}\n${logger.lines.join('\n')}`).not.toContain(TOKEN);
-  });
+  for (const silent of [true, 'body'] as const)
+    it(`ends within its timeout against a server that ${silent === true ? 'accepts and never answers' : 'stops in the middle of a body'}, naming the host`, async () => {
+      standin = await startGithubStandin({ token: TOKEN, silent });
+      const started = Date.now();
+      const { result, logger } = upsert(standin, `${MARKER}\nx`, { timeoutMs: 1500 });
+      const error = await result.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(1400);
+      expect(elapsed).toBeLessThan(1500 + 1000);
+      const text = describeError(error);
+      expect(text).toContain(`The GitHub API at ${new URL(standin.url).host} did not answer in time`);
+      expect(text).toMatch(/Fix: check GITHUB_API_URL/);
+      expect(`${text}\n${logger.lines.join('\n')}`).not.toContain(TOKEN);
+    });
 
   it('names a server that refuses connections', async () => {
     standin = await startGithubStandin({ token: TOKEN });
@@ -423,5 +425,64 @@ describe('upsertStickyComment against the GitHub REST stand-in', () => {
     await expect(upsertStickyComment({ ...base, token: '' })).rejects.toThrow(/github-token/);
     await expect(upsertStickyComment({ ...base, apiUrl: 'api.github.com' })).rejects.toThrow(/GITHUB_API_URL/);
     expect(standin.requests).toHaveLength(0);
+  });
+});
+
+describe('renderReleaseComment size', () => {
+  it("stays within GitHub's 65536 characters, naming the services it has no room for", () => {
+    const base = run.releases[1]!;
+    const many: ReleaseRun = {
+      ...run,
+      releases: Array.from({ length: 200 }, (_, i) => ({
+        ...base,
+        service: `svc-${i}`,
+        cause: `${'|<x>'.repeat(400)} ${i}`,
+      })),
+    };
+    const md = renderReleaseComment(many, { marker: MARKER });
+    expect(md.length).toBeLessThanOrEqual(65_536);
+    const shown = md.split('\n').filter((l) => l.startsWith('| **svc-')).length;
+    expect(shown).toBeGreaterThan(5);
+    expect(shown).toBeLessThan(200);
+    expect(md).toContain(`…and ${200 - shown} more services (svc-${shown}: failed`);
+  });
+});
+
+describe('upsertStickyComment: API root', () => {
+  it('asks for GITHUB_API_URL when no API root is given', async () => {
+    const base = { token: TOKEN, repository: REPO, issueNumber: 7, marker: MARKER, body: 'x', timeoutMs: 5000 };
+    await expect(upsertStickyComment({ ...base, apiUrl: '', logger: recordingLogger() })).rejects.toThrow(
+      /Input 'GITHUB_API_URL' is required: expected the REST API root/,
+    );
+  });
+
+  it('says when the API root serves a web page instead of the REST API', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<html><body>Sign in to GitHub</body></html>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const error = await upsertStickyComment({
+        token: TOKEN,
+        apiUrl: url,
+        repository: REPO,
+        issueNumber: 7,
+        marker: MARKER,
+        body: 'x',
+        timeoutMs: 5000,
+        logger: recordingLogger(),
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const text = describeError(error);
+      expect(text).toContain(`${url} did not answer like the GitHub REST API`);
+      expect(text).toMatch(/Fix: set GITHUB_API_URL to the REST API root/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
