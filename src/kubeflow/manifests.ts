@@ -5,6 +5,7 @@ import { loadAll } from 'js-yaml';
 import { KfopsError } from '../common/errors.js';
 import type { ExecRunner } from '../common/exec.js';
 import type { Logger } from '../common/logger.js';
+import { redactUrlCredentials } from '../common/redact.js';
 import { shapeProblem } from '../kube/apply.js';
 import type { KubeObject } from '../kube/types.js';
 import { PlatformSettingError } from './settings-error.js';
@@ -101,9 +102,11 @@ export async function loadManifests(
     if (!isDir) throw new PlatformSettingError('source.path', source.path, 'a directory holding a kustomization.yaml');
     return { objects: await renderComponents(source.path, source.components, deps), origin: source.path };
   }
+  // A repository URL may carry credentials (https://user:token@host/...): they never reach a log line or message.
+  const repo = redactUrlCredentials(source.repo);
   const dir = await mkdtemp(join(tmpdir(), 'kfops-manifests-'));
   try {
-    deps.logger.info(`cloning ${source.repo} at ${source.version}`);
+    deps.logger.info(`cloning ${repo} at ${source.version}`);
     const r = await deps.exec(
       'git',
       ['clone', '--depth', '1', '--branch', source.version, source.repo, dir],
@@ -115,15 +118,15 @@ export async function loadManifests(
         ? new PlatformSettingError(
             'source.version',
             source.version,
-            `a tag or branch of ${source.repo} (e.g. ${DEFAULT_KUBEFLOW_VERSION})`,
+            `a tag or branch of ${repo} (e.g. ${DEFAULT_KUBEFLOW_VERSION})`,
           )
-        : new KfopsError(`git clone of ${source.repo} failed (exit ${r.code})`, {
-            cause: r.stderr.trim().split('\n').slice(-3).join('\n'),
+        : new KfopsError(`git clone of ${repo} failed (exit ${r.code})`, {
+            cause: redactUrlCredentials(r.stderr.trim().split('\n').slice(-3).join('\n')),
             fix: 'check that the runner can reach the repository',
           });
     }
     const components = source.components.length ? source.components : ['example'];
-    return { objects: await renderComponents(dir, components, deps), origin: `${source.repo}@${source.version}` };
+    return { objects: await renderComponents(dir, components, deps), origin: `${repo}@${source.version}` };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

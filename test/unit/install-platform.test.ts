@@ -18,7 +18,10 @@ import {
   type PlatformCluster,
 } from '../../src/kubeflow/install-platform.js';
 import { REQUIRE_JWT_POLICY } from '../../src/kubeflow/platform.js';
+import { loadManifests } from '../../src/kubeflow/manifests.js';
 import { PlatformSettingError } from '../../src/kubeflow/settings-error.js';
+import { Inputs } from '../../src/common/inputs.js';
+import { readSettings } from '../../src/actions/install-kubeflow/inputs.js';
 import { dexHashEnv } from '../../src/kubeflow/users.js';
 import { loadKubeflowRender } from '../support/kubeflow-render.js';
 
@@ -450,5 +453,38 @@ describe('installPlatform failures: the first failed step stops the rest, and th
     expect((error as KfopsError).describe()).toContain(`the API server at ${SERVER}`);
     expect(report.step).toBe('preflight');
     expect(f.calls).not.toContain('install');
+  });
+});
+
+describe('a manifests repository URL with credentials', () => {
+  const repo = 'https://ci-bot:tok-5ecret@git.example.com/platform/manifests.git';
+
+  it('is masked when read, and never in a log line, the origin or an error', async () => {
+    const masked: string[] = [];
+    const values: Record<string, string> = { [INPUT.manifestsRepo]: repo, [INPUT.kubeflowVersion]: 'v1.9.1' };
+    const s = readSettings(
+      new Inputs(
+        (n) => values[n] ?? '',
+        (v) => masked.push(v),
+      ),
+    );
+    expect(masked).toContain('tok-5ecret');
+    expect(s.source).toMatchObject({ type: 'version', repo });
+
+    const logger = recordingLogger();
+    const clone = async (_cmd: string, args: readonly string[]) => ({
+      code: 128,
+      stdout: '',
+      stderr: `Cloning into '${args.at(-1)}'...\nfatal: unable to access '${repo}/': Could not resolve host: git.example.com`,
+    });
+    const e = await loadManifests(s.source, { exec: clone, logger }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(e).toBeInstanceOf(KfopsError);
+    const text = `${(e as KfopsError).describe()}\n${logger.lines.join('\n')}`;
+    expect(text).toContain('https://***@git.example.com/platform/manifests.git');
+    expect(text).not.toContain('tok-5ecret');
+    expect(text).not.toContain('ci-bot');
   });
 });

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigurationError } from '../../common/errors.js';
 import type { Inputs } from '../../common/inputs.js';
+import { splitUrlCredentials } from '../../common/redact.js';
 import type { InstallPlatformSettings } from '../../kubeflow/install-platform.js';
 import { DEFAULT_KUBEFLOW_VERSION, DEFAULT_MANIFESTS_REPO, type ManifestSource } from '../../kubeflow/manifests.js';
 import { PlatformSettingError, type PlatformField } from '../../kubeflow/settings-error.js';
@@ -50,6 +51,14 @@ export function asInputError(error: unknown): unknown {
 
 const DOMAIN_FORM = 'a DNS domain, or `sslip` together with expose: loadbalancer (sslip needs the gateway address)';
 
+/** The manifests repository; a password or token in its URL is masked (log lines and messages redact it too). */
+function manifestsRepo(inputs: Inputs): string {
+  const repo = inputs.optional(INPUT.manifestsRepo) ?? DEFAULT_MANIFESTS_REPO;
+  const { password } = splitUrlCredentials(repo);
+  if (password) inputs.mask(password);
+  return repo;
+}
+
 /** Reads and checks every input before anything touches the cluster; passwords come from `env`. */
 export function readSettings(inputs: Inputs, env: Record<string, string | undefined> = {}): Settings {
   const file = inputs.optional(INPUT.manifestsFile);
@@ -93,7 +102,7 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
       : {
           type: 'version',
           version: ref,
-          repo: inputs.optional(INPUT.manifestsRepo) ?? DEFAULT_MANIFESTS_REPO,
+          repo: manifestsRepo(inputs),
           components,
         };
   const kubeconfig = inputs.optional(INPUT.kubeconfig);

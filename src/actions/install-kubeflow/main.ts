@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { ConfigurationError, describeError, KfopsError } from '../../common/errors.js';
+import { ConfigurationError, KfopsError } from '../../common/errors.js';
 import { nodeExec } from '../../common/exec.js';
 import { formatDuration } from '../../common/duration.js';
 import { KubeClient } from '../../kube/client.js';
@@ -47,10 +47,7 @@ export function run(): Promise<void> {
       if (!(error instanceof ConfigurationError)) {
         if (report) setOutputs(report, 'failure');
         else core.setOutput('result', 'failure');
-        // Best effort: a summary that cannot be written must not hide the error itself.
-        await writeFailureSummary(report, error).catch((e: unknown) =>
-          core.warning(`job summary not written: ${describeError(e)}`),
-        );
+        await writeFailureSummary(report, error);
       }
       throw error;
     }

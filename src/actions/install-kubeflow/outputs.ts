@@ -1,10 +1,11 @@
 import * as core from '@actions/core';
-import { describeError } from '../../common/errors.js';
+import { redactUrlCredentials } from '../../common/redact.js';
 import { formatDuration } from '../../common/duration.js';
 import { InstallError, type InstallReport, type PartialInstallReport, type PhaseReport } from '../../kube/install.js';
 import { describeGate, type Gate, type Plan } from '../../kube/plan.js';
 import { PLATFORM_STEPS, type InstallPlatformReport } from '../../kubeflow/install-platform.js';
 import { describeRef } from '../../kube/types.js';
+import { writeFailedRunSummary } from '../summary.js';
 
 type Counts = { created: number; configured: number; unchanged: number };
 
@@ -154,45 +155,48 @@ export async function writePlanSummary(r: InstallPlatformReport): Promise<void> 
  * which gate, and the cause; for anything else, the step it stopped at and the error.
  */
 export async function writeFailureSummary(r: InstallPlatformReport | undefined, error: unknown): Promise<void> {
-  core.summary.addHeading('install-kubeflow failed', 2);
   const manifests = r?.manifests ? `${r.manifests.origin} (${r.manifests.objects} objects)` : undefined;
   const partial = error instanceof InstallError ? error.report : undefined;
-  if (!partial) {
-    const where = r ? `It failed at "${PLATFORM_STEPS[r.step]}" after ${formatDuration(r.totalMs ?? 0)}` : 'It failed';
-    const applied = r?.install
-      ? `${r.install.counts.created} created, ${r.install.counts.configured} configured, ${r.install.counts.unchanged} unchanged; ${r.install.ready} workload(s) ready`
-      : r?.step === 'install'
-        ? 'while the manifests were being applied'
-        : 'before the manifests were applied';
-    await core.summary
-      .addRaw(`${manifests ? `Manifests: ${manifests}. ` : ''}${where}, ${applied}.`, true)
-      .addCodeBlock(describeError(error))
-      .write();
-    return;
-  }
-  const applied = partial.counts.created + partial.counts.configured + partial.counts.unchanged;
-  core.summary.addRaw(
-    `Manifests: ${manifests}. ${applied} applied (${partial.counts.created} created, ${partial.counts.configured} configured, ${partial.counts.unchanged} unchanged), ${partial.notApplied.length} not applied, ${partial.ready} workload(s) ready when it stopped after ${formatDuration(partial.durationMs)}.${yieldedLine(partial)}`,
-    true,
-  );
-  if (partial.phases.length)
-    core.summary.addTable(phaseTable(partial.plan, partial.phases, applied, partial.counts, partial.durationMs));
-  if (partial.blocked.length) {
-    core.summary.addTable([
-      [
-        { data: 'not applied, held by', header: true },
-        { data: 'gate', header: true },
-        { data: 'objects', header: true },
-      ],
-      ...partial.blocked.map((b) => [
-        b.gate,
-        b.state,
-        `${b.objects.length}: ${b.objects.slice(0, 5).map(describeRef).join(', ')}${b.objects.length > 5 ? ', …' : ''}`,
-      ]),
-    ]);
-  }
-  core.summary.addRaw('Error:', true).addCodeBlock(describeError(error));
-  await core.summary.write();
+  await writeFailedRunSummary('install-kubeflow failed', error, (summary) => {
+    if (!partial) {
+      const where = r
+        ? `It failed at "${PLATFORM_STEPS[r.step]}" after ${formatDuration(r.totalMs ?? 0)}`
+        : 'It failed';
+      const applied = r?.install
+        ? `${r.install.counts.created} created, ${r.install.counts.configured} configured, ${r.install.counts.unchanged} unchanged; ${r.install.ready} workload(s) ready`
+        : r?.step === 'install'
+          ? 'while the manifests were being applied'
+          : 'before the manifests were applied';
+      summary.addRaw(
+        redactUrlCredentials(`${manifests ? `Manifests: ${manifests}. ` : ''}${where}, ${applied}.`),
+        true,
+      );
+      return;
+    }
+    const applied = partial.counts.created + partial.counts.configured + partial.counts.unchanged;
+    summary.addRaw(
+      redactUrlCredentials(
+        `Manifests: ${manifests}. ${applied} applied (${partial.counts.created} created, ${partial.counts.configured} configured, ${partial.counts.unchanged} unchanged), ${partial.notApplied.length} not applied, ${partial.ready} workload(s) ready when it stopped after ${formatDuration(partial.durationMs)}.${yieldedLine(partial)}`,
+      ),
+      true,
+    );
+    if (partial.phases.length)
+      summary.addTable(phaseTable(partial.plan, partial.phases, applied, partial.counts, partial.durationMs));
+    if (partial.blocked.length) {
+      summary.addTable([
+        [
+          { data: 'not applied, held by', header: true },
+          { data: 'gate', header: true },
+          { data: 'objects', header: true },
+        ],
+        ...partial.blocked.map((b) => [
+          b.gate,
+          b.state,
+          `${b.objects.length}: ${b.objects.slice(0, 5).map(describeRef).join(', ')}${b.objects.length > 5 ? ', …' : ''}`,
+        ]),
+      ]);
+    }
+  });
 }
 
 /** The gates other than namespaces, described, at most three. */
