@@ -291,10 +291,20 @@ export function githubClient(o: GithubClientOptions): GithubClient {
       );
     if (status === 403)
       return new GithubError(
-        `The token may not write comments on ${o.target} (403): ${what}`,
+        `The token may not ${what.startsWith('GET') ? 'read the comments of' : 'write comments on'} ${o.target} (403): ${what}`,
         {
           cause: said || 'Forbidden',
           fix: "add `pull-requests: write` to the `permissions:` of the job that writes the comment (`issues: write` when the number is an issue); a job calling a reusable workflow must grant it as well; pull requests from forks get a read-only GITHUB_TOKEN; a fine-grained token needs 'Pull requests: Read and write' on the repository",
+        },
+        status,
+        { cause: error },
+      );
+    if (status === 404 && what.startsWith('PATCH'))
+      return new GithubError(
+        `The comment to update on ${o.target} is gone (404): ${what}`,
+        {
+          cause: `${said || 'Not Found'}: it was deleted after it was found, or the token cannot see it`,
+          fix: 'run the job again: it creates a new comment when none has the marker',
         },
         status,
         { cause: error },

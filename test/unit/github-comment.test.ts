@@ -217,8 +217,11 @@ describe('upsertStickyComment against the GitHub REST stand-in', () => {
   it('creates the comment once, then updates that same comment, among 150 comments of others on two pages', async () => {
     standin = await startGithubStandin({ token: TOKEN, preexisting: { issue: 7, count: 150 } });
     const body1 = renderReleaseComment(run, { marker: MARKER });
-    const first = await upsert(standin, body1).result;
+    const call1 = upsert(standin, body1);
+    const first = await call1.result;
     expect(first.action).toBe('created');
+    expect(call1.logger.lines.some((l) => l.startsWith('info: Created comment '))).toBe(true);
+    expect(call1.logger.lines.join('\n')).not.toContain(TOKEN);
     expect(first.url).toBe(`${new URL(standin.url).origin}/${REPO}/pull/7#issuecomment-${first.id}`);
     const lists = standin.requests.filter((r) => r.method === 'GET');
     expect(lists.map((r) => [r.query['per_page'], r.query['page'] ?? '1'])).toEqual([
