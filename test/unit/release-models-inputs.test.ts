@@ -69,7 +69,7 @@ describe('release-models inputs', () => {
     [{ ...inline, service: 'Wine' }, 'service', /lowercase DNS label/],
     [{ ...inline, 'deployment-mode': 'RawDeployment', canary: '5' }, 'canary', /RawDeployment/],
     [{ ...inline, 'mlflow-tracking-uri': '' }, 'mlflow-tracking-uri', /resolve models:\/ references/],
-    [{ ...inline, files: 'models/x.yaml' }, 'files', /nothing with service/],
+    [{ ...inline, 'changed-since': 'main' }, 'changed-since', /nothing with service/],
     [{ canary: '10' }, 'service', /when canary is given/],
     [{ 'changed-since': '--output=/tmp/x' }, 'changed-since', /without spaces or a leading -/],
     [{ mode: 'staging' }, 'mode', /`auto`, `production`, `candidate`/],

@@ -243,7 +243,8 @@ function read(inputs: Inputs, env: RunnerEnv, readFile: (path: string) => string
   const inline = inputs.optional(INPUT.service) !== undefined;
   let which: Which;
   if (inline) {
-    for (const other of [INPUT.changedSince, INPUT.files])
+    // `files` has a default (the runner always sets it), so only changed-since contradicts an inline release.
+    for (const other of [INPUT.changedSince])
       if (inputs.optional(other) !== undefined)
         throw new ConfigurationError(
           other,

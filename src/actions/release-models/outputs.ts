@@ -35,7 +35,7 @@ function row(r: ServiceRelease): string[] {
     `${r.outcome}${r.cause ? `: ${r.cause}` : ''}`,
     s ? `${num(s.p50Ms)} / ${num(s.p95Ms)} / ${num(s.p99Ms)}` : '-',
     s ? `${num(s.errorRate * 100, 2)}% of ${s.requests}` : '-',
-    r.alias ? `${r.alias.name}: ${r.alias.previousVersion ?? 'none'} -> ${r.alias.version}` : '-',
+    r.alias ? `${r.alias.name}: ${r.alias.previousVersion ?? 'none'} → ${r.alias.version}` : '-',
     formatDuration(r.durationMs),
   ].map(redactUrlCredentials);
 }
