@@ -1,9 +1,9 @@
 import * as core from '@actions/core';
 import { formatDuration } from '../../common/duration.js';
-import { describeError } from '../../common/errors.js';
 import { redactUrlCredentials } from '../../common/redact.js';
 import type { ModelInfo } from '../../kserve/inferenceservice.js';
 import type { ReleaseModelReport } from '../../kserve/release.js';
+import { writeFailedRunSummary } from '../summary.js';
 
 const STEP = {
   resolve: 'resolving the model',
@@ -102,8 +102,9 @@ export async function writeFailureSummary(
   service: { namespace: string; name: string } | undefined,
   error: unknown,
 ): Promise<void> {
-  core.summary.addHeading(r && service ? `${heading(r, service)} failed` : 'deploy-inferenceservice failed', 2);
-  if (r) {
+  const title = r && service ? `${heading(r, service)} failed` : 'deploy-inferenceservice failed';
+  await writeFailedRunSummary(title, error, (summary) => {
+    if (!r) return;
     const m = modelOf(r);
     const done = [
       m ? `Model: ${m.registry ? `${m.registry} -> version ${m.version ?? '?'}: ` : ''}${m.uri}.` : '',
@@ -111,15 +112,11 @@ export async function writeFailureSummary(
       r.cluster ? ` Cluster: ${r.cluster.server}.` : '',
       r.release ? ` InferenceService ${r.release.outcome}.` : '',
     ].join('');
-    core.summary.addRaw(
+    summary.addRaw(
       redactUrlCredentials(
         `Failed while ${STEP[r.step]} after ${formatDuration(r.totalMs ?? 0)}.${done ? ` ${done.trim()}` : ''}`,
       ),
       true,
     );
-  }
-  await core.summary
-    .addRaw('Error:', true)
-    .addCodeBlock(redactUrlCredentials(describeError(error)))
-    .write();
+  });
 }

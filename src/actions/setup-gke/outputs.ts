@@ -1,9 +1,9 @@
 import * as core from '@actions/core';
 import { formatDuration } from '../../common/duration.js';
-import { describeError } from '../../common/errors.js';
 import type { EnsureResult } from '../../gke/cluster.js';
 import type { SetupReport } from '../../gke/setup.js';
 import { describePools } from '../../gke/spec.js';
+import { writeFailedRunSummary } from '../summary.js';
 import type { Settings } from './inputs.js';
 
 const resultText = (e: EnsureResult): string => `${e.action}${e.concurrent ? ' (created by a concurrent run)' : ''}`;
@@ -93,22 +93,22 @@ export async function writeFailureSummary(
   core.setOutput('location', spec.location);
   core.setOutput('result', 'failure');
   if (ensured) core.setOutput('drift', JSON.stringify(driftList(ensured)));
-  core.summary.addHeading(`setup-gke: ${spec.name} failed`, 2);
-  if (ensured) {
-    core.summary.addTable([
-      [
-        { data: 'cluster', header: true },
-        { data: 'value', header: true },
-      ],
-      ...clusterRows(settings, ensured),
-      ['kubeconfig', 'not ready: the step failed while writing or checking it'],
-    ]);
-    addDrift(ensured);
-  } else {
-    core.summary.addRaw(
-      `Cluster ${spec.name} in ${spec.project} / ${spec.location} (Container API ${settings.apiEndpoint}): the step failed before the cluster was ready, after ${formatDuration(durationMs)}.`,
-      true,
-    );
-  }
-  await core.summary.addRaw('Error:', true).addCodeBlock(describeError(error)).write();
+  await writeFailedRunSummary(`setup-gke: ${spec.name} failed`, error, (summary) => {
+    if (ensured) {
+      summary.addTable([
+        [
+          { data: 'cluster', header: true },
+          { data: 'value', header: true },
+        ],
+        ...clusterRows(settings, ensured),
+        ['kubeconfig', 'not ready: the step failed while writing or checking it'],
+      ]);
+      addDrift(ensured);
+    } else {
+      summary.addRaw(
+        `Cluster ${spec.name} in ${spec.project} / ${spec.location} (Container API ${settings.apiEndpoint}): the step failed before the cluster was ready, after ${formatDuration(durationMs)}.`,
+        true,
+      );
+    }
+  });
 }
