@@ -11,6 +11,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// --dist DIR measures the bundles built there (`node scripts/build.mjs --only <name> --out DIR`), e.g. before/after.
+const distAt = process.argv.indexOf('--dist');
+const dist = distAt > 0 ? (process.argv[distAt + 1] as string) : join(root, 'dist');
 const runsAt = process.argv.indexOf('--runs');
 const runs = runsAt > 0 ? Number(process.argv[runsAt + 1]) : 7;
 if (!Number.isInteger(runs) || runs < 1)
@@ -55,11 +58,9 @@ console.log(
 );
 console.log('| action | bundle | bad input to exit | x plain Node | peak memory | x plain Node |');
 console.log('| --- | --- | --- | --- | --- | --- |');
-for (const name of readdirSync(join(root, 'dist')).filter((n) => BAD[n])) {
-  const r = measure([join(root, 'dist', name, 'index.js')], BAD[name] as Record<string, string>);
-  const size = spawnSync('du', ['-k', join(root, 'dist', name, 'index.js')], { encoding: 'utf8' }).stdout.split(
-    '\t',
-  )[0];
+for (const name of readdirSync(dist).filter((n) => BAD[n])) {
+  const r = measure([join(dist, name, 'index.js')], BAD[name] as Record<string, string>);
+  const size = spawnSync('du', ['-k', join(dist, name, 'index.js')], { encoding: 'utf8' }).stdout.split('\t')[0];
   console.log(
     `| ${name} | ${(Number(size) / 1024).toFixed(1)} MiB | ${r.ms.toFixed(0)} ms | ${(r.ms / base.ms).toFixed(1)}x | ${r.mib?.toFixed(0) ?? '?'} MiB | ${r.mib && base.mib ? (r.mib / base.mib).toFixed(1) : '?'}x |`,
   );

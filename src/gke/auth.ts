@@ -1,5 +1,8 @@
-import { GoogleAuth } from 'google-auth-library';
+import type { gaxios, GoogleAuth } from 'google-auth-library';
 import { KfopsError, networkFailure } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { redactUrlCredentials } from '../common/redact.js';
+import { abortableSleep } from '../common/retry.js';
 import type { AccessToken, TokenSource } from './api.js';
 import { CLOUD_PLATFORM_SCOPE } from './spec.js';
 
@@ -27,6 +30,30 @@ export interface AdcOptions {
   signal?: AbortSignal;
   /** Deadline of each token request (default 30 s). */
   requestTimeoutMs?: number;
+  /** Where the library's own retries of a token request are told (info level). */
+  logger?: Logger;
+  /** The step's environment, to name the proxy the library uses (HTTPS_PROXY and the like) in errors. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The proxy google-auth-library's requests go through (gaxios reads these variables), credentials redacted. */
+export function proxyOf(env: NodeJS.ProcessEnv): string | undefined {
+  const proxy = env['HTTPS_PROXY'] ?? env['https_proxy'] ?? env['HTTP_PROXY'] ?? env['http_proxy'];
+  return proxy ? redactUrlCredentials(proxy) : undefined;
+}
+
+/**
+ * The line that tells a retry of a token request the library makes on its own (gaxios retries a request
+ * without an answer twice and a 408, 429 or 5xx three times, and says nothing): what failed, attempt n
+ * of m, the delay before the next one.
+ */
+export function retryLine(error: gaxios.GaxiosError, delayMs: number): string {
+  const config = error.config?.retryConfig ?? {};
+  const retry = config.currentRetryAttempt ?? 1;
+  const of = error.response ? (config.retry ?? 3) : (config.noResponseRetries ?? 2);
+  const url = error.config?.url ? redactUrlCredentials(String(error.config.url)) : 'the token endpoint';
+  const what = error.response ? `HTTP ${error.response.status}` : networkFailure(error).split(' <- ')[0] || 'no answer';
+  return `token request to ${url}: ${what}; retry ${retry} of ${of} in ${Math.round(delayMs)} ms`;
 }
 
 /**
@@ -35,23 +62,43 @@ export interface AdcOptions {
  * Federation or a key), gcloud's application-default login, or the metadata server on GCP.
  */
 export function adcTokenSource(options: AdcOptions = {}): TokenSource {
-  // With the project given, the library does not look it up (for external_account credentials that
-  // is a Resource Manager call the identity may not be allowed to make).
-  const auth = new GoogleAuth({
-    scopes: [CLOUD_PLATFORM_SCOPE],
-    ...(options.projectId ? { projectId: options.projectId } : {}),
-    ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
-    clientOptions: {
-      transporterOptions: {
-        timeout: options.requestTimeoutMs ?? 30_000,
-        ...(options.signal ? { signal: options.signal } : {}),
+  const logger = options.logger ?? silentLogger;
+  const proxy = proxyOf(options.env ?? {});
+  const overall = options.signal ? endSignal(options.signal) : undefined;
+  const transporterOptions: gaxios.GaxiosOptions = {
+    timeout: options.requestTimeoutMs ?? 30_000,
+    ...(overall ? { signal: overall } : {}),
+    // Merged into each request's own retry settings (the token requests turn retries on).
+    retryConfig: {
+      retryBackoff: async (error, delayMs) => {
+        if (overall?.aborted) throw error;
+        logger.info(retryLine(error, delayMs));
+        await abortableSleep(delayMs, overall);
+        // No retry after the overall deadline (a request started with an aborted signal is not one).
+        if (overall?.aborted) throw error;
       },
     },
-  });
+  };
+  // The library (about a third of the bundle's start-up) is loaded on the first token request only: runs
+  // with CLOUDSDK_AUTH_ACCESS_TOKEN, and runs that stop at their inputs, never load it.
+  let auth: Promise<GoogleAuth> | undefined;
+  const googleAuth = (): Promise<GoogleAuth> =>
+    (auth ??= import('google-auth-library').then(
+      ({ GoogleAuth }) =>
+        // With the project given, the library does not look it up (for external_account credentials that
+        // is a Resource Manager call the identity may not be allowed to make).
+        new GoogleAuth({
+          scopes: [CLOUD_PLATFORM_SCOPE],
+          ...(options.projectId ? { projectId: options.projectId } : {}),
+          ...(options.keyFilename ? { keyFilename: options.keyFilename } : {}),
+          clientOptions: { transporterOptions },
+        }),
+    ));
   let principal: string | undefined;
   let tokenUrl: string | undefined;
   const fetchToken = async (): Promise<AccessToken> => {
-    const client = await auth.getClient();
+    const client = await (await googleAuth()).getClient();
+    stsTransportOf(client, transporterOptions);
     // Where external_account credentials exchange their token (STS), for messages.
     const exchange = (client as { tokenUrl?: unknown }).tokenUrl;
     if (typeof exchange === 'string') tokenUrl = exchange;
@@ -70,10 +117,10 @@ export function adcTokenSource(options: AdcOptions = {}): TokenSource {
         const url = requestUrl(error) ?? tokenUrl;
         if (options.signal?.aborted) {
           throw new KfopsError(
-            `Could not get Google credentials: ${url ? `the token request to ${url}` : 'the token request'} had no answer when the overall timeout ran out`,
+            `Could not get Google credentials: ${url ? `the token request to ${url}` : 'the token request'}${proxy ? ` (through the proxy ${proxy})` : ''} had no answer when the overall timeout ran out`,
             {
               cause: 'the timeout of the whole step was reached while getting an access token',
-              fix: 'check that the token endpoint of the credentials (token_url in GOOGLE_APPLICATION_CREDENTIALS, or the metadata server) answers from this runner, or raise the timeout input',
+              fix: `check that the token endpoint of the credentials (token_url in GOOGLE_APPLICATION_CREDENTIALS, or the metadata server)${proxy ? ` and the proxy ${proxy} (HTTPS_PROXY)` : ''} answer from this runner, or raise the timeout input`,
             },
             { cause: error },
           );
@@ -83,7 +130,7 @@ export function adcTokenSource(options: AdcOptions = {}): TokenSource {
           `Could not get Google credentials: ${reason}${url && !reason?.includes(url) ? ` (${url})` : ''}`,
           {
             cause: url
-              ? `the token request to ${url} failed (${networkFailure(error)})`
+              ? `the token request to ${url}${proxy ? ` through the proxy ${proxy}` : ''} failed (${networkFailure(error)})`
               : 'no usable Application Default Credentials',
             fix: 'run google-github-actions/auth before this step (Workload Identity Federation recommended; a key file also works), or set GOOGLE_APPLICATION_CREDENTIALS',
           },
@@ -92,6 +139,29 @@ export function adcTokenSource(options: AdcOptions = {}): TokenSource {
       }
     },
   };
+}
+
+/**
+ * The overall deadline as a signal whose reason is not a TimeoutError: gaxios retries a request aborted by a
+ * TimeoutError as if its own per-request timeout had fired (AbortSignal.timeout gives one).
+ */
+function endSignal(signal: AbortSignal): AbortSignal {
+  const end = new AbortController();
+  const abort = (): void => end.abort(new Error('the overall timeout ran out'));
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
+  return end.signal;
+}
+
+/**
+ * external_account credentials exchange their token (STS) through a transport of their own that ignores the
+ * client's transporterOptions (a known limitation of google-auth-library 11: no deadline, no signal, silent
+ * retries). Its defaults are public (gaxios), so they get the same options; a test fails if that changes.
+ */
+function stsTransportOf(client: unknown, transporterOptions: gaxios.GaxiosOptions): void {
+  const transporter = (client as { stsCredential?: { transporter?: { defaults?: gaxios.GaxiosOptions } } })
+    .stsCredential?.transporter;
+  if (transporter?.defaults) transporter.defaults = { ...transporter.defaults, ...transporterOptions };
 }
 
 /** The promise's outcome, or a rejection as soon as the signal aborts (whichever comes first). */

@@ -37,7 +37,7 @@ export function run(): Promise<void> {
     const closeHttp = httpDeadlines(signal, REQUEST_TIMEOUT_MS);
     const tokens = envToken
       ? staticTokenSource(envToken, 'the access token in CLOUDSDK_AUTH_ACCESS_TOKEN')
-      : adcTokenSource({ projectId: settings.spec.project, signal });
+      : adcTokenSource({ projectId: settings.spec.project, signal, logger: coreLogger, env: process.env });
     const api = new ContainerApi({ endpoint: settings.apiEndpoint, tokens, signal, retry: { logger: coreLogger } });
     core.info(
       `Container API ${api.endpoint}, credentials: ${tokens.description}, overall timeout ${formatDuration(settings.timeoutMs)}`,
