@@ -33,28 +33,36 @@ let s3: S3Server;
 let mlflow: MlflowServer;
 let good: ModelServer;
 let broken: ModelServer;
+/** KServe names the model after the InferenceService: the candidate's server serves "wine-pr-5". */
+let candidate: ModelServer;
 let gateway: Gateway;
 const followers: { stop(): void }[] = [];
 
 /** The model server for a storage URI: version 3 is the broken one. */
 const upstreamFor = (uri: string): string | undefined =>
   /\/wine\/[12]$/.test(uri) ? good.url : /\/wine\/3$/.test(uri) ? broken.url : undefined;
+const candidateUpstreamFor = (uri: string): string | undefined =>
+  /\/wine\/[12]$/.test(uri) ? candidate.url : undefined;
 
 beforeAll(async () => {
-  await startEach<[RunningController & { stopAll(): Promise<void> }, S3Server, MlflowServer, ModelServer, ModelServer]>(
+  await startEach<
+    [RunningController & { stopAll(): Promise<void> }, S3Server, MlflowServer, ModelServer, ModelServer, ModelServer]
+  >(
     [
       startRealKServe(admin, kubeconfig),
       startS3(),
       startMlflow('s3://mlflow-store/artifacts'),
       startMlflowModel('wine'),
       startKserveModel({ model: 'wine', broken: true }),
+      startMlflowModel('wine-pr-5'),
     ],
-    ([a, b, c, d, e]) => {
+    ([a, b, c, d, e, f]) => {
       if (a) kserve = a;
       if (b) s3 = b;
       if (c) mlflow = c;
       if (d) good = d;
       if (e) broken = e;
+      if (f) candidate = f;
     },
   );
   gateway = await startGateway({ client: admin, audience: DEFAULT_AUDIENCE, issuer: await discoverIssuer(admin) });
@@ -74,9 +82,12 @@ beforeAll(async () => {
   await mlflow.api('POST', 'registered-models/create', { name: 'wine' });
   for (const v of ['1', '2', '3'])
     await mlflow.api('POST', 'model-versions/create', { name: 'wine', source: `s3://models/wine/${v}` });
-  for (const name of ['wine', 'wine-pr-5'])
+  for (const [name, upstream] of [
+    ['wine', upstreamFor],
+    ['wine-pr-5', candidateUpstreamFor],
+  ] as const)
     followers.push(
-      followInferenceService(admin, gateway, { namespace: ns, name, host: `${name}-${ns}.example.com` }, upstreamFor, {
+      followInferenceService(admin, gateway, { namespace: ns, name, host: `${name}-${ns}.example.com` }, upstream, {
         allow: [editor],
       }),
     );
@@ -84,7 +95,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const f of followers) f.stop();
-  await Promise.all([kserve?.stopAll(), s3?.stop(), mlflow?.stop(), good?.stop(), broken?.stop(), gateway?.stop()]);
+  await Promise.all([
+    kserve?.stopAll(),
+    s3?.stop(),
+    mlflow?.stop(),
+    good?.stop(),
+    broken?.stop(),
+    candidate?.stop(),
+    gateway?.stop(),
+  ]);
 }, 120_000);
 
 const champion = async (): Promise<string> =>
@@ -161,7 +180,9 @@ describe('release-models on a control plane with KServe, MLflow, S3 and a model 
       current: { version: '1' },
       candidate: { version: '3', uri: 's3://models/wine/3' },
     });
-    expect(rec?.cause).toMatch(/^smoke test failed: .*; the previous release serves again, alias untouched$/);
+    expect(rec?.cause).toMatch(
+      /^smoke test failed: POST \S+\/v2\/models\/wine\/infer .* answered 500 \(RuntimeError : model weights are corrupt: cannot predict\).*; the previous release serves again, alias untouched$/,
+    );
     expect(rec?.alias).toBeUndefined();
     expect(r.log).toMatch(/::error::release-models: 1 of 1 release\(s\) did not pass: .*wine rolled-back/);
     expect(r.log).toContain('smoke test failed');
@@ -187,16 +208,19 @@ describe('release-models on a control plane with KServe, MLflow, S3 and a model 
   }, 300_000);
 
   it('a pull request candidate runs beside production as wine-pr-5; production and champion untouched', async () => {
-    const r = await release({ mode: 'candidate', 'pull-request': '5', model: 'models:/wine/3' });
-    expect(r.code, r.log).toBe(1);
+    const r = await release({ mode: 'candidate', 'pull-request': '5', model: 'models:/wine/1' });
+    expect(r.code, r.log).toBe(0);
     expect(results(r)[0]).toMatchObject({
       mode: 'candidate',
       deployedAs: 'wine-pr-5',
-      outcome: 'failed',
-      current: { version: '2' },
-      candidate: { version: '3' },
+      outcome: 'passed',
+      current: { version: '2', uri: 's3://models/wine/2' },
+      candidate: { version: '1', uri: 's3://models/wine/1' },
+      url: `http://wine-pr-5-${ns}.example.com`,
     });
-    expect(await servedUri('wine-pr-5')).toBe('s3://models/wine/3');
+    expect(results(r)[0]?.alias).toBeUndefined();
+    expect(r.outputs['result']).toBe('passed');
+    expect(await servedUri('wine-pr-5')).toBe('s3://models/wine/1');
     expect(await servedUri()).toBe('s3://models/wine/2');
     expect(await champion()).toBe('2');
   }, 300_000);
