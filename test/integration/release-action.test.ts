@@ -9,6 +9,9 @@
  * still v1, exit non-zero with the cause); v2 passes and champion then reads v2; a pull request's candidate
  * runs beside production without touching it.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_AUDIENCE } from '../../src/inference/endpoint.js';
 import { applyObjects } from '../../src/kube/apply.js';
@@ -16,6 +19,7 @@ import type { KubeObject } from '../../src/kube/types.js';
 import { discoverIssuer } from '../../src/kubeflow/platform.js';
 import type { ServiceRelease } from '../../src/release/types.js';
 import type { RunningController } from '../support/kserve-controller.js';
+import { startGithubStandin } from '../support/github-standin.js';
 import { followInferenceService, startRealKServe } from '../support/kserve-world.js';
 import { startGateway, type Gateway } from '../support/model-gateway.js';
 import { startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
@@ -42,7 +46,7 @@ const followers: { stop(): void }[] = [];
 const upstreamFor = (uri: string): string | undefined =>
   /\/wine\/[12]$/.test(uri) ? good.url : /\/wine\/3$/.test(uri) ? broken.url : undefined;
 const candidateUpstreamFor = (uri: string): string | undefined =>
-  /\/wine\/[12]$/.test(uri) ? candidate.url : undefined;
+  /\/wine\/[12]$/.test(uri) ? candidate.url : /\/wine\/3$/.test(uri) ? broken.url : undefined;
 
 beforeAll(async () => {
   await startEach<
@@ -120,7 +124,7 @@ const servedUri = async (name = 'wine'): Promise<string | undefined> => {
   return (isvc?.['spec'] as { predictor: { model: { storageUri: string } } } | undefined)?.predictor.model.storageUri;
 };
 
-const release = (inputs: Record<string, string>): Promise<ActionRun> =>
+const release = (inputs: Record<string, string>, env: Record<string, string> = {}): Promise<ActionRun> =>
   runAction(
     'release-models',
     {
@@ -147,7 +151,7 @@ const release = (inputs: Record<string, string>): Promise<ActionRun> =>
       'smoke-timeout': '60s',
       ...inputs,
     },
-    { KUBECONFIG: kubeconfig },
+    { KUBECONFIG: kubeconfig, ...env },
   );
 
 const results = (r: ActionRun): ServiceRelease[] => JSON.parse(r.outputs['results'] ?? '[]') as ServiceRelease[];
@@ -207,21 +211,55 @@ describe('release-models on a control plane with KServe, MLflow, S3 and a model 
     expect(r.summary).toContain('<td>champion: 1 → 2</td>');
   }, 300_000);
 
-  it('a pull request candidate runs beside production as wine-pr-5; production and champion untouched', async () => {
-    const r = await release({ mode: 'candidate', 'pull-request': '5', model: 'models:/wine/1' });
-    expect(r.code, r.log).toBe(0);
-    expect(results(r)[0]).toMatchObject({
-      mode: 'candidate',
-      deployedAs: 'wine-pr-5',
-      outcome: 'passed',
-      current: { version: '2', uri: 's3://models/wine/2' },
-      candidate: { version: '1', uri: 's3://models/wine/1' },
-      url: `http://wine-pr-5-${ns}.example.com`,
-    });
-    expect(results(r)[0]?.alias).toBeUndefined();
-    expect(r.outputs['result']).toBe('passed');
-    expect(await servedUri('wine-pr-5')).toBe('s3://models/wine/1');
-    expect(await servedUri()).toBe('s3://models/wine/2');
-    expect(await champion()).toBe('2');
+  it('a pull request (event, token): the candidate runs beside production as wine-pr-5, one comment kept up to date', async () => {
+    const github = await startGithubStandin({ repositories: ['octo-org/models'] });
+    const dir = mkdtempSync(join(tmpdir(), 'kfops-pr-event-'));
+    writeFileSync(join(dir, 'event.json'), JSON.stringify({ pull_request: { number: 5 } }));
+    const pr = (inputs: Record<string, string>): Promise<ActionRun> =>
+      release(
+        { mode: 'auto', 'github-token': 'ghs_standin_token', ...inputs },
+        {
+          GITHUB_EVENT_NAME: 'pull_request',
+          GITHUB_EVENT_PATH: join(dir, 'event.json'),
+          GITHUB_REPOSITORY: 'octo-org/models',
+          GITHUB_API_URL: github.url,
+          GITHUB_SERVER_URL: 'https://github.example',
+          GITHUB_RUN_ID: '77',
+        },
+      );
+    try {
+      const r = await pr({ model: 'models:/wine/1' });
+      expect(r.code, r.log).toBe(0);
+      expect(results(r)[0]).toMatchObject({
+        mode: 'candidate',
+        deployedAs: 'wine-pr-5',
+        outcome: 'passed',
+        current: { version: '2', uri: 's3://models/wine/2' },
+        candidate: { version: '1', uri: 's3://models/wine/1' },
+        url: `http://wine-pr-5-${ns}.example.com`,
+      });
+      expect(results(r)[0]?.alias).toBeUndefined();
+      expect(await servedUri('wine-pr-5')).toBe('s3://models/wine/1');
+      expect(await servedUri()).toBe('s3://models/wine/2');
+      expect(await champion()).toBe('2');
+      expect(r.log).toContain('pull request comment created');
+      const [first] = github.comments({ issue: 5 });
+      expect(first?.body).toContain('<!-- kfops:release-models -->');
+      expect(first?.body).toContain('https://github.example/octo-org/models/actions/runs/77');
+
+      // A second push whose candidate fails: the same comment, updated with the cause; the step fails.
+      const bad = await pr({ model: 'models:/wine/3', 'smoke-timeout': '5s' });
+      expect(bad.code, bad.log).toBe(1);
+      expect(bad.log).toContain('pull request comment updated');
+      const comments = github.comments({ issue: 5 });
+      expect(comments).toHaveLength(1);
+      expect(comments[0]?.id).toBe(first?.id);
+      expect(comments[0]?.body).toContain('smoke test failed');
+      expect(github.requests.filter((q) => q.method === 'POST')).toHaveLength(1);
+      expect(await servedUri()).toBe('s3://models/wine/2');
+      expect(await champion()).toBe('2');
+    } finally {
+      await github.close();
+    }
   }, 300_000);
 });
