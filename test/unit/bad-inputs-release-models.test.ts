@@ -167,6 +167,8 @@ describe('release-models with release files in a git repository', () => {
     expect(r.code).toBe(1);
     expect(r.log).toContain(`git could not list the files changed since ${'f'.repeat(40)}`);
     expect(r.log).toContain('fetch-depth: 0');
+    expect(r.summary).toContain('<h2>release-models failed</h2>');
+    expect(r.summary).toContain('git could not list the files changed since');
   });
 
   it('the changed file is released (and fails at the cluster here, with the cause in the results)', async () => {

@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { ConfigurationError, describeError } from '../../common/errors.js';
+import { ConfigurationError, describeError, KfopsError } from '../../common/errors.js';
 import { createHttpClient } from '../../inference/http.js';
 import { smokeTest } from '../../inference/smoke-test.js';
 import { ISVC_API_VERSION } from '../../kserve/inferenceservice.js';
@@ -12,6 +12,7 @@ import { runFailure, runReleases, type PipelineDeps } from '../../release/pipeli
 import type { ReleaseRun } from '../../release/types.js';
 import { renderReleaseComment, upsertStickyComment } from '../../github/comment.js';
 import { actionInputs, coreLogger, runAction } from '../runner.js';
+import { writeFailedRunSummary } from '../summary.js';
 import { INPUT, readSettings, SECRET_INPUTS, type Settings } from './inputs.js';
 import { setOutputs, writeSummary } from './outputs.js';
 
@@ -128,30 +129,44 @@ async function comment(settings: Settings, run: ReleaseRun): Promise<void> {
 export function run(): Promise<void> {
   return runAction('release-models', async () => {
     const settings = readSettings(actionInputs(SECRET_INPUTS));
-    const cwd = process.env['GITHUB_WORKSPACE'] || process.cwd();
-    const { specs, note } = await releaseSpecs(settings, cwd);
-    if (specs.some((s) => s.source.kind === 'registry') && !settings.pipeline.mlflow)
-      throw new ConfigurationError(
-        INPUT.mlflowTrackingUri,
-        undefined,
-        `the MLflow tracking server URL, to resolve the models:/ references of ${specs
-          .filter((s) => s.source.kind === 'registry')
-          .map((s) => s.file ?? s.service)
-          .join(', ')}`,
-      );
-    const env = process.env;
-    const run = await runReleases(settings.pipeline, specs, realDeps(settings), {
-      ...(env['GITHUB_RUN_ID'] && env['GITHUB_REPOSITORY']
-        ? {
-            runUrl: `${env['GITHUB_SERVER_URL'] || 'https://github.com'}/${env['GITHUB_REPOSITORY']}/actions/runs/${env['GITHUB_RUN_ID']}`,
-          }
-        : {}),
-      ...(env['GITHUB_SHA'] ? { commit: env['GITHUB_SHA'] } : {}),
-    });
-    setOutputs(run);
-    await writeSummary(run, note).catch((e: unknown) => core.warning(`job summary not written: ${describeError(e)}`));
-    await comment(settings, run);
-    const failure = runFailure(run);
-    if (failure) throw failure;
+    try {
+      await release(settings);
+    } catch (error) {
+      // Errors before any release (reading the files, git); a failed release already wrote its table.
+      if (!(error instanceof ConfigurationError) && !(error instanceof ReleasesFailed))
+        await writeFailedRunSummary('release-models failed', error);
+      throw error;
+    }
   });
+}
+
+/** The run ended with failed or rolled-back releases (the job summary has them). */
+class ReleasesFailed extends KfopsError {}
+
+async function release(settings: Settings): Promise<void> {
+  const cwd = process.env['GITHUB_WORKSPACE'] || process.cwd();
+  const { specs, note } = await releaseSpecs(settings, cwd);
+  if (specs.some((s) => s.source.kind === 'registry') && !settings.pipeline.mlflow)
+    throw new ConfigurationError(
+      INPUT.mlflowTrackingUri,
+      undefined,
+      `the MLflow tracking server URL, to resolve the models:/ references of ${specs
+        .filter((s) => s.source.kind === 'registry')
+        .map((s) => s.file ?? s.service)
+        .join(', ')}`,
+    );
+  const env = process.env;
+  const run = await runReleases(settings.pipeline, specs, realDeps(settings), {
+    ...(env['GITHUB_RUN_ID'] && env['GITHUB_REPOSITORY']
+      ? {
+          runUrl: `${env['GITHUB_SERVER_URL'] || 'https://github.com'}/${env['GITHUB_REPOSITORY']}/actions/runs/${env['GITHUB_RUN_ID']}`,
+        }
+      : {}),
+    ...(env['GITHUB_SHA'] ? { commit: env['GITHUB_SHA'] } : {}),
+  });
+  setOutputs(run);
+  await writeSummary(run, note).catch((e: unknown) => core.warning(`job summary not written: ${describeError(e)}`));
+  await comment(settings, run);
+  const failure = runFailure(run);
+  if (failure) throw new ReleasesFailed(failure.message, failure.details);
 }
