@@ -85,6 +85,8 @@ export interface CallerRepo {
   /** Writes the files (path -> content, null deletes) and commits them; returns the commit. */
   commit(files: Record<string, string | null>, message?: string): string;
   head(): string;
+  /** Runs git in the repository (e.g. checkout, merge). */
+  git(...args: string[]): string;
 }
 
 /** A caller's repository in a temporary directory, with the given files committed on `main`. */
@@ -108,22 +110,26 @@ export function callerRepo(repository: string, files: Record<string, string>): C
       return git(dir, 'rev-parse', 'HEAD');
     },
     head: () => git(dir, 'rev-parse', 'HEAD'),
+    git: (...args) => git(dir, ...args),
   };
   repo.commit(files, 'initial');
   return repo;
 }
 
-type Workflow = { jobs: Record<string, { uses?: string; with?: Record<string, unknown> }> };
+type Workflow = {
+  jobs: Record<string, { uses?: string; with?: Record<string, unknown>; secrets?: Record<string, string> }>;
+};
 
 /**
  * examples/callers/<name>.yml as a user copies it: OWNER/kfops and COMMIT_SHA replaced by the snapshot,
- * `with` values overridden or added per job (e.g. the test's project, the fake API endpoint, and
+ * `with` values (and secrets) overridden or added per job (e.g. the test's project, the fake API endpoint, and
  * kfops-repository/kfops-ref, which act needs because it has no job.workflow_repository/workflow_sha).
  */
 export function callerFromExample(
   name: string,
   snapshot: KfopsSnapshot,
   withValues: Record<string, unknown>,
+  secretValues: Record<string, string> = {},
 ): { text: string; workflow: Workflow } {
   const source = readFileSync(join(root, 'examples', 'callers', `${name}.yml`), 'utf8')
     .replaceAll('OWNER/kfops/', `${KFOPS_REPOSITORY}/`)
@@ -137,6 +143,7 @@ export function callerFromExample(
       'kfops-ref': snapshot.sha,
       ...withValues,
     };
+    job.secrets = { ...job.secrets, ...secretValues };
   }
   return { text: dump(workflow, { lineWidth: 200 }), workflow };
 }
