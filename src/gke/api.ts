@@ -282,11 +282,11 @@ export class ContainerApi {
   setResourceLabels(
     ref: ClusterRef,
     resourceLabels: Record<string, string>,
-    labelFingerprint: string | undefined,
+    labelFingerprint: string,
   ): Promise<Operation> {
     return this.call('set resource labels', ref, 'POST', `${clusterPath(ref)}:setResourceLabels`, {
       resourceLabels,
-      ...(labelFingerprint ? { labelFingerprint } : {}),
+      labelFingerprint,
     });
   }
 

@@ -6,6 +6,7 @@ import { abortableSleep } from '../common/retry.js';
 import type { ContainerApi } from './api.js';
 import { GkeApiError, operationError } from './errors.js';
 import {
+  authorizedNetworksConfig,
   clusterForCreate,
   describePools,
   findDrift,
@@ -172,7 +173,13 @@ function describeChange(d: Drift): string {
   return `${d.field}: ${d.live} -> ${d.want}`;
 }
 
-async function applyChange(deps: ClusterDeps, ref: ClusterRef, live: Cluster, change: DriftChange): Promise<Operation> {
+/** Starts the in-place change a drift allows (the request the API takes for it). */
+export async function applyChange(
+  deps: Pick<ClusterDeps, 'api'>,
+  ref: ClusterRef,
+  live: Cluster,
+  change: DriftChange,
+): Promise<Operation> {
   const { api } = deps;
   switch (change.kind) {
     case 'autoscaling':
@@ -185,13 +192,13 @@ async function applyChange(deps: ClusterDeps, ref: ClusterRef, live: Cluster, ch
       return api.updateCluster(ref, { desiredWorkloadIdentityConfig: { workloadPool: change.workloadPool } });
     case 'authorizedNetworks':
       return api.updateCluster(ref, {
-        desiredMasterAuthorizedNetworksConfig: {
-          enabled: change.cidrs.length > 0,
-          cidrBlocks: change.cidrs.map((cidrBlock) => ({ cidrBlock })),
+        desiredControlPlaneEndpointsConfig: {
+          ipEndpointsConfig: { authorizedNetworksConfig: authorizedNetworksConfig(change.cidrs) },
         },
       });
     case 'labels':
-      return api.setResourceLabels(ref, change.labels, live.labelFingerprint);
+      // labelFingerprint is Required: a cluster that never had labels reports none, which is sent as ''.
+      return api.setResourceLabels(ref, change.labels, live.labelFingerprint ?? '');
   }
 }
 

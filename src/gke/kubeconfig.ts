@@ -34,10 +34,12 @@ export function controlPlaneAddress(
     return { server: `https://${dns}`, useClusterCa: false };
   }
   if (mode === 'private') {
-    const addr = cluster.privateClusterConfig?.privateEndpoint ?? ip?.privateEndpoint;
+    // ipEndpointsConfig first; the deprecated privateClusterConfig field for older clusters.
+    const addr = ip?.privateEndpoint ?? cluster.privateClusterConfig?.privateEndpoint;
     if (!addr) {
       throw new KfopsError(`Cluster ${ref.name} has no private control plane endpoint`, {
-        cause: 'privateClusterConfig.privateEndpoint is empty (the cluster has no private nodes / internal endpoint)',
+        cause:
+          'controlPlaneEndpointsConfig.ipEndpointsConfig.privateEndpoint is empty (the cluster has no private nodes / internal endpoint)',
         fix: 'use endpoint: public, or create the cluster with private-nodes: true',
       });
     }
@@ -46,7 +48,11 @@ export function controlPlaneAddress(
   const addr = cluster.endpoint ?? ip?.publicEndpoint ?? cluster.privateClusterConfig?.publicEndpoint;
   if (!addr) {
     throw new KfopsError(`Cluster ${ref.name} has no public control plane endpoint`, {
-      cause: cluster.privateClusterConfig?.enablePrivateEndpoint
+      cause: (
+        ip?.enablePublicEndpoint === undefined
+          ? cluster.privateClusterConfig?.enablePrivateEndpoint
+          : !ip.enablePublicEndpoint
+      )
         ? 'the cluster only has a private endpoint'
         : 'the API returned no endpoint (is the cluster still provisioning?)',
       fix: 'use endpoint: private from a runner inside the VPC, or endpoint: dns',

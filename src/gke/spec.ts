@@ -1,4 +1,11 @@
-import type { Cluster, ClusterRef, NodePool, NodePoolAutoscaling, ReleaseChannelName } from './types.js';
+import type {
+  Cluster,
+  ClusterRef,
+  MasterAuthorizedNetworksConfig,
+  NodePool,
+  NodePoolAutoscaling,
+  ReleaseChannelName,
+} from './types.js';
 
 /** What the user asked for; defaults are set by the caller (the action's input parsing). */
 export interface ClusterSpec extends ClusterRef {
@@ -77,6 +84,24 @@ function autoscalingOf(spec: ClusterSpec): NodePoolAutoscaling | undefined {
   };
 }
 
+/** The authorized networks config for these CIDRs (off when there are none). */
+export function authorizedNetworksConfig(cidrs: string[]): MasterAuthorizedNetworksConfig {
+  return { enabled: cidrs.length > 0, cidrBlocks: cidrs.map((cidrBlock) => ({ cidrBlock })) };
+}
+
+/** The authorized networks a live cluster has: ipEndpointsConfig first, the deprecated field for older clusters. */
+export function liveAuthorizedNetworks(live: Cluster): string[] {
+  const config =
+    live.controlPlaneEndpointsConfig?.ipEndpointsConfig?.authorizedNetworksConfig ??
+    live.masterAuthorizedNetworksConfig;
+  return config?.enabled ? (config.cidrBlocks ?? []).map((b) => b.cidrBlock ?? '').sort() : [];
+}
+
+/** Whether nodes are private: NetworkConfig.defaultEnablePrivateNodes, the deprecated field for older clusters. */
+export function livePrivateNodes(live: Cluster): boolean {
+  return Boolean(live.networkConfig?.defaultEnablePrivateNodes ?? live.privateClusterConfig?.enablePrivateNodes);
+}
+
 /** The Cluster body of a create request. */
 export function clusterForCreate(spec: ClusterSpec): Cluster {
   const autoscaling = autoscalingOf(spec);
@@ -104,23 +129,23 @@ export function clusterForCreate(spec: ClusterSpec): Cluster {
     ...(spec.subnetwork ? { subnetwork: spec.subnetwork } : {}),
     ipAllocationPolicy: { useIpAliases: true },
     ...(spec.workloadPool ? { workloadIdentityConfig: { workloadPool: spec.workloadPool } } : {}),
-    ...(spec.privateNodes
+    // NetworkConfig.defaultEnablePrivateNodes replaces the deprecated PrivateClusterConfig.enablePrivateNodes
+    // (the document says it is invalid to send both).
+    ...(spec.privateNodes ? { networkConfig: { defaultEnablePrivateNodes: true } } : {}),
+    ...(spec.privateNodes && spec.masterIpv4Cidr
+      ? { privateClusterConfig: { masterIpv4CidrBlock: spec.masterIpv4Cidr } }
+      : {}),
+    ...(spec.authorizedNetworks.length || spec.dnsEndpoint
       ? {
-          privateClusterConfig: {
-            enablePrivateNodes: true,
-            ...(spec.masterIpv4Cidr ? { masterIpv4CidrBlock: spec.masterIpv4Cidr } : {}),
+          controlPlaneEndpointsConfig: {
+            ...(spec.dnsEndpoint ? { dnsEndpointConfig: { allowExternalTraffic: true } } : {}),
+            // ipEndpointsConfig.authorizedNetworksConfig replaces the deprecated Cluster.masterAuthorizedNetworksConfig.
+            ...(spec.authorizedNetworks.length
+              ? { ipEndpointsConfig: { authorizedNetworksConfig: authorizedNetworksConfig(spec.authorizedNetworks) } }
+              : {}),
           },
         }
       : {}),
-    ...(spec.authorizedNetworks.length
-      ? {
-          masterAuthorizedNetworksConfig: {
-            enabled: true,
-            cidrBlocks: spec.authorizedNetworks.map((cidrBlock) => ({ cidrBlock })),
-          },
-        }
-      : {}),
-    ...(spec.dnsEndpoint ? { controlPlaneEndpointsConfig: { dnsEndpointConfig: { allowExternalTraffic: true } } } : {}),
     ...(Object.keys(spec.labels).length ? { resourceLabels: spec.labels } : {}),
   };
 }
@@ -207,13 +232,14 @@ export function findDrift(spec: ClusterSpec, live: Cluster): Drift[] {
         change: { kind: 'autoscaling', pool: spec.nodePool, autoscaling: { enabled: false } },
       });
     } else {
-      // A fixed-size pool: the count per zone. The live count is the pool's initialNodeCount unless
-      // the cluster reports its current total (divided by zones).
+      // A fixed-size pool: the count per zone, the pool's initialNodeCount (setSize changes it). The
+      // deprecated Cluster.currentNodeCount (total, divided by zones) only when a pool does not report it.
       const zones = Math.max(1, pool.locations?.length ?? 1);
       const current =
-        live.currentNodeCount !== undefined && (live.nodePools?.length ?? 1) === 1
+        pool.initialNodeCount ??
+        (live.currentNodeCount !== undefined && (live.nodePools?.length ?? 1) === 1
           ? Math.round(live.currentNodeCount / zones)
-          : pool.initialNodeCount;
+          : undefined);
       if (current !== undefined && current !== spec.nodeCount)
         drift.push({
           field: 'node-count',
@@ -232,9 +258,7 @@ export function findDrift(spec: ClusterSpec, live: Cluster): Drift[] {
       ...(spec.workloadPool ? { change: { kind: 'workloadIdentity' as const, workloadPool: spec.workloadPool } } : {}),
     });
   }
-  const liveNets = live.masterAuthorizedNetworksConfig?.enabled
-    ? (live.masterAuthorizedNetworksConfig.cidrBlocks ?? []).map((b) => b.cidrBlock ?? '').sort()
-    : [];
+  const liveNets = liveAuthorizedNetworks(live);
   const wantNets = [...spec.authorizedNetworks].sort();
   if (liveNets.join(',') !== wantNets.join(',')) {
     drift.push({
@@ -244,7 +268,7 @@ export function findDrift(spec: ClusterSpec, live: Cluster): Drift[] {
       change: { kind: 'authorizedNetworks', cidrs: wantNets },
     });
   }
-  const livePrivate = Boolean(live.privateClusterConfig?.enablePrivateNodes);
+  const livePrivate = livePrivateNodes(live);
   if (livePrivate !== spec.privateNodes)
     drift.push({ field: 'private-nodes', want: String(spec.privateNodes), live: String(livePrivate) });
   if (spec.network && lastSegment(live.network) !== lastSegment(spec.network))

@@ -73,6 +73,7 @@ export interface PrivateClusterConfig {
 export interface ControlPlaneEndpointsConfig {
   dnsEndpointConfig?: { endpoint?: string; allowExternalTraffic?: boolean };
   ipEndpointsConfig?: {
+    authorizedNetworksConfig?: MasterAuthorizedNetworksConfig;
     enabled?: boolean;
     enablePublicEndpoint?: boolean;
     privateEndpoint?: string;
@@ -97,15 +98,22 @@ export interface Cluster {
   masterAuth?: { clusterCaCertificate?: string };
   releaseChannel?: { channel?: ReleaseChannelName };
   workloadIdentityConfig?: { workloadPool?: string };
+  /** enablePrivateNodes, privateEndpoint and publicEndpoint are deprecated (networkConfig, controlPlaneEndpointsConfig). */
   privateClusterConfig?: PrivateClusterConfig;
+  /** Deprecated: controlPlaneEndpointsConfig.ipEndpointsConfig.authorizedNetworksConfig; read only for older clusters. */
   masterAuthorizedNetworksConfig?: MasterAuthorizedNetworksConfig;
+  networkConfig?: { defaultEnablePrivateNodes?: boolean };
   controlPlaneEndpointsConfig?: ControlPlaneEndpointsConfig;
   ipAllocationPolicy?: { useIpAliases?: boolean };
   resourceLabels?: Record<string, string>;
   labelFingerprint?: string;
   status?: ClusterStatus;
+  /** Which conditions caused the current state (replaces the deprecated statusMessage). */
+  conditions?: StatusCondition[];
+  /** Deprecated: conditions. */
   statusMessage?: string;
   currentMasterVersion?: string;
+  /** Deprecated: read only when a node pool has no initialNodeCount. */
   currentNodeCount?: number;
   selfLink?: string;
   createTime?: string;
@@ -156,7 +164,7 @@ export interface ClusterUpdate {
   desiredNodePoolAutoscaling?: NodePoolAutoscaling;
   desiredReleaseChannel?: { channel: ReleaseChannelName };
   desiredWorkloadIdentityConfig?: { workloadPool: string };
-  desiredMasterAuthorizedNetworksConfig?: MasterAuthorizedNetworksConfig;
+  desiredControlPlaneEndpointsConfig?: ControlPlaneEndpointsConfig;
 }
 
 /** google.rpc.Code names by number (used inside Operation.error). */

@@ -11,7 +11,7 @@ import { ContainerApi } from '../../src/gke/api.js';
 import { staticTokenSource } from '../../src/gke/auth.js';
 import { ensureCluster, type ClusterDeps } from '../../src/gke/cluster.js';
 import { renderKubeconfig } from '../../src/gke/kubeconfig.js';
-import { clusterForCreate, type ClusterSpec } from '../../src/gke/spec.js';
+import { clusterForCreate, findDrift, type ClusterSpec } from '../../src/gke/spec.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { FakeGke } from '../support/fake-gke.js';
@@ -262,8 +262,16 @@ describe('ensureCluster against the fake Container API', () => {
     const sent = (
       fake.requests.find((q) => q.method === 'POST')?.body as { cluster: ReturnType<typeof clusterForCreate> }
     ).cluster;
-    expect(sent.privateClusterConfig).toEqual({ enablePrivateNodes: true, masterIpv4CidrBlock: '172.16.0.32/28' });
-    expect(sent.masterAuthorizedNetworksConfig).toEqual({ enabled: true, cidrBlocks: [{ cidrBlock: '10.0.0.0/8' }] });
+    // The documented successors of the deprecated privateClusterConfig.enablePrivateNodes and
+    // masterAuthorizedNetworksConfig; the live cluster reports them back (no drift).
+    expect(sent.networkConfig).toEqual({ defaultEnablePrivateNodes: true });
+    expect(sent.privateClusterConfig).toEqual({ masterIpv4CidrBlock: '172.16.0.32/28' });
+    expect(sent.masterAuthorizedNetworksConfig).toBeUndefined();
+    expect(sent.controlPlaneEndpointsConfig).toEqual({
+      ipEndpointsConfig: { authorizedNetworksConfig: { enabled: true, cidrBlocks: [{ cidrBlock: '10.0.0.0/8' }] } },
+    });
+    expect(findDrift(s, r.cluster)).toEqual([]);
+    expect(fake.undocumented).toEqual([]);
     const kc = new KubeConfig();
     kc.loadFromString(renderKubeconfig(r.cluster, s, 'private', { kind: 'token', token }).yaml);
     const who = await new KubeClient(kc).request<{ status: { userInfo: { username: string } } }>(

@@ -11,6 +11,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { containerDiscovery, findMethod, pruneToSchema, validateSchema, type Discovery } from './gke-discovery.js';
 
 type Json = Record<string, unknown>;
 
@@ -67,6 +68,12 @@ export interface FakeGkeOptions {
   tokens: string[];
   /** Polls of an operation before it is DONE (default 3: PENDING, RUNNING, RUNNING with progress). */
   pollsToDone?: number;
+  /**
+   * Check requests against Google's Container API v1 discovery document (test/support/gke-discovery.ts)
+   * and answer like the API (400 INVALID_ARGUMENT) for unknown fields, wrong types and bad enum values;
+   * successful answers carry only the document's fields. Default true.
+   */
+  enforceSchema?: boolean;
 }
 
 const GRPC: Record<string, number> = {
@@ -79,6 +86,9 @@ const GRPC: Record<string, number> = {
   INTERNAL: 13,
   UNAUTHENTICATED: 16,
 };
+
+/** A request the fake refuses with 400 INVALID_ARGUMENT (a documented constraint between fields). */
+class FakeRequestError extends Error {}
 
 export class FakeGke {
   readonly clusters = new Map<string, Json>();
@@ -96,11 +106,18 @@ export class FakeGke {
   beforeRequest: ((method: string, path: string) => void) | undefined;
   /** Tokens the STS endpoint hands out, with their lifetime in seconds. */
   stsToken: { token: string; expiresIn: number } | undefined;
+  /** Fields the fake's own answers had that the document's response schema lacks (dropped before sending). */
+  readonly undocumented: string[] = [];
+  /** The discovery document the requests are checked against (undefined with enforceSchema: false). */
+  readonly discovery: Discovery | undefined;
   private server: Server | undefined;
   private counter = 0;
+  private readonly responseSchema = new WeakMap<ServerResponse, string>();
   url = '';
 
-  constructor(private readonly options: FakeGkeOptions) {}
+  constructor(private readonly options: FakeGkeOptions) {
+    this.discovery = options.enforceSchema === false ? undefined : containerDiscovery();
+  }
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -176,10 +193,24 @@ export class FakeGke {
     }));
     const count = pools.reduce((n, p) => n + Number(p['initialNodeCount'] ?? 0) * zones.length, 0);
     const labels = (body['resourceLabels'] as Record<string, string> | undefined) ?? {};
-    const priv = body['privateClusterConfig'] as Json | undefined;
-    const dns =
-      ((body['controlPlaneEndpointsConfig'] as Json | undefined)?.['dnsEndpointConfig'] as Json | undefined) ??
-      undefined;
+    const privConfig = body['privateClusterConfig'] as Json | undefined;
+    const netConfig = body['networkConfig'] as Json | undefined;
+    // Private nodes: NetworkConfig.defaultEnablePrivateNodes, or the deprecated PrivateClusterConfig field
+    // (the API refuses both at once).
+    if (netConfig?.['defaultEnablePrivateNodes'] !== undefined && privConfig?.['enablePrivateNodes'] !== undefined)
+      throw new FakeRequestError(
+        'It is invalid to specify both PrivateClusterConfig.enablePrivateNodes and NetworkConfig.defaultEnablePrivateNodes.',
+      );
+    const privateNodes = Boolean(netConfig?.['defaultEnablePrivateNodes'] ?? privConfig?.['enablePrivateNodes']);
+    const endpoints = body['controlPlaneEndpointsConfig'] as Json | undefined;
+    const dns = (endpoints?.['dnsEndpointConfig'] as Json | undefined) ?? {};
+    const ipIn = (endpoints?.['ipEndpointsConfig'] as Json | undefined) ?? {};
+    const nets = (ipIn['authorizedNetworksConfig'] ?? body['masterAuthorizedNetworksConfig']) as Json | undefined;
+    if (ipIn['authorizedNetworksConfig'] && body['masterAuthorizedNetworksConfig'])
+      throw new FakeRequestError(
+        'It is invalid to specify both Cluster.masterAuthorizedNetworksConfig and ControlPlaneEndpointsConfig.IPEndpointsConfig.authorizedNetworksConfig.',
+      );
+    const privateEndpoint = this.options.privateEndpoint ?? this.options.endpoint;
     return {
       ...body,
       name,
@@ -192,29 +223,35 @@ export class FakeGke {
       endpoint: this.options.endpoint,
       masterAuth: { clusterCaCertificate: this.options.caCertificate },
       releaseChannel: body['releaseChannel'] ?? { channel: 'REGULAR' },
-      ...(priv
+      networkConfig: {
+        network: `projects/${project}/global/networks/${String(body['network'] ?? 'default')}`,
+        subnetwork: `projects/${project}/regions/${location.replace(/-[a-z]$/, '')}/subnetworks/${String(body['subnetwork'] ?? 'default')}`,
+        ...netConfig,
+        defaultEnablePrivateNodes: privateNodes,
+      },
+      // The deprecated fields are still reported, as the API does for clusters created with either form.
+      ...(privConfig || privateNodes
         ? {
             privateClusterConfig: {
-              ...priv,
-              privateEndpoint: this.options.privateEndpoint ?? this.options.endpoint,
+              ...privConfig,
+              ...(privateNodes ? { enablePrivateNodes: true, privateEndpoint } : {}),
               publicEndpoint: this.options.endpoint,
             },
           }
         : {}),
+      ...(nets ? { masterAuthorizedNetworksConfig: nets } : {}),
       controlPlaneEndpointsConfig: {
-        ...(dns
-          ? {
-              dnsEndpointConfig: {
-                ...dns,
-                endpoint: this.options.dnsEndpoint ?? `gke-fake-${name}.${location}.gke.goog`,
-              },
-            }
-          : {}),
+        // DNSEndpointConfig.endpoint is "Always present"; allowExternalTraffic only when it was turned on.
+        dnsEndpointConfig: {
+          ...dns,
+          endpoint: this.options.dnsEndpoint ?? `gke-fake-${name}.${location}.gke.goog`,
+        },
         ipEndpointsConfig: {
           enabled: true,
           enablePublicEndpoint: true,
           publicEndpoint: this.options.endpoint,
-          ...(priv ? { privateEndpoint: this.options.privateEndpoint ?? this.options.endpoint } : {}),
+          ...(privateNodes ? { privateEndpoint } : {}),
+          ...(nets ? { authorizedNetworksConfig: nets } : {}),
         },
       },
       resourceLabels: labels,
@@ -295,6 +332,12 @@ export class FakeGke {
   }
 
   private send(res: ServerResponse, code: number, body: unknown): void {
+    const schema = this.responseSchema.get(res);
+    if (this.discovery && schema && code >= 200 && code < 300) {
+      const removed: string[] = [];
+      body = pruneToSchema(this.discovery, schema, body, removed);
+      this.undocumented.push(...removed.map((f) => `${schema}.${f}`));
+    }
     res.writeHead(code, { 'Content-Type': 'application/json; charset=UTF-8' });
     res.end(JSON.stringify(body));
   }
@@ -303,6 +346,38 @@ export class FakeGke {
     this.send(res, code, {
       error: { code, message, status, ...(details.length ? { details } : {}) } satisfies RpcError,
     });
+  }
+
+  /**
+   * Answers 400 INVALID_ARGUMENT, as the API does, when the body or query has fields, types or enum
+   * values the discovery document does not allow; returns true when it did.
+   */
+  private rejectInvalid(res: ServerResponse, method: string, url: URL, body: Json | undefined): boolean {
+    const doc = this.discovery as Discovery;
+    const m = findMethod(doc, method, url.pathname);
+    if (!m) return false;
+    if (m.response?.$ref) this.responseSchema.set(res, m.response.$ref);
+    const violations: Array<{ field?: string; description: string }> = [];
+    for (const key of url.searchParams.keys()) {
+      const param = m.parameters?.[key] ?? doc.parameters[key];
+      if (!param || (m.parameters?.[key] && m.parameters[key].location !== 'query'))
+        violations.push({
+          description: `Invalid JSON payload received. Unknown name ${JSON.stringify(key)}: Cannot bind query parameter. Field '${key}' could not be found in request message.`,
+        });
+    }
+    if (body !== undefined) {
+      if (!m.request) {
+        violations.push({ description: 'Invalid JSON payload received. Unexpected token: this method takes no body.' });
+      } else {
+        for (const v of validateSchema(doc, m.request.$ref, body))
+          violations.push({ ...(v.field ? { field: v.field } : {}), description: v.description });
+      }
+    }
+    if (violations.length === 0) return false;
+    this.fail(res, 400, 'INVALID_ARGUMENT', violations.map((v) => v.description).join('\n'), [
+      { '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: violations },
+    ]);
+    return true;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -343,6 +418,7 @@ export class FakeGke {
       );
     }
     this.beforeRequest?.(method, url.pathname);
+    if (this.discovery && this.rejectInvalid(res, method, url, body)) return;
     const i = this.injected.findIndex((x) => x.method === method && url.pathname.endsWith(x.pathEnds));
     if (i >= 0) {
       const [x] = this.injected.splice(i, 1);
@@ -412,7 +488,13 @@ export class FakeGke {
           );
         }
       }
-      const created = this.materialize(project, location, name, cluster);
+      let created: Json;
+      try {
+        created = this.materialize(project, location, name, cluster);
+      } catch (error) {
+        if (!(error instanceof FakeRequestError)) throw error;
+        return this.fail(res, 400, 'INVALID_ARGUMENT', error.message);
+      }
       this.clusters.set(key, created);
       const state = this.newOp(
         project,
@@ -479,8 +561,26 @@ export class FakeGke {
             if (update['desiredReleaseChannel']) cluster['releaseChannel'] = update['desiredReleaseChannel'];
             if (update['desiredWorkloadIdentityConfig'])
               cluster['workloadIdentityConfig'] = update['desiredWorkloadIdentityConfig'];
-            if (update['desiredMasterAuthorizedNetworksConfig'])
-              cluster['masterAuthorizedNetworksConfig'] = update['desiredMasterAuthorizedNetworksConfig'];
+            const nets =
+              ((
+                (update['desiredControlPlaneEndpointsConfig'] as Json | undefined)?.['ipEndpointsConfig'] as
+                  Json | undefined
+              )?.['authorizedNetworksConfig'] as Json | undefined) ??
+              (update['desiredMasterAuthorizedNetworksConfig'] as Json | undefined);
+            if (nets) {
+              cluster['masterAuthorizedNetworksConfig'] = nets;
+              const endpoints = cluster['controlPlaneEndpointsConfig'] as Json;
+              endpoints['ipEndpointsConfig'] = {
+                ...(endpoints['ipEndpointsConfig'] as Json),
+                authorizedNetworksConfig: nets,
+              };
+            }
+            const dns = (update['desiredControlPlaneEndpointsConfig'] as Json | undefined)?.['dnsEndpointConfig'] as
+              Json | undefined;
+            if (dns) {
+              const endpoints = cluster['controlPlaneEndpointsConfig'] as Json;
+              endpoints['dnsEndpointConfig'] = { ...(endpoints['dnsEndpointConfig'] as Json), ...dns };
+            }
           }).op,
         );
       }
