@@ -10,7 +10,7 @@ import {
   type ClusterUpdate,
   type NodePoolAutoscaling,
   type Operation,
-  type RpcStatus,
+  type ApiErrorBody,
 } from './types.js';
 
 export const DEFAULT_API_ENDPOINT = 'https://container.googleapis.com/';
@@ -212,7 +212,7 @@ export class ContainerApi {
             );
           return parsed as T;
         }
-        const status: RpcStatus = (parsed as { error?: RpcStatus } | undefined)?.error ?? {
+        const status: ApiErrorBody = (parsed as { error?: ApiErrorBody } | undefined)?.error ?? {
           code: response.status,
           message: text.slice(0, 500),
         };

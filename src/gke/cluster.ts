@@ -15,7 +15,7 @@ import {
   type Drift,
   type DriftChange,
 } from './spec.js';
-import type { Cluster, ClusterRef, Operation, OperationProgress } from './types.js';
+import type { Cluster, ClusterRef, NodePool, Operation, OperationProgress, StatusCondition } from './types.js';
 
 export interface ClusterDeps {
   api: ContainerApi;
@@ -77,6 +77,8 @@ export async function waitForOperation(
   let last = '';
   let lastLogged = started;
   let current = op;
+  let aborted = false;
+  let unspecified = 0;
   for (;;) {
     const line = `${current.status ?? 'STATUS_UNSPECIFIED'}${describeProgress(current.progress) ? ` (${describeProgress(current.progress)})` : ''}`;
     if (line !== last || now() - lastLogged >= heartbeatMs) {
@@ -84,7 +86,20 @@ export async function waitForOperation(
       last = line;
       lastLogged = now();
     }
+    if (current.status === 'ABORTING') aborted = true;
     if (current.status === 'DONE') break;
+    // STATUS_UNSPECIFIED ("Not set") is no state an operation moves on from: a few polls, then a named cause.
+    unspecified = current.status === undefined || current.status === 'STATUS_UNSPECIFIED' ? unspecified + 1 : 0;
+    if (unspecified > UNSPECIFIED_POLLS) {
+      throw new KfopsError(
+        `${kind} ${opName(current)} of cluster ${ref.name} reports no status (STATUS_UNSPECIFIED) after ${unspecified} polls`,
+        {
+          cause:
+            'the Container API returned the operation without a status, so whether it runs, failed or finished cannot be told',
+          fix: `look at the operation (gcloud container operations describe ${opName(current)} --location ${ref.location}) and run again once it is done`,
+        },
+      );
+    }
     if (now() - started >= timeoutMs || deps.signal?.aborted) {
       const within = deps.signal?.aborted
         ? `before the overall timeout ran out (waited ${formatDuration(now() - started)})`
@@ -103,14 +118,34 @@ export async function waitForOperation(
   }
   if (current.error && (current.error.code ?? 0) !== 0)
     throw operationError(current, { project: ref.project, location: ref.location, cluster: ref.name });
+  // DONE means "either cancelled or completed": after ABORTING, DONE without an error is a cancellation.
+  if (aborted) {
+    throw new OperationAborted(`${kind} ${opName(current)} of cluster ${ref.name} was aborted (ABORTING, then DONE)`, {
+      cause:
+        'the operation was cancelled in GKE (by a user, or by GKE itself) before it completed, so its change is not in place',
+      fix: `look at the operation (gcloud container operations describe ${opName(current)} --location ${ref.location}) and run again`,
+    });
+  }
   return current;
 }
+
+/** An operation that ended DONE after ABORTING: cancelled, its change not made. */
+export class OperationAborted extends KfopsError {
+  override readonly name = 'OperationAborted';
+}
+
+/** Polls with STATUS_UNSPECIFIED in a row before giving up on an operation. */
+export const UNSPECIFIED_POLLS = 3;
 
 /** The operation running on the cluster (or one of its node pools), if any. */
 export async function runningOperation(api: ContainerApi, ref: ClusterRef): Promise<Operation | undefined> {
   const ops = await api.listOperations(ref);
   const target = new RegExp(`/clusters/${ref.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(/|$)`);
-  return ops.find((o) => (o.status === 'PENDING' || o.status === 'RUNNING') && target.test(o.targetLink ?? ''));
+  // ABORTING still holds the cluster until it is DONE.
+  return ops.find(
+    (o) =>
+      (o.status === 'PENDING' || o.status === 'RUNNING' || o.status === 'ABORTING') && target.test(o.targetLink ?? ''),
+  );
 }
 
 /** A request that failed because another operation holds the cluster (409, or 400 FAILED_PRECONDITION naming one). */
@@ -214,21 +249,82 @@ async function settle(
   for (let i = 0; live && ['PROVISIONING', 'RECONCILING', 'STOPPING'].includes(live.status ?? '') && i < 5; i++) {
     const op = await runningOperation(deps.api, ref);
     logger.info(`cluster ${ref.name} is ${live.status}${op ? ` (${op.operationType} ${opName(op)})` : ''}; waiting`);
-    if (op) await waitForOperation(deps, ref, op, options);
+    // Another client's operation that is aborted changed nothing: the cluster is read again either way.
+    if (op)
+      await waitForOperation(deps, ref, op, options).catch((error: unknown) => {
+        if (!(error instanceof OperationAborted)) throw error;
+        logger.info(`${op.operationType ?? 'operation'} ${opName(op)} was aborted; reading the cluster again`);
+      });
     else await sleeper(deps)(options.pollMs ?? 10_000);
     live = await deps.api.getCluster(ref);
   }
   return live;
 }
 
+/** Why a cluster or node pool is in its state: its conditions, or the deprecated statusMessage of older clusters. */
+export function statusText(of: { conditions?: StatusCondition[]; statusMessage?: string }): string {
+  const conditions = (of.conditions ?? [])
+    .map((c) => [c.canonicalCode ?? c.code, c.message].filter(Boolean).join(': '))
+    .filter(Boolean);
+  return conditions.length ? conditions.join('; ') : (of.statusMessage ?? '');
+}
+
+/**
+ * Reads the state of the node pool setup-gke manages: waits while it is RECONCILING, PROVISIONING or
+ * STOPPING (an upgrade, repair, resize or create in progress), fails on ERROR, warns on
+ * RUNNING_WITH_ERROR. Returns the cluster as it is afterwards.
+ */
+export async function checkNodePool(
+  deps: ClusterDeps,
+  ref: ClusterRef,
+  cluster: Cluster,
+  poolName: string,
+  options: WaitOptions,
+): Promise<Cluster> {
+  const logger = deps.logger ?? silentLogger;
+  let live = cluster;
+  const poolOf = (c: Cluster): NodePool | undefined => c.nodePools?.find((p) => p.name === poolName);
+  for (let i = 0; ['RECONCILING', 'PROVISIONING', 'STOPPING'].includes(poolOf(live)?.status ?? '') && i < 5; i++) {
+    const op = await runningOperation(deps.api, ref);
+    logger.info(
+      `node pool ${poolName} of cluster ${ref.name} is ${poolOf(live)?.status}${op ? ` (${op.operationType} ${opName(op)})` : ''}; waiting`,
+    );
+    if (op) await waitForOperation(deps, ref, op, options).catch(() => undefined);
+    else await sleeper(deps)(options.pollMs ?? 10_000);
+    live = (await deps.api.getCluster(ref)) ?? live;
+  }
+  const pool = poolOf(live);
+  const why = pool ? statusText(pool) : '';
+  switch (pool?.status) {
+    case 'ERROR':
+      throw new KfopsError(`Node pool ${poolName} of cluster ${ref.name} is in state ERROR${why ? `: ${why}` : ''}`, {
+        cause: 'GKE could not create or repair the nodes of the pool, so workloads have nowhere to run',
+        fix: `read the conditions above; then delete and create the cluster again (recreate: true and confirm: ${ref.name}) or fix the node pool in GKE`,
+      });
+    case 'RUNNING_WITH_ERROR':
+      logger.warning(
+        `node pool ${poolName} of cluster ${ref.name} is RUNNING_WITH_ERROR${why ? `: ${why}` : ''}; some of its nodes are not running (often a zone out of capacity or quota); it is used as it is`,
+      );
+      break;
+    case 'RECONCILING':
+    case 'PROVISIONING':
+    case 'STOPPING':
+      logger.warning(
+        `node pool ${poolName} of cluster ${ref.name} is still ${pool.status} (an upgrade, repair or resize is in progress in GKE); it is used as it is`,
+      );
+      break;
+    default:
+      break;
+  }
+  return live;
+}
+
 function unhealthy(ref: ClusterRef, live: Cluster): KfopsError {
-  return new KfopsError(
-    `Cluster ${ref.name} is in state ${live.status}${live.statusMessage ? `: ${live.statusMessage}` : ''}`,
-    {
-      cause: 'a previous create or update failed and left the cluster unusable',
-      fix: `delete and create it again: run with recreate: true and confirm: ${ref.name}`,
-    },
-  );
+  const why = statusText(live);
+  return new KfopsError(`Cluster ${ref.name} is in state ${live.status}${why ? `: ${why}` : ''}`, {
+    cause: 'a previous create or update failed and left the cluster unusable',
+    fix: `delete and create it again: run with recreate: true and confirm: ${ref.name}`,
+  });
 }
 
 /**
@@ -295,11 +391,13 @@ export async function ensureCluster(
     if (concurrent) action = 'reused';
   }
 
+  live = await checkNodePool(deps, ref, live, spec.nodePool, options);
+
   let drift: Drift[] = [];
   const applied: Drift[] = [];
   if (live.status === 'DEGRADED')
     logger.warning(
-      `cluster ${ref.name} is DEGRADED${live.statusMessage ? `: ${live.statusMessage}` : ''}; it is used as it is`,
+      `cluster ${ref.name} is DEGRADED${statusText(live) ? `: ${statusText(live)}` : ''}; it is used as it is`,
     );
   if (action === 'reused') {
     drift = findDrift(spec, live);

@@ -1,5 +1,5 @@
 import { KfopsError, type ErrorDetails } from '../common/errors.js';
-import { RPC_CODES, type Operation, type RpcStatus } from './types.js';
+import { RPC_CODES, type ApiErrorBody, type Operation } from './types.js';
 
 /**
  * The IAM role that grants each Container API permission kfops needs (the smallest predefined role
@@ -97,14 +97,14 @@ export function explainQuota(text: string, where: { project: string; location: s
   };
 }
 
-function detailsOf(status: RpcStatus, suffix: string): Array<Record<string, unknown>> {
+function detailsOf(status: ApiErrorBody, suffix: string): Array<Record<string, unknown>> {
   return (status.details ?? []).filter(
     (d) => typeof d['@type'] === 'string' && (d['@type'] as string).endsWith(suffix),
   );
 }
 
 /** The permission a 403 names: in an ErrorInfo's metadata, or in the text `Required "container.clusters.create" permission(s)`. */
-export function deniedPermission(status: RpcStatus): string | undefined {
+export function deniedPermission(status: ApiErrorBody): string | undefined {
   for (const info of detailsOf(status, 'google.rpc.ErrorInfo')) {
     const meta = info['metadata'] as Record<string, string> | undefined;
     if (meta?.['permission']) return meta['permission'];
@@ -121,7 +121,7 @@ export class GkeApiError extends KfopsError {
   constructor(
     readonly what: string,
     readonly httpStatus: number,
-    readonly status: RpcStatus,
+    readonly status: ApiErrorBody,
     details: ErrorDetails,
   ) {
     super(
@@ -144,7 +144,7 @@ export interface ErrorContext {
 }
 
 /** Turns an error response into a GkeApiError whose cause and fix say what to do. */
-export function explainApiError(httpStatus: number, status: RpcStatus, ctx: ErrorContext): GkeApiError {
+export function explainApiError(httpStatus: number, status: ApiErrorBody, ctx: ErrorContext): GkeApiError {
   const message = status.message ?? '';
   const who = ctx.principal ?? 'the identity in Application Default Credentials';
   let details: ErrorDetails = {};

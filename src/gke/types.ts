@@ -46,6 +46,9 @@ export interface NodePool {
   management?: { autoUpgrade?: boolean; autoRepair?: boolean };
   status?:
     'STATUS_UNSPECIFIED' | 'PROVISIONING' | 'RUNNING' | 'RUNNING_WITH_ERROR' | 'RECONCILING' | 'STOPPING' | 'ERROR';
+  /** Which conditions caused the current state (replaces the deprecated statusMessage). */
+  conditions?: StatusCondition[];
+  /** Deprecated: conditions. */
   statusMessage?: string;
   version?: string;
   instanceGroupUrls?: string[];
@@ -119,8 +122,18 @@ export interface Cluster {
   createTime?: string;
 }
 
-/** google.rpc.Status: `code` is a google.rpc.Code number inside an Operation, an HTTP status in an error response. */
+/** google.rpc.Status, as in Operation.error: `code` is a google.rpc.Code number (RPC_CODES). */
 export interface RpcStatus {
+  code?: number;
+  message?: string;
+  details?: Array<Record<string, unknown> & { '@type'?: string }>;
+}
+
+/**
+ * The body of an HTTP error answer, `{"error": ...}`: google.rpc.Status as JSON over HTTP, where
+ * `code` is the HTTP status and `status` the google.rpc.Code name (e.g. PERMISSION_DENIED).
+ */
+export interface ApiErrorBody {
   code?: number;
   message?: string;
   status?: string;

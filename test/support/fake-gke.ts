@@ -25,7 +25,7 @@ export interface RpcError {
 export interface FakeOperation extends Json {
   name: string;
   operationType: string;
-  status: 'PENDING' | 'RUNNING' | 'DONE';
+  status: 'PENDING' | 'RUNNING' | 'DONE' | 'ABORTING' | 'STATUS_UNSPECIFIED';
   targetLink: string;
   selfLink: string;
   location: string;
@@ -46,6 +46,10 @@ interface OpState {
   /** Set to finish the operation with this google.rpc.Status (numeric google.rpc.Code). */
   failWith?: { code: number; message: string };
   onFail?: () => void;
+  /** Set to go ABORTING after RUNNING and end DONE without the change (with this error, when given). */
+  abort?: { error?: { code: number; message: string } };
+  /** Set to report STATUS_UNSPECIFIED on every poll. */
+  unspecified?: boolean;
 }
 
 export interface RecordedRequest {
@@ -100,6 +104,10 @@ export class FakeGke {
   readonly cpuQuota = new Map<string, number>();
   /** The next operation of this type finishes DONE with this error (google.rpc.Code number). */
   readonly failNext = new Map<string, { code: number; message: string }>();
+  /** The next operation of this type is aborted: RUNNING, ABORTING, then DONE (with this error, if any), changing nothing. */
+  readonly abortNext = new Map<string, { error?: { code: number; message: string } }>();
+  /** The next operation of this type reports STATUS_UNSPECIFIED on every poll. */
+  readonly unspecifiedNext = new Set<string>();
   /** Answers the next requests matching method and path suffix with this error, once each (e.g. 503). */
   readonly injected: Array<{ method: string; pathEnds: string; code: number; status: string; message: string }> = [];
   /** Runs before a request is handled (e.g. to let "another run" act between two calls). */
@@ -285,6 +293,12 @@ export class FakeGke {
       startTime: new Date().toISOString(),
     };
     const state: OpState = { op, project, polls: 0, onDone, ...(onFail ? { onFail } : {}) };
+    const abort = this.abortNext.get(type);
+    if (abort) {
+      state.abort = abort;
+      this.abortNext.delete(type);
+    }
+    if (this.unspecifiedNext.delete(type)) state.unspecified = true;
     const failure = this.failNext.get(type);
     if (failure) {
       state.failWith = failure;
@@ -299,6 +313,29 @@ export class FakeGke {
     if (state.op.status === 'DONE') return;
     state.polls++;
     const total = this.options.pollsToDone ?? 3;
+    if (state.unspecified) {
+      state.op.status = 'STATUS_UNSPECIFIED';
+      return;
+    }
+    if (state.abort) {
+      if (state.polls < 2) {
+        state.op.status = 'RUNNING';
+      } else if (state.polls < 4) {
+        state.op.status = 'ABORTING';
+      } else {
+        state.op.status = 'DONE';
+        state.op.endTime = new Date().toISOString();
+        if (state.abort.error) {
+          state.op.error = { ...state.abort.error, details: [] };
+          state.op.detail = state.abort.error.message;
+        }
+        // The cluster is back to RUNNING, unchanged.
+        const key = /projects\/[^/]+\/locations\/[^/]+\/clusters\/[^/]+/.exec(state.op.targetLink)?.[0];
+        const cluster = key ? this.clusters.get(key) : undefined;
+        if (cluster && cluster['status'] === 'RECONCILING') cluster['status'] = 'RUNNING';
+      }
+      return;
+    }
     if (state.polls < total) {
       state.op.status = 'RUNNING';
       state.op.progress = {
