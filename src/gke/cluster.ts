@@ -231,6 +231,10 @@ export async function applyChange(
           ipEndpointsConfig: { authorizedNetworksConfig: authorizedNetworksConfig(change.cidrs) },
         },
       });
+    case 'dnsEndpoint':
+      return api.updateCluster(ref, {
+        desiredControlPlaneEndpointsConfig: { dnsEndpointConfig: { allowExternalTraffic: true } },
+      });
     case 'labels':
       // labelFingerprint is Required: a cluster that never had labels reports none, which is sent as ''.
       return api.setResourceLabels(ref, change.labels, live.labelFingerprint ?? '');

@@ -30,6 +30,12 @@ export function controlPlaneAddress(
         fix: 'enable it (gcloud container clusters update NAME --enable-dns-access) or use endpoint: public or private',
       });
     }
+    if (!cluster.controlPlaneEndpointsConfig?.dnsEndpointConfig?.allowExternalTraffic) {
+      throw new KfopsError(`Cluster ${ref.name}'s DNS-based control plane endpoint does not allow external traffic`, {
+        cause: `controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic is off, so ${dns} refuses requests from this runner`,
+        fix: 'run with update: true (it turns external traffic on), or gcloud container clusters update NAME --enable-dns-access, or use endpoint: public or private',
+      });
+    }
     // The DNS endpoint is served with a publicly trusted certificate, not the cluster CA.
     return { server: `https://${dns}`, useClusterCa: false };
   }

@@ -165,6 +165,7 @@ export type DriftChange =
   | { kind: 'releaseChannel'; channel: ReleaseChannelName }
   | { kind: 'workloadIdentity'; workloadPool: string }
   | { kind: 'authorizedNetworks'; cidrs: string[] }
+  | { kind: 'dnsEndpoint' }
   | { kind: 'labels'; labels: Record<string, string> };
 
 const show = (v: unknown): string =>
@@ -268,6 +269,15 @@ export function findDrift(spec: ClusterSpec, live: Cluster): Drift[] {
       change: { kind: 'authorizedNetworks', cidrs: wantNets },
     });
   }
+  // The DNS endpoint is always present, but answers the runner only with external traffic allowed.
+  const liveDns = live.controlPlaneEndpointsConfig?.dnsEndpointConfig;
+  if (spec.dnsEndpoint && !liveDns?.allowExternalTraffic)
+    drift.push({
+      field: 'dns-endpoint',
+      want: 'external traffic allowed',
+      live: liveDns?.endpoint ? `${liveDns.endpoint}, external traffic not allowed` : '(no DNS endpoint)',
+      change: { kind: 'dnsEndpoint' },
+    });
   const livePrivate = livePrivateNodes(live);
   if (livePrivate !== spec.privateNodes)
     drift.push({ field: 'private-nodes', want: String(spec.privateNodes), live: String(livePrivate) });

@@ -11,6 +11,7 @@ import { ContainerApi } from '../../src/gke/api.js';
 import { staticTokenSource } from '../../src/gke/auth.js';
 import { ensureCluster, UNSPECIFIED_POLLS, type ClusterDeps } from '../../src/gke/cluster.js';
 import { GkeApiError } from '../../src/gke/errors.js';
+import { renderKubeconfig } from '../../src/gke/kubeconfig.js';
 import { clusterForCreate, type ClusterSpec } from '../../src/gke/spec.js';
 import { FakeGke } from '../support/fake-gke.js';
 import { validateSchema } from '../support/gke-discovery.js';
@@ -182,6 +183,40 @@ describe('operation and node pool states', () => {
     } finally {
       fake.beforeRequest = undefined;
     }
+  });
+
+  it('endpoint dns: a DNS endpoint without external traffic is drift, refused for the kubeconfig, and fixed by update', async () => {
+    const s = spec('kf-dns', { dnsEndpoint: true });
+    const c = fake.seedCluster(PROJECT, REGION, 'kf-dns', body(spec('kf-dns')));
+    const dnsConfig = (c['controlPlaneEndpointsConfig'] as Record<string, Record<string, unknown>>)[
+      'dnsEndpointConfig'
+    ];
+    // "Always present", also when the cluster was created without asking for it.
+    expect(dnsConfig?.['endpoint']).toBe('gke-fake-kf-dns.asia-northeast3.gke.goog');
+    const before = await ensureCluster(deps, s, opts);
+    expect(before.drift).toEqual([
+      {
+        field: 'dns-endpoint',
+        want: 'external traffic allowed',
+        live: 'gke-fake-kf-dns.asia-northeast3.gke.goog, external traffic not allowed',
+        change: { kind: 'dnsEndpoint' },
+      },
+    ]);
+    expect(() => renderKubeconfig(before.cluster, s, 'dns', { kind: 'token', token: 't' })).toThrow(
+      /does not allow external traffic/,
+    );
+    const after = await ensureCluster(deps, s, { ...opts, update: true });
+    expect(after.applied.map((d) => d.field)).toEqual(['dns-endpoint']);
+    expect(
+      fake.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/clusters/kf-dns')).map((r) => r.body),
+    ).toEqual([
+      { update: { desiredControlPlaneEndpointsConfig: { dnsEndpointConfig: { allowExternalTraffic: true } } } },
+    ]);
+    expect(after.cluster.controlPlaneEndpointsConfig?.dnsEndpointConfig?.allowExternalTraffic).toBe(true);
+    expect(renderKubeconfig(after.cluster, s, 'dns', { kind: 'token', token: 't' }).yaml).toContain(
+      'server: https://gke-fake-kf-dns.asia-northeast3.gke.goog',
+    );
+    expect((await ensureCluster(deps, s, opts)).drift).toEqual([]);
   });
 
   it('Operation.error is a google.rpc.Status (numeric code, no status name); the HTTP error body names the status', async () => {

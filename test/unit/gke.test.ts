@@ -166,7 +166,9 @@ describe('kubeconfig', () => {
     endpoint: '34.1.2.3',
     masterAuth: { clusterCaCertificate: 'Q0E=' },
     privateClusterConfig: { privateEndpoint: '10.0.0.2' },
-    controlPlaneEndpointsConfig: { dnsEndpointConfig: { endpoint: 'gke-abc.asia-northeast3.gke.goog' } },
+    controlPlaneEndpointsConfig: {
+      dnsEndpointConfig: { endpoint: 'gke-abc.asia-northeast3.gke.goog', allowExternalTraffic: true },
+    },
   };
 
   it('uses the exec plugin with its install hint, or a token', () => {
@@ -208,6 +210,18 @@ describe('kubeconfig', () => {
       clusters: Array<{ cluster: Record<string, string> }>;
     };
     expect(dns.clusters[0]?.cluster).toEqual({ server: 'https://gke-abc.asia-northeast3.gke.goog' });
+    // The DNS endpoint is "Always present"; without external traffic it refuses the runner.
+    expect(() =>
+      renderKubeconfig(
+        {
+          ...cluster,
+          controlPlaneEndpointsConfig: { dnsEndpointConfig: { endpoint: 'gke-abc.asia-northeast3.gke.goog' } },
+        },
+        ref,
+        'dns',
+        { kind: 'token', token: 't' },
+      ),
+    ).toThrow(/DNS-based control plane endpoint does not allow external traffic/);
     expect(() =>
       renderKubeconfig({ ...cluster, privateClusterConfig: {} }, ref, 'private', { kind: 'token', token: 't' }),
     ).toThrow(/no private control plane endpoint/);
