@@ -622,8 +622,14 @@ export class FakeGke {
         );
       }
       if (method === 'POST' && cm[2] === 'setResourceLabels') {
-        if (body?.['labelFingerprint'] !== cluster['labelFingerprint'])
-          return this.fail(res, 400, 'FAILED_PRECONDITION', 'Labels could not be set due to fingerprint mismatch.');
+        // labelFingerprint is Required; one left out counts as "" (the API's own wording).
+        if ((body?.['labelFingerprint'] ?? '') !== cluster['labelFingerprint'])
+          return this.fail(
+            res,
+            400,
+            'FAILED_PRECONDITION',
+            `Labels could not be set due to fingerprint mismatch; try again with the proper fingerprint: incorrect fingerprint supplied was ${JSON.stringify(body?.['labelFingerprint'] ?? '')}, the expected one is ${JSON.stringify(cluster['labelFingerprint'])}.`,
+          );
         return this.send(
           res,
           200,

@@ -219,6 +219,21 @@ describe('operation and node pool states', () => {
     expect((await ensureCluster(deps, s, opts)).drift).toEqual([]);
   });
 
+  it('labels: the fingerprint the cluster reports is sent; a stale or missing one is refused as by the API', async () => {
+    const c = fake.seedCluster(PROJECT, REGION, 'kf-labels', body(spec('kf-labels')));
+    const r = await ensureCluster(deps, spec('kf-labels', { labels: { team: 'ml' } }), { ...opts, update: true });
+    expect(r.applied.map((d) => d.field)).toEqual(['labels']);
+    expect(c['resourceLabels']).toEqual({ team: 'ml' });
+    const ref = { project: PROJECT, location: REGION, name: 'kf-labels' };
+    for (const stale of ['', 'deadbeef']) {
+      const e = await failure(deps.api.setResourceLabels(ref, { team: 'ds' }, stale));
+      expect(e).toBeInstanceOf(GkeApiError);
+      expect(e.message).toBe(
+        `Could not set resource labels: HTTP 400 FAILED_PRECONDITION: Labels could not be set due to fingerprint mismatch; try again with the proper fingerprint: incorrect fingerprint supplied was "${stale}", the expected one is "${String(c['labelFingerprint'])}".`,
+      );
+    }
+  });
+
   it('Operation.error is a google.rpc.Status (numeric code, no status name); the HTTP error body names the status', async () => {
     fake.failNext.set('CREATE_CLUSTER', {
       code: 8,
