@@ -225,6 +225,14 @@ describe('kubeconfig', () => {
     expect(() =>
       renderKubeconfig({ ...cluster, privateClusterConfig: {} }, ref, 'private', { kind: 'token', token: 't' }),
     ).toThrow(/no private control plane endpoint/);
+    // controlPlaneEndpointsConfig.ipEndpointsConfig.privateEndpoint before the deprecated privateClusterConfig one.
+    const both = {
+      ...cluster,
+      controlPlaneEndpointsConfig: { ipEndpointsConfig: { privateEndpoint: '10.0.0.9' } },
+    };
+    expect(renderKubeconfig(both, ref, 'private', { kind: 'token', token: 't' }).yaml).toContain(
+      'server: https://10.0.0.9',
+    );
     expect(serviceAccountIssuer(ref)).toBe(
       'https://container.googleapis.com/v1/projects/p1/locations/asia-northeast3/clusters/kf',
     );
@@ -250,6 +258,30 @@ describe('drift', () => {
     expect(d[1]?.change).toEqual({ kind: 'labels', labels: { team: 'ml', owner: 'x' } });
     expect(findDrift({ ...spec, spot: true }, created).map((x) => [x.field, Boolean(x.change)])).toEqual([
       ['spot', false],
+    ]);
+  });
+
+  it('reads the current fields first and the deprecated ones only when the current ones are absent', () => {
+    const nets = (cidr: string) => ({ enabled: true, cidrBlocks: [{ cidrBlock: cidr }] });
+    const created = clusterForCreate({ ...spec, authorizedNetworks: ['10.0.0.0/8'] });
+    const withBoth = {
+      ...created,
+      controlPlaneEndpointsConfig: { ipEndpointsConfig: { authorizedNetworksConfig: nets('10.0.0.0/8') } },
+      masterAuthorizedNetworksConfig: nets('1.2.3.0/24'),
+      networkConfig: { defaultEnablePrivateNodes: false },
+      privateClusterConfig: { enablePrivateNodes: true },
+    };
+    const s2 = { ...spec, authorizedNetworks: ['10.0.0.0/8'] };
+    expect(findDrift(s2, withBoth).map((x) => x.field)).toEqual([]);
+    const older = {
+      ...created,
+      controlPlaneEndpointsConfig: {},
+      masterAuthorizedNetworksConfig: nets('1.2.3.0/24'),
+      privateClusterConfig: { enablePrivateNodes: true },
+    };
+    expect(findDrift(s2, older).map((x) => `${x.field}: ${x.live}`)).toEqual([
+      'master-authorized-networks: 1.2.3.0/24',
+      'private-nodes: true',
     ]);
   });
 });
