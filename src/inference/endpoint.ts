@@ -44,6 +44,8 @@ export interface Problem {
   cause: string;
   fix: string;
   status?: number;
+  /** Final even under `auto`: the answer already says what is wrong (another model name, another kind of server). */
+  final?: boolean;
 }
 
 export type Verdict = { state: 'ok'; response: HttpResponse } | ({ state: 'pending' | 'fatal' } & Problem);
@@ -82,19 +84,69 @@ const short = (text: string, max = 160): string => {
   return t.length > max ? `${t.slice(0, max)}…` : t;
 };
 
-/** The `error` / `detail` / `message` of a JSON error body, or the body's text. */
+/**
+ * The exception a Python traceback ends with, compactly: `MlflowException: Model is missing inputs ['y'].`
+ * (the class without its module; of a message that nests an `Error: ...`, the innermost part). Undefined
+ * when the text holds no traceback.
+ */
+export function pythonException(text: string): string | undefined {
+  if (!/Traceback \(most recent call last\)/.test(text)) return undefined;
+  const lines = text.split(/\r?\n/);
+  // The last traceback's frames are indented; the exception follows the last frame's code lines.
+  let i = lines.map((l) => /^\s+File "/.test(l)).lastIndexOf(true) + 1;
+  while (i < lines.length && /^\s/.test(lines[i] ?? '')) i++;
+  const end = lines.findIndex((l, j) => j > i && /^(During handling|The above exception|Traceback)/.test(l));
+  const exception = lines
+    .slice(i, end < 0 ? undefined : end)
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const m = /^([A-Za-z_][\w.]*)(?::\s*(.*))?$/.exec(exception);
+  if (!m) return exception ? short(exception, 300) : undefined;
+  const name = (m[1] ?? '').split('.').pop() ?? '';
+  let message = m[2] ?? '';
+  const inner = message.lastIndexOf('Error: ');
+  if (inner > 0) message = message.slice(inner + 'Error: '.length);
+  return short(message ? `${name}: ${message}` : name, 300);
+}
+
+/** The `error` / `detail` / `message` of a JSON error body, or the body's text; a Python traceback as its exception. */
 export function errorText(body: string): string {
   try {
     const j = JSON.parse(body) as Record<string, unknown>;
     for (const k of ['error', 'detail', 'message']) {
       const v = j?.[k];
-      if (typeof v === 'string') return v;
+      if (typeof v === 'string') return pythonException(v) ?? v;
       if (v !== undefined) return JSON.stringify(v);
     }
   } catch {
     // not JSON
   }
-  return short(body);
+  return pythonException(body) ?? short(body);
+}
+
+/** An HTML page (a web server's or dashboard's page, not a model server's JSON), with its title when it has one. */
+export function htmlPage(res: HttpResponse): { title: string } | undefined {
+  const type = res.headers['content-type'] ?? '';
+  if (!/text\/html/i.test(type) && !/^\s*(<!doctype html|<html)/i.test(res.body)) return undefined;
+  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(res.body)?.[1] ?? /<h1[^>]*>([^<]*)<\/h1>/i.exec(res.body)?.[1];
+  return { title: short(title ?? '', 100) };
+}
+
+/** What kind of server answers at an address, when it is not a KServe model server. */
+export interface ServerKind {
+  name: string;
+  detail: string;
+  fix: string;
+}
+
+/** A connection reset or closed by the peer (not a timeout, refusal or TLS failure). */
+export function isClosedConnection(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return true;
+  }
+  return false;
 }
 
 const isLogin = (location: string): boolean => /\/dex\b|\/oauth2\b|\/auth\b|login|signin/i.test(location);
@@ -117,10 +169,24 @@ interface Answer {
   /** Further calls to the same server, to tell causes apart. */
   probe: {
     otherProtocolAnswers(p: Protocol): Promise<boolean>;
-    listModels(p: Protocol): Promise<string[] | undefined>;
+    listModels(p: Protocol): Promise<ModelList | undefined>;
     modelInputs(): Promise<string | undefined>;
+    identify(): Promise<ServerKind | undefined>;
   };
 }
+
+/** The models a server holds, and the call that listed them; `states` when the server gives them (MLServer). */
+export interface ModelList {
+  names: string[];
+  states: Record<string, { state: string; reason: string }>;
+  via: string;
+}
+
+/** FastAPI's answer for a path it has no route for: the server answers, but not on this path. */
+const isNoRoute = (res: HttpResponse): boolean => /^\s*\{\s*"detail"\s*:\s*"Not Found"\s*\}\s*$/.test(res.body);
+/** A model server's "no such model": MLServer `Model iris not found`, KServe `Model with name iris does not exist.` */
+const isNoSuchModel = (text: string, model: string): boolean =>
+  text.includes(model) && /not found|does not exist|no such|unknown model/i.test(text);
 
 /** A kind of answer: when it applies, and what it means (ok, pending: retried until the deadline, fatal: fails at once). */
 interface AnswerRule {
@@ -131,6 +197,30 @@ interface AnswerRule {
 
 /** The answers told apart, in order: the first rule that matches decides. */
 const ANSWER_RULES: readonly AnswerRule[] = [
+  {
+    // an HTML page where a model server answers JSON: a plain web server, a dashboard, a login or error page
+    name: 'html page',
+    matches: (a) =>
+      ((a.status >= 200 && a.status < 300) || a.status === 404 || a.status === 405 || a.status === 501) &&
+      htmlPage(a.res) !== undefined,
+    verdict: async (a) => {
+      const { status, call, endpoint } = a;
+      const title = htmlPage(a.res)?.title;
+      const dashboard = /kubeflow|central ?dashboard/i.test(`${title} ${a.res.body.slice(0, 4000)}`);
+      return {
+        state: 'fatal',
+        final: true,
+        status,
+        summary: `${call} answered ${status} with an HTML page${title ? ` ("${title}")` : ''}, not a model server's JSON`,
+        cause: dashboard
+          ? `the Kubeflow dashboard answered: the gateway sent the call to the dashboard because the Host header (${a.host}) is not the host of an InferenceService`
+          : `${endpoint.baseUrl} is a web server or web page, not a KServe model server (which answers JSON on /v1/models/... and /v2/models/...)`,
+        fix: dashboard
+          ? "send the host of the InferenceService's status.url as the Host header (input `host-header`, or give `inferenceservice` to read it)"
+          : "point `url` at the model server (the InferenceService's URL, or the predictor Service), or give `inferenceservice` to find it",
+      };
+    },
+  },
   {
     // a 2xx answer: ok, unless a readiness answer says {"ready": false}
     name: 'answered',
@@ -307,22 +397,62 @@ const ANSWER_RULES: readonly AnswerRule[] = [
           fix: `check \`protocol\` and \`model-name\`: ${protocol} calls ${describeCall(protocol, endpoint.model)}; give \`url\` as the base address only (no /v1 or /v2 path)`,
         };
       }
-      const models = await probe.listModels(protocol);
-      if (models && models.length && !models.includes(endpoint.model)) {
+      const list = await probe.listModels(protocol);
+      const model = endpoint.model;
+      if (list && !list.names.includes(model)) {
         return {
           state: 'fatal',
+          final: true,
           status,
           summary: `${call} answered 404 (${text || 'no body'})`,
-          cause: `the server holds ${models.map((m) => `"${m}"`).join(', ')}, not "${endpoint.model}"`,
-          fix: `set \`model-name\` to one of them (KServe names the model after the InferenceService)`,
+          cause: list.names.length
+            ? `the server holds ${list.names.map((m) => `"${m}"`).join(', ')} (${list.via}), not "${model}"`
+            : `the server holds no model at all (${list.via}): the model failed to load, or is served elsewhere`,
+          fix: list.names.length
+            ? 'set `model-name` to one of them (KServe names the model after the InferenceService)'
+            : "read the predictor's log for why the model did not load",
+        };
+      }
+      const held = list?.states[model];
+      if (held && held.state !== 'READY' && held.state !== 'LOADING' && held.state !== 'UNKNOWN') {
+        return {
+          state: 'fatal',
+          final: true,
+          status,
+          summary: `${call} answered 404 (${text || 'no body'})`,
+          cause: `the server holds "${model}" in state ${held.state}${held.reason ? `: ${held.reason}` : ''} (${list?.via})`,
+          fix: "read the predictor's log for why the model did not load",
+        };
+      }
+      if (!list && isNoRoute(a.res)) {
+        const kind = await probe.identify();
+        if (kind) {
+          return {
+            state: 'fatal',
+            final: true,
+            status,
+            summary: `${call} answered 404: ${endpoint.baseUrl} is ${kind.name}`,
+            cause: kind.detail,
+            fix: kind.fix,
+          };
+        }
+      }
+      if (!list && a.res.body.trim() && isNoSuchModel(text, model)) {
+        return {
+          state: 'fatal',
+          final: true,
+          status,
+          summary: `${call} answered 404 (${text})`,
+          cause: `the model server answers that it has no model "${model}"; it did not list the models it holds (neither POST /v2/repository/index nor GET ${protocol === 'v1' ? '/v1/models' : '/v2/models'} answered a list)`,
+          fix: 'set `model-name` to the name the server serves (KServe names the model after the InferenceService; MLServer after MLSERVER_MODEL_NAME)',
         };
       }
       return {
         state: 'pending',
         status,
         summary: `${call} answered 404 (${text || 'no body'})`,
-        cause: `the server answers but has no model "${endpoint.model}" on the ${protocol} path (still loading, another name, or another protocol)`,
-        fix: `check \`model-name\` (KServe names the model after the InferenceService) and \`protocol\`: ${protocol} calls ${describeCall(protocol, endpoint.model)}`,
+        cause: `the server answers but has no model "${model}" on the ${protocol} path (still loading, another name, or another protocol)`,
+        fix: `check \`model-name\` (KServe names the model after the InferenceService) and \`protocol\`: ${protocol} calls ${describeCall(protocol, model)}`,
       };
     },
   },
@@ -427,8 +557,17 @@ export class Caller {
     withToken = true,
   ): Promise<HttpResponse | { error: string }> {
     const timeoutMs = callTimeout(this.deps.requestTimeoutMs ?? 30_000, this.deadline, this.now());
+    const once = () => this.deps.http.send({ ...this.request(method, path, body, withToken), timeoutMs });
     try {
-      return await this.deps.http.send({ ...this.request(method, path, body, withToken), timeoutMs });
+      try {
+        return await once();
+      } catch (error) {
+        // A kept-alive connection the server closed while idle (uvicorn closes them after 5 s): the call
+        // never reached the server. Sent again at once on a fresh connection; only a second failure counts.
+        if (!isClosedConnection(error)) throw error;
+        this.logger.debug(`${method} ${path}: the kept-alive connection was closed by the server; sent again`);
+        return await once();
+      }
     } catch (error) {
       const e = error as { name?: string };
       if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
@@ -482,6 +621,7 @@ export class Caller {
         otherProtocolAnswers: (p) => this.otherProtocolAnswers(p),
         listModels: (p) => this.listModels(p),
         modelInputs: () => this.modelInputs(),
+        identify: () => this.identify(),
       },
     };
     const rule = ANSWER_RULES.find((r) => r.matches(answer));
@@ -495,17 +635,68 @@ export class Caller {
     };
   }
 
-  /** Model names the server lists (v1 GET /v1/models), or undefined. */
-  private async listModels(protocol: Protocol): Promise<string[] | undefined> {
-    const path = pathsFor(protocol, this.endpoint.model).list;
-    if (!path) return undefined;
-    const res = await this.send('GET', path);
+  /**
+   * The models the server holds, or undefined when it lists none: MLServer's `POST /v2/repository/index`
+   * ([{name, state, reason}]), then KServe's `GET /v2/models` or `GET /v1/models` ({"models": [...]}).
+   */
+  async listModels(protocol: Protocol): Promise<ModelList | undefined> {
+    const index = await this.send('POST', '/v2/repository/index', {});
+    if ('status' in index && index.status === 200) {
+      try {
+        const entries = JSON.parse(index.body) as unknown;
+        if (Array.isArray(entries)) {
+          const states: ModelList['states'] = {};
+          for (const e of entries as { name?: unknown; state?: unknown; reason?: unknown }[])
+            if (typeof e?.name === 'string')
+              states[e.name] = { state: String(e.state ?? 'UNKNOWN'), reason: String(e.reason ?? '') };
+          return { names: Object.keys(states), states, via: 'POST /v2/repository/index' };
+        }
+      } catch {
+        // not MLServer's index
+      }
+    }
+    const paths = protocol === 'v1' ? ['/v1/models', '/v2/models'] : ['/v2/models', '/v1/models'];
+    for (const path of paths) {
+      const res = await this.send('GET', path);
+      if (!('status' in res) || res.status !== 200) continue;
+      try {
+        const models = (JSON.parse(res.body) as { models?: unknown }).models;
+        if (Array.isArray(models)) {
+          const names = models.map((m) => (typeof m === 'string' ? m : String((m as { name?: unknown })?.name)));
+          return { names, states: {}, via: `GET ${path}` };
+        }
+      } catch {
+        // not a list
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * What answers here when it is not a KServe model server: MLflow's scoring server (`mlflow models serve`:
+   * /ping, /version, /invocations and no /v2/health/ready). Undefined when nothing is recognised.
+   */
+  async identify(): Promise<ServerKind | undefined> {
+    const health = await this.send('GET', '/v2/health/ready');
+    if ('status' in health && health.status >= 200 && health.status < 300) return undefined;
+    const ping = await this.send('GET', '/ping');
+    if (!('status' in ping) || ping.status !== 200) return undefined;
+    const version = await this.send('GET', '/version');
+    const v = 'status' in version && version.status === 200 ? version.body.replace(/["\s]/g, '').slice(0, 40) : '';
+    return {
+      name: `MLflow's scoring server${v ? ` (MLflow ${v})` : ''}`,
+      detail:
+        'it answers GET /ping and POST /invocations (`mlflow models serve`), not the KServe protocols (v1 /v1/models/..., v2 /v2/models/...) this check calls',
+      fix: 'deploy the model with KServe (deploy-inferenceservice, modelFormat mlflow: MLServer speaks v2) and point the check at the InferenceService; to try MLflow\'s server itself, POST {"dataframe_split": ...} to /invocations',
+    };
+  }
+
+  /** A v2 model's metadata (GET /v2/models/{m}), or undefined when it does not answer 200 with JSON. */
+  async metadata(): Promise<unknown> {
+    const res = await this.send('GET', pathsFor('v2', this.endpoint.model).metadata);
     if (!('status' in res) || res.status !== 200) return undefined;
     try {
-      const models = (JSON.parse(res.body) as { models?: unknown }).models;
-      return Array.isArray(models)
-        ? models.map((m) => (typeof m === 'string' ? m : String((m as { name?: unknown })?.name)))
-        : undefined;
+      return JSON.parse(res.body) as unknown;
     } catch {
       return undefined;
     }
@@ -559,7 +750,7 @@ export class Caller {
         const v = await this.classify(res, p, c.method, c.path);
         if (v.state === 'ok') return { response: v.response, protocol: p, attempts: attempt };
         // Under `auto`, a 404/405 on one protocol's path only means: try the other one.
-        if (v.state === 'fatal' && !(protocol === 'auto' && (v.status === 404 || v.status === 405)))
+        if (v.state === 'fatal' && (v.final || !(protocol === 'auto' && (v.status === 404 || v.status === 405))))
           throw new EndpointError(v.summary, { cause: v.cause, fix: v.fix }, v.status);
         problems.push(v);
         // Past the deadline, the other protocol's path is not tried: the deadline holds.

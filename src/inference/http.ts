@@ -56,7 +56,9 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const poolOptions = {
     connections: options.connections ?? 8,
     pipelining: 1,
-    keepAliveTimeout: 30_000,
+    // Below uvicorn's 5 s (MLServer, KServe's model server): an idle connection is dropped here first.
+    keepAliveTimeout: 4_000,
+    keepAliveTimeoutThreshold: 1_000,
     headersTimeout: timeout,
     bodyTimeout: timeout,
     connect: {

@@ -158,6 +158,103 @@ export function v2RequestFromRows(rows: Rows, options: V2FromRowsOptions = {}): 
   return { inputs: [{ name: options.name ?? 'input-0', shape, datatype: typed(data, 'the rows'), data }] };
 }
 
+/** One input a v2 model declares (GET /v2/models/{m}: inputs). */
+export interface V2InputSpec {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+/** The declared inputs of a v2 model's metadata, or [] when it declares none (or the answer is not metadata). */
+export function declaredInputs(metadata: unknown): V2InputSpec[] {
+  const inputs = (metadata as { inputs?: unknown } | undefined)?.inputs;
+  if (!Array.isArray(inputs)) return [];
+  return inputs
+    .filter((i): i is Record<string, unknown> => i !== null && typeof i === 'object' && typeof i.name === 'string')
+    .map((i) => ({
+      name: i.name as string,
+      datatype: typeof i.datatype === 'string' ? i.datatype : '',
+      shape: Array.isArray(i.shape) ? (i.shape as unknown[]).map(Number) : [],
+    }));
+}
+
+const describeInputs = (inputs: readonly V2InputSpec[]): string =>
+  inputs.map((i) => `${i.name} (${i.datatype || '?'} [${i.shape.join(', ')}])`).join(', ');
+
+/**
+ * A v2 request from plain rows, built to match the inputs the model declares:
+ * - list rows and several declared inputs (a column signature, e.g. an MLflow model trained on a DataFrame):
+ *   one named input per column, in the declared order, with the declared datatype (`content_type: "pd"`);
+ * - list rows and one declared input (a tensor signature): one tensor of the declared name and datatype;
+ * - object rows: one input per key, with the declared datatype of the input of that name;
+ * - no declared inputs: as v2RequestFromRows.
+ * A row whose width differs from the declared inputs throws, naming them. `form` says what was built.
+ */
+export function v2RequestForModel(
+  rows: Rows,
+  inputs: readonly V2InputSpec[],
+  options: V2FromRowsOptions = {},
+): { request: V2Request; form: string } {
+  const known = (t: string): V2Datatype | undefined =>
+    (V2_DATATYPES as readonly string[]).includes(t) ? (t as V2Datatype) : undefined;
+  if (!Array.isArray(rows) || rows.length === 0) throw new Error('expected a non-empty JSON array of rows');
+  if (inputs.length === 0 || options.name !== undefined) {
+    const request = v2RequestFromRows(rows, options);
+    const why = options.name !== undefined ? 'as `input-name` says' : 'the model declares no inputs';
+    return { request, form: `${describeBuilt(request)} (${why})` };
+  }
+  if (rows.every((r) => r !== null && typeof r === 'object' && !Array.isArray(r))) {
+    const request = v2RequestFromRows(rows, options);
+    const names = inputs.map((i) => i.name);
+    const unknown = request.inputs.filter((t) => !names.includes(t.name)).map((t) => t.name);
+    const missing = inputs.length > 1 ? names.filter((n) => !request.inputs.some((t) => t.name === n)) : [];
+    if (inputs.length > 1 && (unknown.length || missing.length))
+      throw new Error(
+        `the rows' columns do not match the model's declared inputs ${describeInputs(inputs)}${missing.length ? `: missing ${missing.join(', ')}` : ''}${unknown.length ? `${missing.length ? ';' : ':'} not declared ${unknown.join(', ')}` : ''}`,
+      );
+    for (const t of request.inputs) {
+      const declared = known(inputs.find((i) => i.name === t.name)?.datatype ?? '');
+      if (declared && !options.datatype) t.datatype = declared;
+    }
+    return { request, form: `${describeBuilt(request)} (object rows' keys, datatypes as the model declares)` };
+  }
+  const shape = shapeOf(rows);
+  if (!shape) throw new Error('rows have different lengths; every row needs the same number of values');
+  const width = shape.length === 1 ? 1 : (shape[1] ?? 0);
+  if (inputs.length > 1) {
+    if (shape.length !== 2 || width !== inputs.length)
+      throw new Error(
+        `each row has ${shape.length === 1 ? 'one value' : `${width} value(s)`} but the model declares ${inputs.length} inputs, one per column: ${describeInputs(inputs)}; give rows of ${inputs.length} values in that order, or objects keyed by those names`,
+      );
+    const request: V2Request = {
+      parameters: { content_type: 'pd' },
+      inputs: inputs.map((spec, c) => {
+        const data = (rows as unknown[][]).map((r) => r[c]);
+        const datatype = options.datatype ?? known(spec.datatype) ?? inferDatatype(data) ?? 'BYTES';
+        return { name: spec.name, shape: [rows.length], datatype, data };
+      }),
+    };
+    return { request, form: `${describeBuilt(request)} (one input per column, as the model declares)` };
+  }
+  const spec = inputs[0] as V2InputSpec;
+  const declaredWidth = spec.shape.length === 2 && (spec.shape[1] ?? -1) > 0 ? spec.shape[1] : undefined;
+  if (declaredWidth !== undefined && (shape.length !== 2 || width !== declaredWidth))
+    throw new Error(
+      `each row has ${shape.length === 1 ? 'one value' : `${width} value(s)`} but the model declares one input ${describeInputs([spec])}: rows of ${declaredWidth} values`,
+    );
+  const built = v2RequestFromRows(rows, { name: spec.name, ...options });
+  const datatype = known(spec.datatype);
+  if (datatype && !options.datatype) for (const t of built.inputs) t.datatype = datatype;
+  return { request: built, form: `${describeBuilt(built)} (the tensor the model declares)` };
+}
+
+/** `inputs x, y (FP64 [2])` / `tensor input-0 FP64 [2, 4]`, for messages and the summary. */
+export function describeBuilt(request: V2Request): string {
+  const [first] = request.inputs;
+  if (request.inputs.length === 1 && first) return `tensor ${first.name} ${first.datatype} [${first.shape.join(', ')}]`;
+  return `inputs ${request.inputs.map((t) => `${t.name} ${t.datatype} [${t.shape.join(', ')}]`).join(', ')}`;
+}
+
 /** The request body to send: a full protocol body passes through; plain rows are wrapped for the protocol. */
 export function requestBody(protocol: Protocol, payload: unknown, options: V2FromRowsOptions = {}): unknown {
   if (Array.isArray(payload)) return protocol === 'v1' ? { instances: payload } : v2RequestFromRows(payload, options);

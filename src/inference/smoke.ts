@@ -10,7 +10,16 @@ import { EndpointError, type Caller } from './endpoint.js';
 import type { HttpClient } from './http.js';
 import { runLoad, type LoadResult } from './load.js';
 import { SettingError } from './setting-error.js';
-import { pathsFor, requestBody, responseProblems, type Protocol, type V2FromRowsOptions } from './protocol.js';
+import {
+  declaredInputs,
+  pathsFor,
+  requestBody,
+  responseProblems,
+  v2RequestForModel,
+  type Protocol,
+  type V2FromRowsOptions,
+  type V2InputSpec,
+} from './protocol.js';
 
 export interface SmokeSettings {
   protocol: Protocol | 'auto';
@@ -37,6 +46,8 @@ export interface SmokeReport {
   /** Time until the model reported ready, and the attempts it took. */
   readyMs: number;
   readyAttempts: number;
+  /** How the request was formed from plain rows (e.g. `inputs x FP64 [2], y FP64 [2] (one input per column, ...)`). */
+  requestForm?: string;
   /** Status of the call without a token (when checked). */
   tokenlessStatus?: number;
   responseStatus: number;
@@ -72,7 +83,7 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
       deadline,
     );
     logger.info(
-      `ready after ${formatDuration(now() - started)} (${r.attempts} attempt(s)), protocol ${r.protocol}${settings.protocol === 'auto' ? ' (detected)' : ''}`,
+      `ready after ${readySeconds(now() - started)} (${r.attempts} attempt(s)), protocol ${r.protocol}${settings.protocol === 'auto' ? ' (detected)' : ''}`,
     );
     return r;
   });
@@ -81,8 +92,17 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
   const paths = pathsFor(protocol, endpoint.model);
 
   let body: unknown;
+  let requestForm: string | undefined;
+  // Plain rows for v2 are built to match the inputs the model declares (GET /v2/models/{m}).
+  const inputs: V2InputSpec[] | undefined =
+    protocol === 'v2' && Array.isArray(settings.payload) ? declaredInputs(await caller.metadata()) : undefined;
   try {
-    body = requestBody(protocol, settings.payload, settings.rows);
+    if (inputs) {
+      const built = v2RequestForModel(settings.payload as unknown[], inputs, settings.rows);
+      body = built.request;
+      requestForm = built.form;
+      logger.info(`request built from the rows: ${requestForm}`);
+    } else body = requestBody(protocol, settings.payload, settings.rows);
   } catch (error) {
     throw new SettingError(
       'payload',
@@ -194,6 +214,7 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
     via: endpoint.via,
     readyMs,
     readyAttempts: ready.attempts,
+    ...(requestForm ? { requestForm } : {}),
     ...(tokenlessStatus !== undefined ? { tokenlessStatus } : {}),
     responseStatus: answer.response.status,
     response,
@@ -203,6 +224,10 @@ export async function checkEndpoint(caller: Caller, settings: SmokeSettings, dep
     failures,
   };
 }
+
+/** The time to ready as the `ready-seconds` output gives it: seconds with three decimals. */
+export const readySecondsValue = (ms: number): string => (ms / 1000).toFixed(3);
+const readySeconds = (ms: number): string => `${readySecondsValue(ms)} s`;
 
 export function describeLoad(r: LoadResult): string {
   const l = r.latency;
@@ -216,7 +241,8 @@ export function reportMarkdown(r: SmokeReport): string {
   const rows: [string, string][] = [
     ['endpoint', `\`${r.url}\`${r.hostHeader ? ` (Host \`${r.hostHeader}\`)` : ''}`],
     ['protocol', r.protocol],
-    ['ready after', `${formatDuration(r.readyMs)} (${r.readyAttempts} attempt(s))`],
+    ['ready after', `${readySeconds(r.readyMs)} (${r.readyAttempts} attempt(s))`],
+    ...(r.requestForm ? [['request', r.requestForm] as [string, string]] : []),
     ...(r.tokenlessStatus !== undefined
       ? [['call without token', `refused (${r.tokenlessStatus})`] as [string, string]]
       : []),

@@ -5,7 +5,7 @@
  * cached virtualenv (test/python/<name>.txt) and is stopped by its PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,6 +122,153 @@ export async function startMlflowModel(model: string): Promise<ModelServer> {
     url,
     port,
     model,
+    log,
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An MLflow iris model's signature: four named columns (trained on a DataFrame) or one (-1, 4) float64 tensor. */
+export type IrisSignature = 'columns' | 'tensor';
+
+/**
+ * MLServer started as KServe's kserve-mlserver runtime starts it for modelFormat mlflow: `mlserver start
+ * /mnt/models` with no settings files, the model named and located by environment variables, and MLServer's
+ * defaults otherwise (debug on: a 500 carries the traceback). Serves an MLflow iris model written by
+ * test/python/make_iris_model.py. Inference runs in the main process (parallel workers off), which
+ * changes no answer.
+ */
+export async function startMlserverAsKserve(model: string, signature: IrisSignature): Promise<ModelServer> {
+  const venv = pythonEnv('mlserver');
+  const dir = mkdtempSync(join(tmpdir(), 'kfops-mnt-models-'));
+  execFileSync(join(venv, 'bin', 'python'), [join(pythonDir, 'make_iris_model.py'), dir, signature], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 120_000,
+  });
+  const [port, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
+  const child = spawn(join(venv, 'bin', 'mlserver'), ['start', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: dir,
+    env: {
+      PATH: `${join(venv, 'bin')}:${process.env['PATH'] ?? ''}`,
+      HOME: process.env['HOME'] ?? '',
+      MLSERVER_HOST: '127.0.0.1',
+      MLSERVER_HTTP_PORT: String(port),
+      MLSERVER_GRPC_PORT: String(grpc),
+      MLSERVER_METRICS_PORT: String(metrics),
+      MLSERVER_PARALLEL_WORKERS: '0',
+      MODELS_DIR: dir,
+      MLSERVER_MODEL_IMPLEMENTATION: 'mlserver_mlflow.MLflowRuntime',
+      MLSERVER_MODEL_NAME: model,
+      MLSERVER_MODEL_URI: dir,
+    },
+  });
+  const log = track(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitAnswering(`${url}/v2/health/live`, child, log, 120_000);
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const res = await request(`${url}/v2/models/${model}/ready`);
+      await res.body.dump();
+      if (res.statusCode === 200) break;
+      if (Date.now() > end) throw new Error(`MLServer did not load ${model} within 60 s:\n${log()}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (error) {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url,
+    port,
+    model,
+    log,
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** MLflow's own scoring server (`mlflow models serve`: /ping, /version, /invocations) serving an iris model. */
+export async function startMlflowScoringServer(): Promise<ModelServer> {
+  const venv = pythonEnv('mlserver');
+  const dir = mkdtempSync(join(tmpdir(), 'kfops-mlflow-model-'));
+  const modelDir = join(dir, 'model');
+  execFileSync(join(venv, 'bin', 'python'), [join(pythonDir, 'make_iris_model.py'), modelDir, 'columns'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 120_000,
+  });
+  const port = await freePort();
+  const child = spawn(
+    join(venv, 'bin', 'mlflow'),
+    ['models', 'serve', '-m', modelDir, '-h', '127.0.0.1', '-p', String(port), '--env-manager', 'local'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: dir,
+      // mlflow runs `uvicorn` from PATH.
+      env: { PATH: `${join(venv, 'bin')}:${process.env['PATH'] ?? ''}`, HOME: process.env['HOME'] ?? '' },
+      detached: true,
+    },
+  );
+  const log = track(child);
+  const url = `http://127.0.0.1:${port}`;
+  const stopGroup = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    process.kill(-(child.pid as number), 'SIGTERM');
+    const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitAnswering(`${url}/ping`, child, log, 120_000);
+  } catch (error) {
+    await stopGroup();
+    throw error;
+  }
+  return {
+    url,
+    port,
+    model: 'iris',
+    log,
+    stop: async () => {
+      await stopGroup();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A plain web server (Python's http.server) serving a directory with an index.html. */
+export async function startPlainWebServer(): Promise<ModelServer> {
+  const venv = pythonEnv('mlserver');
+  const dir = mkdtempSync(join(tmpdir(), 'kfops-www-'));
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!DOCTYPE html><html><head><title>Team site</title></head><body>hi</body></html>',
+  );
+  const port = await freePort();
+  const child = spawn(
+    join(venv, 'bin', 'python'),
+    ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', dir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const log = track(child);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitAnswering(`${url}/`, child, log, 30_000);
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+  return {
+    url,
+    port,
+    model: 'iris',
     log,
     stop: async () => {
       await stopChild(child);

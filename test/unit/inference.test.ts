@@ -667,7 +667,7 @@ describe('answer rules (Caller.classify)', () => {
     );
     expect(await other.classify(answer(404, '{"error": "not found"}'), 'v1', 'GET', '/v1/models/m')).toMatchObject({
       state: 'fatal',
-      cause: 'the server holds "iris", not "m"',
+      cause: 'the server holds "iris" (GET /v1/models), not "m"',
     });
   });
 });

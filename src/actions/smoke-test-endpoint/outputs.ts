@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { describeError, KfopsError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { redactUrlCredentials } from '../../common/redact.js';
-import { reportMarkdown, type SmokeReport } from '../../inference/smoke.js';
+import { readySecondsValue, reportMarkdown, type SmokeReport } from '../../inference/smoke.js';
 
 /** Every text a user can read passes through here: credentials in URLs become `***`. */
 const clean = (text: string): string => redactUrlCredentials(text);
@@ -41,7 +41,7 @@ export function setOutputs(r: SmokeReport): void {
   setOutput('host', r.hostHeader ?? '');
   setOutput('model', r.model);
   setOutput('protocol', r.protocol);
-  setOutput('ready-seconds', (r.readyMs / 1000).toFixed(1));
+  setOutput('ready-seconds', readySecondsValue(r.readyMs));
   setOutput('status', r.responseStatus);
   setOutput('response', JSON.stringify(r.response));
   setOutput('tokenless-status', r.tokenlessStatus ?? '');
