@@ -14,7 +14,8 @@ import { renderKubeconfig } from '../../src/gke/kubeconfig.js';
 import { clusterForCreate, findDrift, type ClusterSpec } from '../../src/gke/spec.js';
 import { KubeClient } from '../../src/kube/client.js';
 import { KubeConfig } from '@kubernetes/client-node';
-import { FakeGke } from '../support/fake-gke.js';
+import { FakeGke, type RecordedRequest } from '../support/fake-gke.js';
+import { deprecatedFields, findMethod, type Discovery } from '../support/gke-discovery.js';
 import { controlPlaneOf, removeServiceAccount, serviceAccountToken } from '../support/gke-env.js';
 import { adminClient, recordingLogger, uniqueName } from './helpers.js';
 
@@ -72,7 +73,10 @@ describe('ensureCluster against the fake Container API', () => {
     await fake.stop();
     await removeServiceAccount(admin, ns);
   });
+  /** Every request of the tests so far (each test starts with fake.requests empty). */
+  const allRequests: RecordedRequest[] = [];
   beforeEach(() => {
+    allRequests.push(...fake.requests);
     fake.requests.length = 0;
     fake.denied.clear();
     fake.cpuQuota.clear();
@@ -323,6 +327,18 @@ describe('ensureCluster against the fake Container API', () => {
       totalMaxNodeCount: 3,
       locationPolicy: 'BALANCED',
     });
+  });
+
+  it('sent only documented, non-deprecated fields and got only documented fields back (discovery document)', () => {
+    const doc = fake.discovery as Discovery;
+    const sent = [...allRequests, ...fake.requests].filter((r) => r.body !== undefined);
+    expect(sent.length).toBeGreaterThan(5);
+    const deprecated = sent.flatMap((r) => {
+      const m = findMethod(doc, r.method, r.path);
+      return m?.request ? deprecatedFields(doc, m.request.$ref, r.body).map((f) => `${m.id}: ${f}`) : [];
+    });
+    expect(deprecated).toEqual([]);
+    expect(fake.undocumented).toEqual([]);
   });
 
   it('rejects a token the API does not accept with the fix', async () => {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { KubeClient } from '../../src/kube/client.js';
 import { FakeGke } from '../support/fake-gke.js';
+import { deprecatedFields, findMethod, type Discovery } from '../support/gke-discovery.js';
 import {
   controlPlaneOf,
   externalAccountCredentials,
@@ -242,6 +243,18 @@ describe('setup-gke action (a separate process)', () => {
     };
     expect(kc.clusters[0]?.cluster).toEqual({ server: `https://localhost:${cp.port}` });
     expect(run.log).toContain(`authenticates it as ${sa.username}`);
+  });
+
+  it('sent only documented, non-deprecated fields and got only documented fields back (discovery document)', () => {
+    const doc = fake.discovery as Discovery;
+    const sent = fake.requests.filter((r) => r.body !== undefined && r.path.startsWith('/v1/projects/'));
+    expect(sent.length).toBeGreaterThanOrEqual(4);
+    const deprecated = sent.flatMap((r) => {
+      const m = findMethod(doc, r.method, r.path);
+      return m?.request ? deprecatedFields(doc, m.request.$ref, r.body).map((f) => `${m.id}: ${f}`) : [];
+    });
+    expect(deprecated).toEqual([]);
+    expect(fake.undocumented).toEqual([]);
   });
 });
 
