@@ -100,7 +100,8 @@ const INLINE: Record<string, string> = {
   'smoke.max-error-rate': INPUT.smokeMaxErrorRate,
 };
 
-export type Which = { kind: 'inline'; spec: ReleaseSpec } | { kind: 'files'; globs: string[]; changedSince?: string };
+import type { Which } from '../../release/select.js';
+export type { Which } from '../../release/select.js';
 
 export interface Settings {
   kubeconfig?: string;
