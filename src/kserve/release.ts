@@ -138,6 +138,8 @@ export async function releaseModel(
     const kube = clients.kube();
     report.cluster = { server: kube.server, source: kube.source };
     logger.info(`cluster: ${kube.server} (from ${kube.source})`);
+    if (s.model && report.model?.source.kind === 's3' && !s.release.s3 && !s.model.predictor.serviceAccountName)
+      await warnAnonymousS3(kube, s.release.service.namespace, report.model.source.uri, logger);
     const settings: ReleaseSettings = {
       ...s.release,
       ...(s.model && report.model
@@ -214,6 +216,46 @@ async function resolveSource(
       resolved,
     };
   });
+}
+
+/**
+ * An s3:// model with no credentials, no service-account and no s3-endpoint: KServe's storage-initializer
+ * then uses the namespace's default ServiceAccount, which must carry a Secret with S3 credentials, or reads
+ * the bucket anonymously (public storage only). Warns, with the fix, unless the default ServiceAccount
+ * carries such a Secret.
+ */
+export async function warnAnonymousS3(kube: KubeClient, namespace: string, uri: string, logger: Logger): Promise<void> {
+  let carried: string | undefined;
+  try {
+    const sa = await kube.get({ apiVersion: 'v1', kind: 'ServiceAccount', name: 'default', namespace });
+    for (const ref of ((sa as { secrets?: { name?: string }[] } | undefined)?.secrets ?? []).slice(0, 10)) {
+      if (!ref.name) continue;
+      const secret = (await kube.get({ apiVersion: 'v1', kind: 'Secret', name: ref.name, namespace })) as
+        { data?: Record<string, string>; metadata?: { annotations?: Record<string, string> } } | undefined;
+      const annotations = secret?.metadata?.annotations ?? {};
+      if (
+        secret?.data?.['AWS_ACCESS_KEY_ID'] !== undefined ||
+        Object.keys(annotations).some((k) => k.startsWith('serving.kserve.io/s3-'))
+      ) {
+        carried = ref.name;
+        break;
+      }
+    }
+  } catch (error) {
+    logger.warning(
+      `the model is at ${uri} with no S3 credentials given, and ServiceAccount ${namespace}/default could not be read (${error instanceof Error ? error.message : String(error)})`,
+    );
+    return;
+  }
+  if (carried) {
+    logger.info(
+      `the model is at ${uri}: the storage-initializer reads it with Secret ${namespace}/${carried} of ServiceAccount ${namespace}/default`,
+    );
+    return;
+  }
+  logger.warning(
+    `the model is at ${uri} but no S3 credentials (s3-access-key-id, s3-secret-access-key), no service-account and no s3-endpoint were given, and ServiceAccount ${namespace}/default carries no S3 Secret: KServe's storage-initializer will read the bucket anonymously from AWS S3, which works only for public storage. For MinIO or a private bucket, give s3-endpoint with the credentials, or a service-account whose Secret carries them (annotations serving.kserve.io/s3-endpoint, data AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)`,
+  );
 }
 
 async function checkStorage(

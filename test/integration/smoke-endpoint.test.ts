@@ -453,14 +453,15 @@ describe('protocols and payloads on real servers', () => {
       { kind: 'none' },
       { protocol: 'v1', timeoutMs: 60_000 },
     );
-    expect(e.details.cause).toBe('the server holds "iris", not "irsi"');
+    expect(e.details.cause).toBe('the server holds "iris" (GET /v1/models), not "irsi"');
   });
 
   it('a payload that does not fit the MLflow signature shows the inputs the model declares', async () => {
     const e = await failure(
       { baseUrl: wine.url, model: 'wine', via: 'MLServer' },
       { kind: 'none' },
-      { protocol: 'v2', payload: [[0.5, 0.5]] },
+      // A v2 body is sent as given (plain rows are built from the declared inputs): here without "y".
+      { protocol: 'v2', payload: { inputs: [{ name: 'x', shape: [1], datatype: 'FP64', data: [0.5] }] } },
     );
     expect(e.status).toBe(500);
     expect(e.details.cause).toMatch(/the model declares inputs \[\{"name":"x","datatype":"FP64"/);
