@@ -114,7 +114,10 @@ export class FakeGke {
   beforeRequest: ((method: string, path: string) => void) | undefined;
   /** Tokens the STS endpoint hands out, with their lifetime in seconds. */
   stsToken: { token: string; expiresIn: number } | undefined;
-  /** Fields the fake's own answers had that the document's response schema lacks (dropped before sending). */
+  /**
+   * Fields the fake's own answers had that the document's response schema lacks (dropped before
+   * sending), and values of the wrong type or enum: tests expect it empty.
+   */
   readonly undocumented: string[] = [];
   /** The discovery document the requests are checked against (undefined with enforceSchema: false). */
   readonly discovery: Discovery | undefined;
@@ -373,7 +376,10 @@ export class FakeGke {
     if (this.discovery && schema && code >= 200 && code < 300) {
       const removed: string[] = [];
       body = pruneToSchema(this.discovery, schema, body, removed);
-      this.undocumented.push(...removed.map((f) => `${schema}.${f}`));
+      this.undocumented.push(
+        ...removed.map((f) => `${schema}.${f}`),
+        ...validateSchema(this.discovery, schema, body).map((v) => `${schema}: ${v.description}`),
+      );
     }
     res.writeHead(code, { 'Content-Type': 'application/json; charset=UTF-8' });
     res.end(JSON.stringify(body));
