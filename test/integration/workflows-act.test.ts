@@ -75,7 +75,7 @@ beforeAll(async () => {
   await fake.start();
   fake.stsToken = { token, expiresIn: 3599 };
   oidc = await startOidcStandin();
-  snapshot = kfopsSnapshot(['setup-gke', 'install-kubeflow', 'release-models']);
+  snapshot = await kfopsSnapshot(['setup-gke', 'install-kubeflow', 'release-models']);
 }, 600_000);
 
 afterAll(async () => {
@@ -226,19 +226,11 @@ describe('pull request and merge of a release file under act', () => {
     ].join('\n');
 
   beforeAll(async () => {
-    await startEach<
+    // KServe first: the model servers' Python start-up takes both cores for a while, long enough for a TLS
+    // handshake with the API server to time out.
+    kserve = await startRealKServe(admin, inject('kubeconfig'));
+    await startEach<[S3Server, MlflowServer, ModelServer, ModelServer, ModelServer, ModelServer]>(
       [
-        RunningController & { stopAll(): Promise<void> },
-        S3Server,
-        MlflowServer,
-        ModelServer,
-        ModelServer,
-        ModelServer,
-        ModelServer,
-      ]
-    >(
-      [
-        startRealKServe(admin, inject('kubeconfig')),
         startS3(),
         startMlflow('s3://mlflow-store/artifacts'),
         startMlflowModel('wine'),
@@ -246,8 +238,7 @@ describe('pull request and merge of a release file under act', () => {
         startMlflowModel(`wine-pr-${PR}`),
         startKserveModel({ model: `wine-pr-${PR}`, broken: true }),
       ],
-      ([a, b, c, d, e, f, g]) => {
-        if (a) kserve = a;
+      ([b, c, d, e, f, g]) => {
         if (b) s3 = b;
         if (c) mlflow = c;
         if (d) good = d;

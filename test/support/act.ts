@@ -49,7 +49,23 @@ export interface KfopsSnapshot {
   sha: string;
 }
 
-const snapshots = new Map<string, KfopsSnapshot>();
+const snapshots = new Map<string, Promise<KfopsSnapshot>>();
+
+/** Runs a command without blocking the event loop (servers of the same test keep answering). */
+function run(command: string, args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output.slice(-4000)}`)),
+    );
+  });
+}
 
 /**
  * kfops as committed (HEAD), with this working tree's .github/ over it (the workflows under test), and
@@ -57,26 +73,27 @@ const snapshots = new Map<string, KfopsSnapshot>();
  * HEAD rather than the working tree: others' unfinished edits elsewhere must not break the bundles.
  * Built once per set of actions in a process.
  */
-export function kfopsSnapshot(actions: string[]): KfopsSnapshot {
+export function kfopsSnapshot(actions: string[]): Promise<KfopsSnapshot> {
   const key = [...actions].sort().join(',');
   const known = snapshots.get(key);
   if (known) return known;
+  const made = makeSnapshot(key);
+  snapshots.set(key, made);
+  return made;
+}
+
+async function makeSnapshot(key: string): Promise<KfopsSnapshot> {
   const dir = mkdtempSync(join(tmpdir(), 'kfops-snapshot-'));
   execFileSync('sh', ['-c', `git archive --format=tar HEAD | tar -x -C '${dir}'`], { cwd: root, stdio: 'ignore' });
   rmSync(join(dir, '.github'), { recursive: true, force: true });
   cpSync(join(root, '.github'), join(dir, '.github'), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
-  execFileSync(process.execPath, [join(dir, 'scripts', 'build.mjs'), '--only', key], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  await run(process.execPath, [join(dir, 'scripts', 'build.mjs'), '--only', key], dir);
   rmSync(join(dir, 'node_modules'));
   git(dir, 'init', '--quiet', '--initial-branch=main');
   git(dir, 'add', '--all');
   git(dir, 'commit', '--quiet', '-m', 'kfops snapshot');
-  const snap = { dir, sha: git(dir, 'rev-parse', 'HEAD') };
-  snapshots.set(key, snap);
-  return snap;
+  return { dir, sha: git(dir, 'rev-parse', 'HEAD') };
 }
 
 export interface CallerRepo {
