@@ -25,6 +25,7 @@ let tensor: ModelServer;
 let kserve: ModelServer;
 let scoring: ModelServer;
 let web: ModelServer;
+let mlflow2: ModelServer;
 const servers: ModelServer[] = [];
 
 const none: Auth = { kind: 'none' };
@@ -74,17 +75,19 @@ const described = (e: Error): string =>
   e instanceof EndpointError ? `${e.message}\ncause: ${e.details.cause}\nfix: ${e.details.fix}` : e.message;
 
 beforeAll(async () => {
-  await startEach<[ModelServer, ModelServer, ModelServer, ModelServer, ModelServer]>(
+  await startEach<[ModelServer, ModelServer, ModelServer, ModelServer, ModelServer, ModelServer]>(
     [
       startMlserverAsKserve('iris', 'columns'),
       startMlserverAsKserve('iris', 'tensor'),
       startKserveModel({ model: 'iris' }),
       startMlflowScoringServer(),
       startPlainWebServer(),
+      startMlserverAsKserve('iris', 'columns', 'mlflow2'),
     ],
     (started) => {
       servers.push(...started.filter((x): x is ModelServer => x !== undefined));
-      [columns, tensor, kserve, scoring, web] = started as [
+      [columns, tensor, kserve, scoring, web, mlflow2] = started as [
+        ModelServer,
         ModelServer,
         ModelServer,
         ModelServer,
@@ -150,6 +153,15 @@ describe('MLflow model on MLServer: list rows are built as the model declares it
     const { report } = await smoke(at(tensor), { expected: [0, 2] });
     expect(report.failures).toEqual([]);
     expect(report.requestForm).toContain('tensor input-0 FP64 [2, 4] (the tensor the model declares)');
+  });
+
+  it('a model written by MLflow 2.x (as users train it) served by the same runtime', async () => {
+    const { report } = await smoke(at(mlflow2), { expected: [0, 2] });
+    expect(report.failures).toEqual([]);
+    expect(report.requestForm).toContain('one input per column');
+    const { error, ms } = await failure(at(mlflow2, 'wine'));
+    expect(ms).toBeLessThan(5000);
+    expect(described(error)).toContain('the server holds "iris" (POST /v2/repository/index), not "wine"');
   });
 
   it('a row of the wrong width fails before the inference call, naming the declared inputs', async () => {

@@ -140,10 +140,15 @@ export type IrisSignature = 'columns' | 'tensor';
  * test/python/make_iris_model.py. Inference runs in the main process (parallel workers off), which
  * changes no answer.
  */
-export async function startMlserverAsKserve(model: string, signature: IrisSignature): Promise<ModelServer> {
+export async function startMlserverAsKserve(
+  model: string,
+  signature: IrisSignature,
+  /** The virtualenv whose MLflow writes the model: `mlflow2` (test/python/mlflow2.txt) for MLflow 2.x. */
+  writer: 'mlserver' | 'mlflow2' = 'mlserver',
+): Promise<ModelServer> {
   const venv = pythonEnv('mlserver');
   const dir = mkdtempSync(join(tmpdir(), 'kfops-mnt-models-'));
-  execFileSync(join(venv, 'bin', 'python'), [join(pythonDir, 'make_iris_model.py'), dir, signature], {
+  execFileSync(join(pythonEnv(writer), 'bin', 'python'), [join(pythonDir, 'make_iris_model.py'), dir, signature], {
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 120_000,
   });
