@@ -413,17 +413,6 @@ const ANSWER_RULES: readonly AnswerRule[] = [
             : "read the predictor's log for why the model did not load",
         };
       }
-      const held = list?.states[model];
-      if (held && held.state !== 'READY' && held.state !== 'LOADING' && held.state !== 'UNKNOWN') {
-        return {
-          state: 'fatal',
-          final: true,
-          status,
-          summary: `${call} answered 404 (${text || 'no body'})`,
-          cause: `the server holds "${model}" in state ${held.state}${held.reason ? `: ${held.reason}` : ''} (${list?.via})`,
-          fix: "read the predictor's log for why the model did not load",
-        };
-      }
       if (!list && isNoRoute(a.res)) {
         const kind = await probe.identify();
         if (kind) {
@@ -445,6 +434,18 @@ const ANSWER_RULES: readonly AnswerRule[] = [
           summary: `${call} answered 404 (${text})`,
           cause: `the model server answers that it has no model "${model}"; it did not list the models it holds (neither POST /v2/repository/index nor GET ${protocol === 'v1' ? '/v1/models' : '/v2/models'} answered a list)`,
           fix: 'set `model-name` to the name the server serves (KServe names the model after the InferenceService; MLServer after MLSERVER_MODEL_NAME)',
+        };
+      }
+      // Listed but not ready: MLServer lists the models it is configured with, UNAVAILABLE while loading
+      // (and after a failed load, which only its log tells apart).
+      const held = list?.states[model];
+      if (held) {
+        return {
+          state: 'pending',
+          status,
+          summary: `${call} answered 404 (${text || 'no body'}); the server lists "${model}" as ${held.state}${held.reason ? ` (${held.reason})` : ''}`,
+          cause: `the model "${model}" is configured on the server but not loaded (still loading, or its load failed)`,
+          fix: "wait for the model to load; if it never does, read the predictor's log for why",
         };
       }
       return {

@@ -670,4 +670,33 @@ describe('answer rules (Caller.classify)', () => {
       cause: 'the server holds "iris" (GET /v1/models), not "m"',
     });
   });
+
+  it("MLServer's repository index: a listed model that is not loaded yet is waited for; an unlisted one is final", async () => {
+    // MLServer lists the models it is configured with: UNAVAILABLE until the registry holds them.
+    const loading = caller({ kind: 'none' }, (r) =>
+      r.url.endsWith('/v2/repository/index')
+        ? answer(200, '[{"name":"m","state":"UNAVAILABLE","reason":""}]')
+        : answer(404),
+    );
+    expect(
+      await loading.classify(answer(404, '{"error":"Model m not found"}'), 'v2', 'GET', '/v2/models/m/ready'),
+    ).toMatchObject({ state: 'pending', summary: expect.stringMatching(/lists "m" as UNAVAILABLE/) });
+    const other = caller({ kind: 'none' }, (r) =>
+      r.url.endsWith('/v2/repository/index')
+        ? answer(200, '[{"name":"iris","state":"READY","reason":""}]')
+        : answer(404),
+    );
+    expect(
+      await other.classify(answer(404, '{"error":"Model m not found"}'), 'v2', 'GET', '/v2/models/m/ready'),
+    ).toMatchObject({
+      state: 'fatal',
+      final: true,
+      cause: 'the server holds "iris" (POST /v2/repository/index), not "m"',
+    });
+    // A server that lists nothing but says the model is not found: final, saying it could not list them.
+    const unlisted = caller({ kind: 'none' }, () => answer(404));
+    expect(
+      await unlisted.classify(answer(404, '{"error":"Model m not found"}'), 'v2', 'GET', '/v2/models/m/ready'),
+    ).toMatchObject({ state: 'fatal', final: true, cause: expect.stringMatching(/did not list the models it holds/) });
+  });
 });
