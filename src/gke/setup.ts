@@ -1,6 +1,7 @@
 /**
- * The setup-gke use case: make the cluster exist as the spec says (ensureCluster), then write a
- * kubeconfig for it whose credentials fit the runner (writeKubeconfig), all within one deadline.
+ * The setup-gke use case: make the cluster exist as the spec says (ensureCluster; with create: false only
+ * reuse it, never creating one), then write a kubeconfig for it whose credentials fit the runner
+ * (writeKubeconfig), all within one deadline.
  * Clients come in as arguments; the report says what happened, for outputs and the job summary.
  */
 import { formatDuration } from '../common/duration.js';
@@ -9,7 +10,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { KubeClient } from '../kube/client.js';
 import { explainKubeError, statusCodeOf } from '../kube/errors.js';
-import type { TokenSource } from './api.js';
+import type { ContainerApi, TokenSource } from './api.js';
 import { ensureCluster, type ClusterDeps, type EnsureResult } from './cluster.js';
 import {
   AUTH_PLUGIN,
@@ -34,6 +35,8 @@ export interface KubeconfigOptions {
 
 export interface SetupSettings extends KubeconfigOptions {
   spec: ClusterSpec;
+  /** Create the cluster when it does not exist; false: only reuse it, and fail (no create request) when it is absent. */
+  create: boolean;
   update: boolean;
   recreate: boolean;
   /** The whole setup (API calls, operations, kubeconfig check) ends within this. */
@@ -167,6 +170,28 @@ export async function writeKubeconfig(
   return { ...report, ...(user ? { user } : {}) };
 }
 
+/** The failure of a reuse-only setup (create: false) that found no cluster. */
+export function missingCluster(ref: ClusterRef): KfopsError {
+  return new KfopsError(`Cluster ${ref.name} does not exist in ${ref.project}/${ref.location}`, {
+    cause: 'this step only reuses a cluster (create: false) and creates none',
+    fix: `run the platform workflow (platform.yml, or setup-gke with create: true) for ${ref.name} in ${ref.project}/${ref.location} first, or check the project, location and cluster name`,
+  });
+}
+
+/**
+ * The Container API with createCluster refused before any request: ensureCluster reaching a create
+ * (the cluster is absent, or was deleted while it waited) fails with missingCluster instead.
+ */
+export function reuseOnly(api: ContainerApi, ref: ClusterRef): ContainerApi {
+  return new Proxy(api, {
+    get(target, key) {
+      if (key === 'createCluster') return () => Promise.reject(missingCluster(ref));
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 export interface SetupDeps extends Omit<ClusterDeps, 'logger'>, Omit<KubeconfigDeps, 'logger' | 'now'> {
   logger?: Logger;
 }
@@ -190,14 +215,19 @@ export async function setupGke(
   const started = now();
   const { spec } = settings;
   const ref: ClusterRef = { project: spec.project, location: spec.location, name: spec.name };
-  const ensured = await logger.group(`cluster ${spec.name} in ${spec.project}/${spec.location}`, () =>
-    ensureCluster({ ...deps, logger }, spec, {
+  const ensured = await logger.group(`cluster ${spec.name} in ${spec.project}/${spec.location}`, async () => {
+    if (!settings.create) {
+      // Reuse only: an absent cluster fails before anything else is asked of the API.
+      if (!(await deps.api.getCluster(ref))) throw missingCluster(ref);
+      logger.info(`create: false: cluster ${spec.name} exists; it is reused, never created`);
+    }
+    return ensureCluster({ ...deps, api: settings.create ? deps.api : reuseOnly(deps.api, ref), logger }, spec, {
       update: settings.update,
       recreate: settings.recreate,
       timeoutMs: settings.timeoutMs,
       pollMs: settings.pollMs,
-    }),
-  );
+    });
+  });
   progress.ensured = ensured;
   const { cluster } = ensured;
   logger.info(

@@ -608,4 +608,97 @@ describe('writeKubeconfig and setupGke with fakes of their clients', () => {
     );
     expect(progress).toEqual({ ensured: report.ensured });
   });
+
+  describe('create: false (reuse only)', () => {
+    const notFound = { status: 404, text: async () => JSON.stringify({ error: { code: 404, status: 'NOT_FOUND' } }) };
+    const settingsOf = (given: Record<string, string>): SetupSettings => ({
+      ...readSettings(inputs({ project: 'p1-123', location: 'asia-northeast3', 'cluster-name': 'kf', ...given })),
+      path: '/x/kc',
+      pollMs: 1,
+    });
+    const failure = async (p: Promise<unknown>): Promise<KfopsError> =>
+      p.then(
+        () => {
+          throw new Error('expected a failure');
+        },
+        (e: unknown) => e as KfopsError,
+      );
+
+    it('reads create: true by default, false when given, and refuses it with recreate', () => {
+      expect(settingsOf({}).create).toBe(true);
+      expect(settingsOf({ create: 'false' }).create).toBe(false);
+      expect(configError(() => settingsOf({ create: 'false', recreate: 'true', confirm: 'kf' }))).toMatchObject({
+        input: 'create',
+      });
+    });
+
+    it('an absent cluster fails at once, naming it and the platform workflow, after one GET and no POST', async () => {
+      const calls: string[] = [];
+      const fetch: FetchLike = async (url, init) => {
+        calls.push(`${init.method} ${url.replace('http://api.test/v1/', '')}`);
+        return notFound;
+      };
+      const deps = fakes('/p');
+      const progress = {};
+      const e = await failure(
+        setupGke(
+          settingsOf({ create: 'false' }),
+          { ...deps, api: new ContainerApi({ endpoint: 'http://api.test/', tokens: deps.tokens, fetch }) },
+          progress,
+        ),
+      );
+      expect(e.message).toBe('Cluster kf does not exist in p1-123/asia-northeast3');
+      expect(e.details.fix).toContain('run the platform workflow');
+      expect(calls).toEqual(['GET projects/p1-123/locations/asia-northeast3/clusters/kf']);
+      expect(deps.files.size).toBe(0);
+      expect(progress).toEqual({});
+    });
+
+    it('a cluster deleted while the step waits for it is not created again (no POST)', async () => {
+      const calls: string[] = [];
+      let gets = 0;
+      const fetch: FetchLike = async (url, init) => {
+        calls.push(`${init.method} ${url.replace('http://api.test/v1/', '')}`);
+        if (init.method === 'GET' && url.endsWith('/clusters/kf'))
+          // First seen while being deleted (STOPPING), then gone.
+          return ++gets <= 2
+            ? { status: 200, text: async () => JSON.stringify({ name: 'kf', status: 'STOPPING' }) }
+            : notFound;
+        if (url.endsWith('/operations')) return { status: 200, text: async () => JSON.stringify({ operations: [] }) };
+        return notFound;
+      };
+      const deps = fakes('/p');
+      const e = await failure(
+        setupGke(settingsOf({ create: 'false' }), {
+          ...deps,
+          sleep: async () => undefined,
+          api: new ContainerApi({ endpoint: 'http://api.test/', tokens: deps.tokens, fetch }),
+        }),
+      );
+      expect(e.message).toBe('Cluster kf does not exist in p1-123/asia-northeast3');
+      expect(calls.filter((c) => !c.startsWith('GET '))).toEqual([]);
+      expect(gets).toBe(3);
+    });
+
+    it('the same absent cluster is created with create: true (the default)', async () => {
+      const calls: string[] = [];
+      const fetch: FetchLike = async (url, init) => {
+        calls.push(`${init.method} ${url.replace('http://api.test/v1/', '')}`);
+        if (init.method === 'POST')
+          return {
+            status: 400,
+            text: async () => JSON.stringify({ error: { code: 400, status: 'INVALID_ARGUMENT' } }),
+          };
+        return notFound;
+      };
+      const deps = fakes('/p');
+      await failure(
+        setupGke(settingsOf({ 'poll-interval': '1ms' }), {
+          ...deps,
+          api: new ContainerApi({ endpoint: 'http://api.test/', tokens: deps.tokens, fetch }),
+        }),
+      );
+      expect(calls).toContain('POST projects/p1-123/locations/asia-northeast3/clusters');
+    });
+  });
 });

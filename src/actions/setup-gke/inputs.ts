@@ -33,6 +33,7 @@ export const INPUT = {
   workloadIdentity: 'workload-identity',
   dnsEndpoint: 'dns-endpoint',
   endpoint: 'endpoint',
+  create: 'create',
   update: 'update',
   recreate: 'recreate',
   confirm: 'confirm',
@@ -217,7 +218,14 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
     ...(serviceAccount && serviceAccount !== 'default' ? { serviceAccount } : {}),
   };
 
+  const create = inputs.boolean(INPUT.create, true);
   const recreate = inputs.boolean(INPUT.recreate, false);
+  if (recreate && !create)
+    throw new ConfigurationError(
+      INPUT.create,
+      inputs.optional(INPUT.create),
+      '`true` (or empty) with recreate: true: recreate deletes the cluster and creates it again, which create: false forbids',
+    );
   const confirm = inputs.optional(INPUT.confirm);
   if (recreate && confirm !== name) {
     throw new ConfigurationError(
@@ -233,6 +241,7 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
     throw new ConfigurationError(INPUT.kubeconfigPath, kubeconfigPath, EXPECTED['kubeconfig-path']);
   return {
     spec,
+    create,
     update: inputs.boolean(INPUT.update, false),
     recreate,
     timeoutMs: inputs.duration(INPUT.timeout, '45m', { positive: true }),
