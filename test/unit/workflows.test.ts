@@ -307,6 +307,39 @@ function selfCheckout(set: WorkflowSet): string[] {
   return problems;
 }
 
+/** Only jobs that install the platform create a cluster: setup-gke in a release job has create: false. */
+function releasesReuseCluster(set: WorkflowSet): string[] {
+  const problems: string[] = [];
+  for (const [file, id, job] of everyJob(set)) {
+    const releases = steps(job).some((s) => kfopsAction(s.uses) === 'release-models');
+    for (const s of steps(job).filter((x) => kfopsAction(x.uses) === 'setup-gke')) {
+      const create = s.with?.['create'];
+      if (releases && create !== false && create !== 'false')
+        problems.push(
+          `${file} ${id}: setup-gke in a release job without create: false (a missing cluster would be created)`,
+        );
+      if (!releases && create !== undefined && create !== true && create !== 'true')
+        problems.push(`${file} ${id}: setup-gke with create: ${String(create)} in a job that creates the platform`);
+    }
+  }
+  return problems;
+}
+
+/** Scheduled workflows (the e2e run): one run at a time, every job bounded in time, no write scope. */
+function scheduledBounded(set: WorkflowSet): string[] {
+  const problems: string[] = [];
+  for (const [file, wf] of Object.entries(set.workflows).filter(([, w]) => 'schedule' in (w.on ?? {}))) {
+    if (!(wf as unknown as Json)['concurrency']) problems.push(`${file}: no concurrency`);
+    for (const [id, job] of Object.entries(wf.jobs)) {
+      if (typeof (job as Json)['timeout-minutes'] !== 'number') problems.push(`${file} ${id}: no timeout-minutes`);
+      const p = job.permissions ?? wf.permissions;
+      if (p === undefined || typeof p === 'string' || Object.values(p).some((v) => v === 'write'))
+        problems.push(`${file} ${id}: permissions must be listed and read-only`);
+    }
+  }
+  return problems;
+}
+
 /** rebuild-cluster's platform job is platform.yml's job with recreate and confirm, after the confirm check. */
 function rebuildMatchesPlatform(set: WorkflowSet): string[] {
   const platform = set.workflows['platform.yml']?.jobs['platform'];
@@ -350,6 +383,8 @@ const checks = {
   callerPermissions,
   selfCheckout,
   rebuildMatchesPlatform,
+  releasesReuseCluster,
+  scheduledBounded,
 };
 
 // ---- broken copies ------------------------------------------------------------------------------------
@@ -461,6 +496,24 @@ const broken: Record<keyof typeof checks, Array<[string, Mutation]>> = {
       (s) => void (step(s, 'deploy.yml', 'release', (x) => x.id === 'release').uses = './actions/release-models'),
     ],
   ],
+  releasesReuseCluster: [
+    [
+      'a release whose setup-gke may create the cluster',
+      (s) => void delete step(s, 'model-release.yml', 'release', (x) => x.id === 'gke').with!['create'],
+    ],
+    ['a platform that only reuses', (s) => void (gkeStep(s).with!['create'] = false)],
+  ],
+  scheduledBounded: [
+    [
+      'an e2e job without timeout-minutes',
+      (s) => void delete (job(s, 'e2e-kind.yml', 'e2e') as Json)['timeout-minutes'],
+    ],
+    ['an e2e without concurrency', (s) => void delete (s.workflows['e2e-kind.yml'] as unknown as Json)['concurrency']],
+    [
+      'an e2e job that may write contents',
+      (s) => void (job(s, 'e2e-kind.yml', 'e2e').permissions = { contents: 'write' }),
+    ],
+  ],
   rebuildMatchesPlatform: [
     [
       'no recreate',
@@ -490,6 +543,11 @@ describe('workflows contract', () => {
         .sort(),
     ).toEqual(['deploy.yml', 'model-release.yml', 'platform.yml', 'promote-model.yml', 'rebuild-cluster.yml'].sort());
     expect(Object.keys(set.callers).sort()).toEqual(['main.yml', 'pull-request.yml', 'rebuild.yml']);
+    expect(
+      Object.entries(set.workflows)
+        .filter(([, w]) => 'schedule' in w.on)
+        .map(([f]) => f),
+    ).toEqual(['e2e-kind.yml']);
   });
 
   describe.each(Object.keys(checks) as Array<keyof typeof checks>)('%s', (name) => {
