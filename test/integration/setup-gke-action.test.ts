@@ -165,6 +165,28 @@ describe('setup-gke action (a separate process)', () => {
     expect(fake.requests.some((r) => r.path.endsWith('/clusters/kf-action:setResourceLabels'))).toBe(true);
   });
 
+  it('create: false reuses an existing cluster, and fails at once on an absent one without any create request', async () => {
+    const before = fake.requests.length;
+    const reused = await runAction('setup-gke', common('kf-action', { create: 'false' }), env);
+    expect(reused.code, reused.log).toBe(0);
+    expect(reused.outputs['result']).toBe('reused');
+    expect(fake.requests.slice(before).filter((r) => r.method !== 'GET')).toEqual([]);
+
+    const start = fake.requests.length;
+    const missing = await runAction('setup-gke', common('kf-never-made', { create: 'false' }), env);
+    expect(missing.code).toBe(1);
+    const error = missing.log.split('\n').find((l) => l.startsWith('::error::')) ?? '';
+    expect(error).toContain(`setup-gke: Cluster kf-never-made does not exist in ${PROJECT}/${ZONE}`);
+    expect(error).toContain('run the platform workflow');
+    const sent = fake.requests.slice(start);
+    expect(sent.filter((r) => r.path.includes('/clusters')).map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /v1/projects/${PROJECT}/locations/${ZONE}/clusters/kf-never-made`,
+    ]);
+    expect(sent.filter((r) => r.method === 'POST' && r.path.includes('/clusters'))).toEqual([]);
+    expect(fake.clusters.has(`projects/${PROJECT}/locations/${ZONE}/clusters/kf-never-made`)).toBe(false);
+    expect(missing.summary).toContain('kf-never-made');
+  });
+
   it('refuses recreate without the right confirm before any API call', async () => {
     const before = fake.requests.length;
     const run = await runAction('setup-gke', common('kf-action', { recreate: 'true', confirm: 'kf-actoin' }), env);
