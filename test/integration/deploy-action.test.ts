@@ -92,7 +92,7 @@ beforeAll(async () => {
   await mlflow.api('POST', 'registered-models/alias', { name: 'wine', alias: 'champion', version: '2' });
   await mlflow.api('POST', 'registered-models/alias', { name: 'wine', alias: 'empty', version: '1' });
   // The artifacts where the tracking server's destination puts them: version 2 complete, version 1 too.
-  s3.put('mlflow-store', {
+  await s3.put('mlflow-store', {
     [`artifacts/0/models/${modelId}/artifacts/MLmodel`]: 'flavors: {python_function: {}}',
     [`artifacts/0/${runId}/artifacts/model/MLmodel`]: 'flavors: {python_function: {}}',
     [`artifacts/0/models/${modelId}/artifacts/model.pkl`]: 'x',

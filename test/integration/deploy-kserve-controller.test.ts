@@ -43,7 +43,7 @@ beforeAll(async () => {
     if (a) controller = a;
     if (b) s3 = b;
   });
-  s3.put('models', {
+  await s3.put('models', {
     'wine/1/MLmodel': 'flavors: {python_function: {}}',
     'wine/2/MLmodel': 'flavors: {python_function: {}}',
   });

@@ -66,8 +66,8 @@ async function checkError(uri: string, over: Partial<S3Settings> = {}, format = 
 }
 
 describe('the S3 check of the model location (moto server with IAM authentication)', () => {
-  beforeAll(() => {
-    s3.put('models', {
+  beforeAll(async () => {
+    await s3.put('models', {
       'wine/1/MLmodel': 'flavors: {python_function: {loader_module: mlflow.sklearn}}',
       'wine/1/model.pkl': 'x',
       'wine/1/requirements.txt': 'scikit-learn',

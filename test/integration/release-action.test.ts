@@ -24,7 +24,14 @@ import { followInferenceService, startRealKServe } from '../support/kserve-world
 import { startGateway, type Gateway } from '../support/model-gateway.js';
 import { startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
 import { runAction, type ActionRun } from '../support/run-action.js';
-import { startEach, startMlflow, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
+import {
+  registerModelVersions,
+  startEach,
+  startMlflow,
+  startS3,
+  type MlflowServer,
+  type S3Server,
+} from '../support/servers.js';
 import { adminClient, uniqueName } from './helpers.js';
 
 const kubeconfig = inject('kubeconfig');
@@ -78,14 +85,7 @@ beforeAll(async () => {
     ],
     { fieldManager: 'test-setup' },
   );
-  s3.put('models', {
-    'wine/1/MLmodel': 'flavors: {python_function: {}}',
-    'wine/2/MLmodel': 'flavors: {python_function: {}}',
-    'wine/3/MLmodel': 'flavors: {python_function: {}}',
-  });
-  await mlflow.api('POST', 'registered-models/create', { name: 'wine' });
-  for (const v of ['1', '2', '3'])
-    await mlflow.api('POST', 'model-versions/create', { name: 'wine', source: `s3://models/wine/${v}` });
+  await registerModelVersions(s3, mlflow, 'wine', 3);
   for (const [name, upstream] of [
     ['wine', upstreamFor],
     ['wine-pr-5', candidateUpstreamFor],

@@ -23,7 +23,14 @@ import { followInferenceService } from '../support/kserve-world.js';
 import { startGateway, type Gateway } from '../support/model-gateway.js';
 import { startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
 import { runAction, type ActionRun } from '../support/run-action.js';
-import { startEach, startMlflow, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
+import {
+  registerModelVersions,
+  startEach,
+  startMlflow,
+  startS3,
+  type MlflowServer,
+  type S3Server,
+} from '../support/servers.js';
 import { adminClient, uniqueName, userClient } from './helpers.js';
 
 const kubeconfig = inject('kubeconfig');
@@ -68,14 +75,7 @@ beforeAll(async () => {
   standin = new KServeStandin(userClient('kserve-controller'), ns);
   await standin.start();
   gateway = await startGateway({ client: admin, audience: DEFAULT_AUDIENCE, issuer: await discoverIssuer(admin) });
-  s3.put('models', {
-    'wine/1/MLmodel': 'flavors: {python_function: {}}',
-    'wine/2/MLmodel': 'flavors: {python_function: {}}',
-    'wine/3/MLmodel': 'flavors: {python_function: {}}',
-  });
-  await mlflow.api('POST', 'registered-models/create', { name: 'wine' });
-  for (const v of ['1', '2', '3'])
-    await mlflow.api('POST', 'model-versions/create', { name: 'wine', source: `s3://models/wine/${v}` });
+  await registerModelVersions(s3, mlflow, 'wine', 3);
   // The canary's share of calls is what the smoke test must catch: here it reaches the new model's server.
   follower = followInferenceService(
     admin,

@@ -16,7 +16,14 @@ import type { RunningController } from '../support/kserve-controller.js';
 import { followInferenceService, startRealKServe } from '../support/kserve-world.js';
 import { startGateway, type Gateway } from '../support/model-gateway.js';
 import { startKserveModel, startMlflowModel, type ModelServer } from '../support/model-servers.js';
-import { startEach, startMlflow, startS3, type MlflowServer, type S3Server } from '../support/servers.js';
+import {
+  registerModelVersions,
+  startEach,
+  startMlflow,
+  startS3,
+  type MlflowServer,
+  type S3Server,
+} from '../support/servers.js';
 import { controlPlaneOf, type ControlPlane } from '../support/gke-env.js';
 import {
   callerFromExample,
@@ -254,14 +261,7 @@ describe('pull request and merge of a release file under act', () => {
       [{ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default-editor', namespace: ns } }],
       { fieldManager: 'test-setup' },
     );
-    s3.put('models', {
-      'wine/1/MLmodel': 'flavors: {python_function: {}}',
-      'wine/2/MLmodel': 'flavors: {python_function: {}}',
-      'wine/3/MLmodel': 'flavors: {python_function: {}}',
-    });
-    await mlflow.api('POST', 'registered-models/create', { name: 'wine' });
-    for (const v of ['1', '2', '3'])
-      await mlflow.api('POST', 'model-versions/create', { name: 'wine', source: `s3://models/wine/${v}` });
+    await registerModelVersions(s3, mlflow, 'wine', 3);
     for (const [name, ok, bad] of [
       ['wine', () => good, () => broken],
       [`wine-pr-${PR}`, () => goodCandidate, () => brokenCandidate],

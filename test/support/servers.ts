@@ -3,13 +3,16 @@
  * test/python/s3.txt) that authenticates requests with IAM access keys, and an MLflow tracking server
  * (test/python/mlflow.txt) with a SQLite store. Each runs in its own process group, stopped by its id.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pythonEnv } from './python.js';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 const pythonDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'python');
 
@@ -92,7 +95,7 @@ export interface S3Server extends Server {
   accessKeyId: string;
   secretAccessKey: string;
   /** Creates the bucket if it is not there yet and puts the objects (key -> UTF-8 body) with the valid key. */
-  put: (bucket: string, objects: Record<string, string>) => void;
+  put: (bucket: string, objects: Record<string, string>) => Promise<void>;
 }
 
 /**
@@ -113,15 +116,19 @@ export async function startS3(): Promise<S3Server> {
   const py = join(venv, 'bin', 'python');
   let key: { id: string; secret: string };
   try {
-    key = JSON.parse(
-      execFileSync(py, [join(pythonDir, 's3_user.py'), url], { encoding: 'utf8', timeout: 60_000 }).trim(),
-    ) as { id: string; secret: string };
+    // Asynchronous: a synchronous child would stall this process's event loop (and the TLS handshakes
+    // of servers started beside this one) for as long as Python takes to start.
+    const { stdout } = await execFileAsync(py, [join(pythonDir, 's3_user.py'), url], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    key = JSON.parse(stdout.trim()) as { id: string; secret: string };
   } catch (error) {
     await stopGroup(child);
     throw error;
   }
-  const put = (bucket: string, objects: Record<string, string>): void => {
-    execFileSync(
+  const put = async (bucket: string, objects: Record<string, string>): Promise<void> => {
+    await execFileAsync(
       py,
       [join(pythonDir, 's3_put.py'), url, bucket, ...Object.entries(objects).map(([k, body]) => `${k}=${body}`)],
       {
@@ -189,4 +196,24 @@ export async function startEach<T extends unknown[]>(
   keep(settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined)) as { [K in keyof T]: T[K] | undefined });
   const failed = settled.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/**
+ * Registers `count` versions of model `name` in MLflow, version v stored at s3://models/<name>/<v> in the
+ * S3 server (an MLmodel file in each), as the release tests use them.
+ */
+export async function registerModelVersions(
+  s3: S3Server,
+  mlflow: MlflowServer,
+  name: string,
+  count: number,
+): Promise<void> {
+  const versions = Array.from({ length: count }, (_, i) => String(i + 1));
+  await s3.put(
+    'models',
+    Object.fromEntries(versions.map((v) => [`${name}/${v}/MLmodel`, 'flavors: {python_function: {}}'])),
+  );
+  await mlflow.api('POST', 'registered-models/create', { name });
+  for (const v of versions)
+    await mlflow.api('POST', 'model-versions/create', { name, source: `s3://models/${name}/${v}` });
 }
