@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { kubeconfigInput } from '../kubeconfig.js';
 import { ConfigurationError } from '../../common/errors.js';
 import type { Inputs } from '../../common/inputs.js';
 import { isKubeName } from '../../common/names.js';
@@ -118,14 +118,7 @@ function read(inputs: Inputs): Settings {
     ['Serverless', 'RawDeployment'],
     'Serverless',
   );
-  const kubeconfig = inputs.optional(INPUT.kubeconfig);
-  if (kubeconfig !== undefined && !existsSync(kubeconfig)) {
-    throw new ConfigurationError(
-      INPUT.kubeconfig,
-      kubeconfig,
-      'the path of a kubeconfig file that exists (e.g. the kubeconfig output of setup-gke), or empty to use KUBECONFIG or the in-cluster service account',
-    );
-  }
+  const kubeconfig = kubeconfigInput(inputs, INPUT.kubeconfig);
   const service = {
     name,
     namespace,

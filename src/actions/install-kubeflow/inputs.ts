@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { kubeconfigInput } from '../kubeconfig.js';
 import { ConfigurationError } from '../../common/errors.js';
 import type { Inputs } from '../../common/inputs.js';
 import { splitUrlCredentials } from '../../common/redact.js';
@@ -105,13 +106,7 @@ export function readSettings(inputs: Inputs, env: Record<string, string | undefi
           repo: manifestsRepo(inputs),
           components,
         };
-  const kubeconfig = inputs.optional(INPUT.kubeconfig);
-  if (kubeconfig !== undefined && !existsSync(kubeconfig))
-    throw new ConfigurationError(
-      INPUT.kubeconfig,
-      kubeconfig,
-      'the path of a kubeconfig file that exists (e.g. the kubeconfig output of setup-gke), or empty to use KUBECONFIG or the in-cluster service account',
-    );
+  const kubeconfig = kubeconfigInput(inputs, INPUT.kubeconfig);
   const defaultStorageClass = inputs.kubeName(INPUT.defaultStorageClass, 'subdomain', 'the name of a StorageClass');
   const expose = inputs.choice(INPUT.expose, ['none', 'loadbalancer'] as const, 'none');
   const domain =

@@ -1,5 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { load as loadYaml } from 'js-yaml';
+import { kubeconfigInput } from '../kubeconfig.js';
 import { ConfigurationError } from '../../common/errors.js';
 import { Inputs } from '../../common/inputs.js';
 import type { MlflowSettings } from '../../kserve/release.js';
@@ -272,13 +273,7 @@ function read(inputs: Inputs, env: RunnerEnv, readFile: (path: string) => string
     };
   }
 
-  const kubeconfig = inputs.optional(INPUT.kubeconfig);
-  if (kubeconfig !== undefined && !existsSync(kubeconfig))
-    throw new ConfigurationError(
-      INPUT.kubeconfig,
-      kubeconfig,
-      'the path of a kubeconfig file that exists (e.g. the kubeconfig output of setup-gke), or empty to use KUBECONFIG or the in-cluster service account',
-    );
+  const kubeconfig = kubeconfigInput(inputs, INPUT.kubeconfig);
 
   const needsRegistry = which.kind === 'inline' && which.spec.source.kind === 'registry';
   const { mlflow, s3, s3Check } = registryAndStorage(inputs, needsRegistry);

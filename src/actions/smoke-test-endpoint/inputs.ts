@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { load as loadYaml } from 'js-yaml';
+import { kubeconfigInput } from '../kubeconfig.js';
 import { ConfigurationError, describeError } from '../../common/errors.js';
 import type { Inputs } from '../../common/inputs.js';
 import { redactUrlCredentials, splitUrlCredentials } from '../../common/redact.js';
@@ -378,13 +379,7 @@ export function readSettings(
   const maxP95 = inputs.optional(INPUT.maxP95Ms);
   if (maxP95 !== undefined && !(/^\d+(\.\d+)?$/.test(maxP95) && Number(maxP95) > 0))
     throw new ConfigurationError(INPUT.maxP95Ms, maxP95, 'a positive number of milliseconds such as 250');
-  const kubeconfig = inputs.optional(INPUT.kubeconfig);
-  if (kubeconfig !== undefined && !exists(kubeconfig))
-    throw new ConfigurationError(
-      INPUT.kubeconfig,
-      kubeconfig,
-      'the path of a kubeconfig file that exists, or empty to use KUBECONFIG or the in-cluster service account',
-    );
+  const kubeconfig = kubeconfigInput(inputs, INPUT.kubeconfig, exists);
   const durationMs =
     inputs.optional(INPUT.duration) !== undefined
       ? inputs.duration(INPUT.duration, '0', { positive: true })
