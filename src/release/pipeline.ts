@@ -242,9 +242,9 @@ export async function releaseService(
   }
   const current = servingModel(live);
   if (current) record.current = current;
-  const before = production ? live : await deps.readService(spec.namespace, name).catch(() => undefined);
-  const serving = before !== undefined && readRecord(before, APPLIED_ANNOTATION) !== undefined;
-  const canary = production && serving && spec.canary > 0 ? spec.canary : undefined;
+  // Whether production already serves a release of ours: only a production release canaries or rolls back.
+  const serving = production && live !== undefined && readRecord(live, APPLIED_ANNOTATION) !== undefined;
+  const canary = serving && spec.canary > 0 ? spec.canary : undefined;
 
   // 1. Deploy.
   const report = newReleaseReport('deploy', now());
@@ -270,7 +270,7 @@ export async function releaseService(
     // The apply may or may not have happened: roll back only when the live record is the new model's.
     const after = await deps.readService(spec.namespace, name).catch(() => undefined);
     const applied = storageUriOf(after);
-    if (!serving || !resolved || applied !== resolved.uri || storageUriOf(before) === resolved.uri)
+    if (!serving || !resolved || applied !== resolved.uri || storageUriOf(live) === resolved.uri)
       return finish('failed', cause);
     return rollback(cause);
   }
