@@ -20,13 +20,16 @@ import {
   DEFAULT_POSTGRES_IMAGE,
   mlflowImage,
   NAMES,
+  notebookUser,
   renderMlflow,
   upgradeJob,
+  usersJob,
   type MlflowRenderSettings,
   type MlflowSecrets,
 } from '../../src/mlflow/install/render.js';
 import { MlflowClient, parseRegistryRef, resolveModel } from '../../src/mlflow/registry.js';
 import {
+  containerEnv,
   containersOf,
   findObject,
   initLikeImage,
@@ -78,6 +81,7 @@ function secretsFor(): MlflowSecrets {
     flaskSecretKey: generatePassword(48),
     databasePassword: generatePassword(),
     s3: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    users: { [notebookUser('alice')]: generatePassword(), 'ci-bot': generatePassword() },
   };
 }
 
@@ -221,6 +225,59 @@ describe('MLflow as rendered, run against real PostgreSQL and S3', () => {
     expect(found.found).toBe('MLmodel');
     expect(found.files).toEqual(expect.arrayContaining(['MLmodel', 'requirements.txt', 'python_env.yaml']));
     expect(found.files.some((f) => /^model\.(pkl|skops)$/.test(f))).toBe(true);
+  }, 300_000);
+
+  it("the users Job creates the notebooks' and extra users; a notebook with the PodDefault logs and registers as its namespace's user", async () => {
+    const job = containersOf(usersJob(settingsFor('3.17.2'), secrets)).get('users') as Container;
+    // The in-cluster Service name resolves to the server here.
+    const run = () =>
+      runContainer(job, { venv, secrets: objects, overrides: { MLFLOW_TRACKING_URI: url }, timeoutMs: 120_000 });
+    const first = await run();
+    expect(first.stderr).toBe('');
+    expect(first.stdout.trim().split('\n')).toEqual(['user ci-bot: created', 'user profile-alice: created']);
+    for (const pw of Object.values(secrets.users)) expect(first.stdout).not.toContain(pw);
+    // Idempotent: a second run sets the same passwords.
+    expect((await run()).stdout.trim().split('\n')).toEqual([
+      'user ci-bot: password set',
+      'user profile-alice: password set',
+    ]);
+
+    // A notebook in alice's namespace: the PodDefault's environment, its Secret from alice's namespace.
+    const pd = objects.find((o) => o.kind === 'PodDefault' && o.metadata.namespace === 'alice') as unknown as {
+      spec: { env: Container['env'] };
+    };
+    const aliceSecrets = objects.filter((o) => o.metadata.namespace === 'alice');
+    const env = containerEnv({ name: 'notebook', env: pd.spec.env }, aliceSecrets);
+    expect(env['MLFLOW_TRACKING_URI']).toBe('http://mlflow.mlflow.svc.cluster.local:5000');
+    expect(env['MLFLOW_TRACKING_USERNAME']).toBe('profile-alice');
+    expect(env['MLFLOW_EXPERIMENT_NAME']).toBe('alice');
+    const { stdout } = await execFileAsync(
+      join(venv, 'bin', 'python'),
+      [join(pythonDir, 'mlflow_log_model.py'), 'alice-model'],
+      {
+        env: {
+          PATH: process.env['PATH'] ?? '',
+          HOME: mkdtempSync(join(tmpdir(), 'kfops-notebook-')),
+          ...env,
+          MLFLOW_TRACKING_URI: url,
+        },
+        timeout: 180_000,
+      },
+    );
+    expect(JSON.parse(stdout.trim().split('\n').pop() as string)).toMatchObject({ version: '1' });
+    // alice's user made the model, so it may change it; another user (READ by default) may not.
+    const as = (user: string) => ({
+      Authorization: `Basic ${Buffer.from(`${user}:${secrets.users[user]}`).toString('base64')}`,
+      'Content-Type': 'application/json',
+    });
+    const describe = (user: string) =>
+      fetch(`${url}/api/2.0/mlflow/registered-models/update`, {
+        method: 'PATCH',
+        headers: as(user),
+        body: JSON.stringify({ name: 'alice-model', description: `by ${user}` }),
+      });
+    expect((await describe('profile-alice')).status).toBe(200);
+    expect((await describe('ci-bot')).status).toBe(403);
   }, 300_000);
 });
 

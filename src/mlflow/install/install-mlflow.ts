@@ -21,6 +21,8 @@ import type { KubeObject, ObjectRef } from '../../kube/types.js';
 import {
   inClusterUri,
   NAMES,
+  notebookUser,
+  usersJob,
   parseDestination,
   renderMlflow,
   upgradeJob,
@@ -34,6 +36,8 @@ export interface InstallMlflowSettings extends MlflowRenderSettings {
   /** Give the PodDefault to every Profile's namespace (besides `notebookNamespaces`). */
   allProfiles: boolean;
   adminUsername: string;
+  /** MLflow users to create besides the admin and the notebooks' users (passwords generated, kept in Secret mlflow-users). */
+  extraUsers: string[];
   /** S3 keys of the artifact store; when absent, the keys already stored, else Kubeflow's MinIO keys. */
   s3Keys?: { accessKeyId: string; secretAccessKey: string };
   dashboardLink: boolean;
@@ -64,6 +68,7 @@ export const MLFLOW_STEPS = {
   install: 'apply and wait for readiness',
   dashboard: 'central dashboard link',
   health: 'health check',
+  users: 'MLflow users',
   done: 'done',
 } as const;
 export type MlflowStep = keyof typeof MLFLOW_STEPS;
@@ -85,6 +90,8 @@ export interface InstallMlflowReport {
   install?: InstallReport | PartialInstallReport;
   dashboard?: 'added' | 'present' | 'absent' | 'off';
   health?: { status: number; ms: number };
+  /** MLflow users besides the admin, and whether the Job that creates them ran ('unchanged': it had completed before). */
+  users?: { names: string[]; job: string; ran: boolean };
   trackingUri: string;
   adminSecret: string;
   artifactRoot: string;
@@ -252,16 +259,17 @@ async function steps(
         ? `MLflow ${previous} runs in namespace ${ns}${previous === settings.version ? '' : `; upgrading to ${settings.version}`}`
         : `no MLflow in namespace ${ns} yet: installing ${settings.version}`,
     );
-    const secrets = await readSecrets(settings, cluster, report, logger);
+    const profiles = settings.allProfiles ? await cluster.profileNamespaces() : [];
+    report.notebookNamespaces = [...new Set([...settings.notebookNamespaces, ...profiles])].sort();
+    const secrets = await readSecrets(settings, report.notebookNamespaces, cluster, report, logger);
     for (const v of [
       secrets.adminPassword,
       secrets.flaskSecretKey,
       secrets.databasePassword,
       secrets.s3?.secretAccessKey,
+      ...Object.values(secrets.users),
     ])
       if (v) mask(v);
-    const profiles = settings.allProfiles ? await cluster.profileNamespaces() : [];
-    report.notebookNamespaces = [...new Set([...settings.notebookNamespaces, ...profiles])].sort();
     logger.info(
       report.notebookNamespaces.length
         ? `PodDefault "${NAMES.podDefault}" in ${report.notebookNamespaces.join(', ')}`
@@ -320,7 +328,33 @@ async function steps(
   // 5. Health through the API server (no port-forward, no exposure needed).
   report.step = 'health';
   report.health = await logger.group(MLFLOW_STEPS.health, () => health(cluster, ns, logger, remaining()));
-  const changed = installed.counts.created + installed.counts.configured + (report.dashboard === 'added' ? 1 : 0);
+
+  // 6. The notebooks' and extra users, through MLflow's auth API from inside the cluster.
+  report.step = 'users';
+  const names = Object.keys(secrets.users).sort();
+  if (names.length) {
+    const job = usersJob(rendered, secrets);
+    const done = await cluster.find({ apiVersion: 'batch/v1', kind: 'Job', namespace: ns, name: job.metadata.name });
+    const complete = (done as { status?: { succeeded?: number } } | undefined)?.status?.succeeded;
+    report.users = { names, job: job.metadata.name, ran: !complete };
+    if (complete)
+      logger.info(`MLflow users unchanged (${names.join(', ')}): Job ${job.metadata.name} completed before`);
+    else {
+      await logger.group(`${MLFLOW_STEPS.users}: ${names.join(', ')}`, async () => {
+        const result = await cluster.runJob(job, { timeoutMs: remaining(), logger });
+        if (!result.ok)
+          throw new MlflowInstallError(`Creating the MLflow users failed (Job ${job.metadata.name})`, {
+            cause: result.log ? `the Job's log ends with:\n${result.log}` : 'the Job failed and left no log',
+            fix: 'fix the cause and run again (the Job is replaced)',
+          });
+      });
+    }
+  }
+  const changed =
+    installed.counts.created +
+    installed.counts.configured +
+    (report.dashboard === 'added' ? 1 : 0) +
+    (report.users?.ran ? 1 : 0);
   logger.info(
     changed === 0 && !report.upgraded
       ? `nothing changed: all ${objects.length} object(s) were already as declared; MLflow ${settings.version} is healthy`
@@ -331,6 +365,7 @@ async function steps(
 /** Secret values kept from the cluster, or generated when absent (listed in report.generated). */
 async function readSecrets(
   settings: InstallMlflowSettings,
+  notebookNamespaces: readonly string[],
   cluster: MlflowCluster,
   report: InstallMlflowReport,
   logger: Logger,
@@ -351,7 +386,25 @@ async function readSecrets(
     logger.warning(
       `the admin user stays "${adminUsername}" (made on the first install); MLflow creates its admin only once`,
     );
-  const out: MlflowSecrets = { adminUsername, adminPassword, flaskSecretKey };
+  const storedUsers = secretValue(await secret(NAMES.users), 'users.json');
+  let known: Record<string, string> = {};
+  try {
+    known = storedUsers ? (JSON.parse(storedUsers) as Record<string, string>) : {};
+  } catch {
+    logger.warning(`Secret ${NAMES.users} does not hold JSON; its users get new passwords`);
+  }
+  const users: Record<string, string> = {};
+  let newUsers = 0;
+  for (const name of [...notebookNamespaces.map(notebookUser), ...settings.extraUsers]) {
+    const kept = known[name];
+    if (typeof kept === 'string' && kept) users[name] = kept;
+    else {
+      users[name] = generatePassword();
+      newUsers++;
+    }
+  }
+  if (newUsers) report.generated.push(`${NAMES.users} (${newUsers} user(s))`);
+  const out: MlflowSecrets = { adminUsername, adminPassword, flaskSecretKey, users };
   if (settings.database.type === 'postgres') {
     const stored = secretValue(await secret(NAMES.postgres), 'password');
     out.databasePassword = stored ?? generatePassword();

@@ -5,7 +5,8 @@
  */
 import { storageObjects, type S3Settings } from '../../kserve/storage.js';
 import type { KubeObject } from '../../kube/types.js';
-import { CHECK_STORES_SCRIPT, SERVER_SCRIPT, UPGRADE_SCRIPT } from './scripts.js';
+import { createHash } from 'node:crypto';
+import { CHECK_STORES_SCRIPT, SERVER_SCRIPT, UPGRADE_SCRIPT, USERS_SCRIPT } from './scripts.js';
 
 export const DEFAULT_MLFLOW_VERSION = '3.17.2';
 /** MLflow's own image with every database and storage driver (the `-full` variant, published from 3.9.0). */
@@ -19,6 +20,11 @@ export const NAMES = {
   admin: 'mlflow-admin',
   s3: 'mlflow-s3',
   upgradeJob: 'mlflow-db-upgrade',
+  /** MLflow users besides the admin (notebooks' and extra ones): key users.json, {"name": "password"}. */
+  users: 'mlflow-users',
+  usersJob: 'mlflow-users',
+  /** In profile namespaces: the namespace's MLflow user, which the PodDefault gives to notebooks. */
+  notebookCredentials: 'mlflow-credentials',
   podDefault: 'mlflow',
   /** In model namespaces: KServe's S3 credentials, in the form deploy-inferenceservice uses. */
   modelSecret: 'mlflow-s3',
@@ -75,7 +81,12 @@ export interface MlflowSecrets {
   databasePassword?: string;
   /** S3 keys of the artifact store (s3:// destinations). */
   s3?: { accessKeyId: string; secretAccessKey: string };
+  /** MLflow users besides the admin, name -> password: one per notebook namespace, and the extra users. */
+  users: Record<string, string>;
 }
+
+/** The MLflow user of a profile namespace's notebooks. */
+export const notebookUser = (namespace: string): string => `profile-${namespace}`;
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
@@ -409,7 +420,71 @@ export function podDefault(settings: MlflowRenderSettings, namespace: string): K
     spec: {
       desc: 'MLflow tracking server',
       selector: { matchLabels: { [PODDEFAULT_LABEL]: 'true' } },
-      env: [{ name: 'MLFLOW_TRACKING_URI', value: inClusterUri(settings.namespace) }],
+      env: [
+        { name: 'MLFLOW_TRACKING_URI', value: inClusterUri(settings.namespace) },
+        // Runs go to the namespace's own experiment (created on first use, so its user manages it): with
+        // the READ default permission, nobody may write to the shared Default experiment.
+        { name: 'MLFLOW_EXPERIMENT_NAME', value: namespace },
+        secretEnv('MLFLOW_TRACKING_USERNAME', NAMES.notebookCredentials, 'MLFLOW_TRACKING_USERNAME'),
+        secretEnv('MLFLOW_TRACKING_PASSWORD', NAMES.notebookCredentials, 'MLFLOW_TRACKING_PASSWORD'),
+      ],
+    },
+  };
+}
+
+/** The namespace's MLflow user and password, for its notebooks (the PodDefault reads it). */
+export function notebookCredentials(namespace: string, secrets: MlflowSecrets): KubeObject {
+  const user = notebookUser(namespace);
+  const password = secrets.users[user];
+  if (password === undefined) throw new Error(`no password for MLflow user ${user}; this is a bug`);
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: NAMES.notebookCredentials, namespace, labels: labels('notebooks') },
+    type: 'Opaque',
+    data: { MLFLOW_TRACKING_USERNAME: b64(user), MLFLOW_TRACKING_PASSWORD: b64(password) },
+  };
+}
+
+/** The users' document as stored (sorted keys, so the same users give the same bytes and the same Job name). */
+export function usersJson(users: Record<string, string>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(users).sort(([a], [b]) => a.localeCompare(b))));
+}
+
+/**
+ * The Job that makes MLflow's users match the mlflow-users Secret, named after a hash of its content:
+ * the same users give the same Job, which is not run again once it completed.
+ */
+export function usersJob(settings: MlflowRenderSettings, secrets: MlflowSecrets): KubeObject {
+  const hash = createHash('sha256').update(usersJson(secrets.users)).digest('hex').slice(0, 10);
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: `${NAMES.usersJob}-${hash}`, namespace: settings.namespace, labels: labels('users') },
+    spec: {
+      backoffLimit: 2,
+      ttlSecondsAfterFinished: 86_400,
+      template: {
+        metadata: { labels: labels('users') },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'users',
+              image: settings.image,
+              command: ['python', '-c', USERS_SCRIPT],
+              env: [
+                env('MLFLOW_TRACKING_URI', inClusterUri(settings.namespace)),
+                secretEnv('MLFLOW_ADMIN_USERNAME', NAMES.admin, 'username'),
+                secretEnv('MLFLOW_ADMIN_PASSWORD', NAMES.admin, 'password'),
+                secretEnv('MLFLOW_USERS_JSON', NAMES.users, 'users.json'),
+              ],
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+            },
+          ],
+        },
+      },
     },
   };
 }
@@ -428,7 +503,14 @@ export function renderMlflow(settings: MlflowRenderSettings, secrets: MlflowSecr
     },
     ...postgresObjects(settings, secrets),
     ...serverObjects(settings, secrets),
-    ...settings.notebookNamespaces.map((ns) => podDefault(settings, ns)),
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: NAMES.users, namespace: settings.namespace, labels: labels('users') },
+      type: 'Opaque',
+      data: { 'users.json': b64(usersJson(secrets.users)) },
+    },
+    ...settings.notebookNamespaces.flatMap((ns) => [notebookCredentials(ns, secrets), podDefault(settings, ns)]),
   ];
   const s3 = settings.artifacts.s3;
   if (s3 && secrets.s3) {

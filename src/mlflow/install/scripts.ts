@@ -114,3 +114,53 @@ export const UPGRADE_SCRIPT = `set -eu
 echo "migrating the backend store to MLflow $(mlflow --version | sed 's/.* //')"
 exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"
 `;
+
+/**
+ * Makes MLflow's users match MLFLOW_USERS_JSON ({"name": "password"}) through the auth API, as the
+ * admin: a missing user is created, an existing one gets the given password. Waits for the server
+ * first (it may be rolling out). Prints one line per user, never a password.
+ */
+export const USERS_SCRIPT = `import base64, json, os, sys, time, urllib.error, urllib.parse, urllib.request
+
+base = os.environ["MLFLOW_TRACKING_URI"].rstrip("/")
+admin = f'{os.environ["MLFLOW_ADMIN_USERNAME"]}:{os.environ["MLFLOW_ADMIN_PASSWORD"]}'
+headers = {"Authorization": "Basic " + base64.b64encode(admin.encode()).decode(), "Content-Type": "application/json"}
+
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+deadline = time.monotonic() + float(os.environ.get("MLFLOW_USERS_WAIT_SECONDS", "180"))
+last = "no answer"
+while True:
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=5) as r:
+            if r.status == 200:
+                break
+            last = f"HTTP {r.status}"
+    except Exception as e:
+        last = e
+    if time.monotonic() > deadline:
+        print(f"users: {base}/health did not answer ({last}); fix: check the server's log", file=sys.stderr)
+        sys.exit(1)
+    time.sleep(2)
+
+users = json.loads(os.environ["MLFLOW_USERS_JSON"])
+for name, password in sorted(users.items()):
+    status, text = call("GET", "users/get?" + urllib.parse.urlencode({"username": name}))
+    if status == 200:
+        status, text = call("PATCH", "users/update-password", {"username": name, "password": password})
+        done = "password set"
+    elif status == 404 or "RESOURCE_DOES_NOT_EXIST" in text:
+        status, text = call("POST", "users/create", {"username": name, "password": password})
+        done = "created"
+    if status != 200:
+        print(f"users: {name}: HTTP {status} {text[:300]}; fix: check that {os.environ['MLFLOW_ADMIN_USERNAME']} is MLflow's admin", file=sys.stderr)
+        sys.exit(1)
+    print(f"user {name}: {done}", flush=True)
+`;
