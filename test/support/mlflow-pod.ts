@@ -12,6 +12,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { KubeClient } from '../../src/kube/client.js';
 import type { KubeObject } from '../../src/kube/types.js';
 
 const execFileAsync = promisify(execFile);
@@ -116,7 +117,9 @@ export async function runContainer(
       throw new Error(`${container.name} did not end within ${options.timeoutMs} ms:\n${e.stderr ?? ''}`, {
         cause: error,
       });
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    if (typeof e.code !== 'number')
+      throw new Error(`${container.name} could not run: ${String(error)}`, { cause: error });
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
 }
 
@@ -305,4 +308,126 @@ export async function initLikeImage(pg: Postgres, objects: readonly KubeObject[]
   if (!cmName) return;
   const data = (findObject(objects, 'ConfigMap', cmName) as { data?: Record<string, string> }).data ?? {};
   for (const file of Object.keys(data).sort()) if (file.endsWith('.sql')) await pg.sql(db, data[file] as string);
+}
+
+/** What the pod stand-in ran: each container's name, pod and exit code (servers: 0 once healthy). */
+export interface PodRun {
+  pod: string;
+  container: string;
+  code: number;
+  output: string;
+}
+
+/**
+ * Stands in for the kubelet of the local control plane (whose fake nodes run nothing) for the pods of
+ * one namespace: a pod of the MLflow Deployment gets its init containers run, then its server started
+ * on the pod's own IP (added to the loopback interface), so the API server's service proxy reaches a
+ * real server; a Job's pod gets its container run. Containers come from the live pods and their
+ * environment from the live Secrets; `overrides` stand in for the pod network (DNS).
+ */
+export function startPodStandin(
+  client: KubeClient,
+  namespace: string,
+  options: {
+    venv: string;
+    /** The pod network's stand-ins, given the pod's IP and the MLflow server pod's IP. */
+    overrides: (podIP: string, serverIP: string | undefined) => Record<string, string>;
+    serverLabel: string;
+  },
+): { runs: PodRun[]; server: () => RunningContainer | undefined; stop: () => Promise<void> } {
+  const runs: PodRun[] = [];
+  const seen = new Set<string>();
+  const addresses = new Set<string>();
+  let server: RunningContainer | undefined;
+  let serverIP: string | undefined;
+  let stopped = false;
+  const secrets = async (): Promise<KubeObject[]> =>
+    // Items of a list carry no kind.
+    (await client.list({ apiVersion: 'v1', kind: 'Secret', namespace })).items.map((s) => ({
+      ...s,
+      apiVersion: 'v1',
+      kind: 'Secret',
+    }));
+  const handle = async (pod: KubeObject): Promise<void> => {
+    const status = (pod as { status?: { podIP?: string } }).status;
+    const ip = status?.podIP;
+    const spec = (pod as unknown as { spec: { initContainers?: Container[]; containers: Container[] } }).spec;
+    const labels = pod.metadata.labels ?? {};
+    if (labels['job-name']) {
+      for (const c of spec.containers) {
+        const r = await runContainer(c, {
+          venv: options.venv,
+          secrets: await secrets(),
+          overrides: options.overrides(ip ?? '127.0.0.1', serverIP),
+          timeoutMs: 300_000,
+        });
+        runs.push({ pod: pod.metadata.name, container: c.name, code: r.code, output: r.stdout + r.stderr });
+      }
+      return;
+    }
+    if (labels['app.kubernetes.io/component'] !== options.serverLabel || !ip) return;
+    if (!addresses.has(ip)) {
+      await execFileAsync('ip', ['addr', 'add', `${ip}/32`, 'dev', 'lo']).catch(() => undefined);
+      addresses.add(ip);
+    }
+    for (const c of spec.initContainers ?? []) {
+      const r = await runContainer(c, {
+        venv: options.venv,
+        secrets: await secrets(),
+        overrides: options.overrides(ip, serverIP),
+        timeoutMs: 300_000,
+      });
+      runs.push({ pod: pod.metadata.name, container: c.name, code: r.code, output: r.stdout + r.stderr });
+      if (r.code !== 0) return;
+    }
+    await server?.stop();
+    const main = spec.containers[0] as Container;
+    const port = containerEnv(main, await secrets())['MLFLOW_PORT'] ?? '5000';
+    server = await startContainer(main, {
+      venv: options.venv,
+      secrets: await secrets(),
+      overrides: { ...options.overrides(ip, ip), MLFLOW_HOST: ip },
+      volumes: Object.fromEntries(
+        (main.volumeMounts ?? []).map((m) => [m.mountPath, mkdtempSync(join(tmpdir(), 'kfops-volume-'))]),
+      ),
+      healthUrl: `http://${ip}:${port}/health`,
+      timeoutMs: 180_000,
+    });
+    serverIP = ip;
+    runs.push({ pod: pod.metadata.name, container: main.name, code: 0, output: 'healthy' });
+  };
+  const loop = async (): Promise<void> => {
+    while (!stopped) {
+      try {
+        const pods = (await client.list({ apiVersion: 'v1', kind: 'Pod', namespace })).items;
+        for (const pod of pods) {
+          const ip = (pod as { status?: { podIP?: string } }).status?.podIP;
+          const key = `${pod.metadata.uid ?? pod.metadata.name}`;
+          // A Job's pod may have no IP: the fake node completes it without running it.
+          const isJob = Boolean(pod.metadata.labels?.['job-name']);
+          if (seen.has(key) || (!ip && !isJob) || pod.metadata.deletionTimestamp) continue;
+          seen.add(key);
+          await handle(pod).catch((error: unknown) => {
+            // As the kubelet does (CreateContainerConfigError), a Secret not made yet is waited for.
+            if (/which is missing/.test(String(error))) seen.delete(key);
+            else runs.push({ pod: pod.metadata.name, container: '?', code: -1, output: String(error) });
+          });
+        }
+      } catch {
+        // the API server may be busy; next round
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  void loop();
+  return {
+    runs,
+    server: () => server,
+    stop: async () => {
+      stopped = true;
+      await server?.stop();
+      for (const ip of addresses)
+        await execFileAsync('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']).catch(() => undefined);
+    },
+  };
 }
