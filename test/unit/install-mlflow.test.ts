@@ -133,7 +133,7 @@ describe('installMlflow (a fake cluster that records calls)', () => {
     // The MinIO keys went into the server's Secret and the KServe Secrets, and to the mask.
     expect(masked).toContain('minio123');
     const s3 = installed[0]?.filter((o) => o.kind === 'Secret' && o.metadata.name === NAMES.modelSecret) ?? [];
-    expect(s3.map((o) => o.metadata.namespace)).toEqual(['alice', 'bob']);
+    expect(s3.map((o) => o.metadata.namespace)).toEqual(['mlflow', 'alice', 'bob']); // the server's, then KServe's
   });
 
   it('an upgrade: everything but the server first, then the migration Job, then the server', async () => {
