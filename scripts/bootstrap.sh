@@ -42,6 +42,11 @@ bash test/cluster/build.sh all >/dev/null
 step "act, the workflow runner of the pipeline tests (cached in $KFOPS_CACHE)"
 bash scripts/act.sh --version
 
+step "PostgreSQL server (Debian's; the MLflow tests start their own, each on a loopback address of its own)"
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+fi
+
 step "Python virtualenvs for the integration servers (test/python/*.txt, cached in $KFOPS_CACHE/venv)"
 shopt -s nullglob
 for req in test/python/*.txt; do
