@@ -23,7 +23,7 @@ import {
   NAMES,
   VERSION_ANNOTATION,
 } from '../../src/mlflow/install/render.js';
-import { startPodStandin, startPostgres, type Postgres } from '../support/mlflow-pod.js';
+import { initPostgresFromCluster, startPodStandin, startPostgres, type Postgres } from '../support/mlflow-pod.js';
 import { loadKubeflowRender } from '../support/kubeflow-render.js';
 import { startProfileStandin } from '../support/profile-standin.js';
 import { pythonEnv } from '../support/python.js';
@@ -135,29 +135,8 @@ afterAll(async () => {
     await client.remove({ apiVersion: 'kubeflow.org/v1', kind: 'Profile', name: p }).catch(() => undefined);
 });
 
-/** The PostgreSQL image's first start, once the install made its Secret: role, databases, init scripts. */
-async function initDatabaseWhenSecretExists(): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    const s = await client.find({ apiVersion: 'v1', kind: 'Secret', namespace: ns, name: NAMES.postgres });
-    if (s) {
-      const v = await secretOf(NAMES.postgres);
-      await pg.sql('postgres', `CREATE ROLE "${v['username']}" SUPERUSER LOGIN PASSWORD '${v['password']}'`);
-      await pg.sql('postgres', `CREATE DATABASE "${v['database']}" OWNER "${v['username']}"`);
-      const cm = (await client.get({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        namespace: ns,
-        name: NAMES.postgresInit,
-      })) as unknown as {
-        data: Record<string, string>;
-      };
-      for (const f of Object.keys(cm.data).sort()) await pg.sql(v['database'] as string, cm.data[f] as string);
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('the install never made the PostgreSQL Secret');
-}
+const initDatabaseWhenSecretExists = (): Promise<void> =>
+  initPostgresFromCluster(client, pg, ns, { secret: NAMES.postgres, initConfigMap: NAMES.postgresInit });
 
 describe('install-mlflow on the local control plane', () => {
   let first: InstallMlflowReport;

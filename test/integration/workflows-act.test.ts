@@ -107,6 +107,7 @@ describe('rebuild-cluster through examples/callers/rebuild.yml under act', () =>
       expose: 'none',
       domain: '',
       'm2m-auth': false,
+      mlflow: false,
       'default-storage-class': '',
       timeout: '3m',
     });

@@ -334,7 +334,13 @@ export function startPodStandin(
     overrides: (podIP: string, serverIP: string | undefined) => Record<string, string>;
     serverLabel: string;
   },
-): { runs: PodRun[]; server: () => RunningContainer | undefined; stop: () => Promise<void> } {
+): {
+  runs: PodRun[];
+  server: () => RunningContainer | undefined;
+  /** The MLflow server pod's IP once its server answers. */
+  serverAddress: () => string | undefined;
+  stop: () => Promise<void>;
+} {
   const runs: PodRun[] = [];
   const seen = new Set<string>();
   const addresses = new Set<string>();
@@ -423,6 +429,7 @@ export function startPodStandin(
   return {
     runs,
     server: () => server,
+    serverAddress: () => serverIP,
     stop: async () => {
       stopped = true;
       await server?.stop();
@@ -430,4 +437,42 @@ export function startPodStandin(
         await execFileAsync('ip', ['addr', 'del', `${ip}/32`, 'dev', 'lo']).catch(() => undefined);
     },
   };
+}
+
+/**
+ * What the PostgreSQL image does on its first start, for the in-cluster database the install made:
+ * waits for its Secret, then the superuser, the database and the init scripts of its ConfigMap.
+ */
+export async function initPostgresFromCluster(
+  client: KubeClient,
+  pg: Postgres,
+  namespace: string,
+  names: { secret: string; initConfigMap: string },
+  timeoutMs = 300_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const s = await client
+      .find({ apiVersion: 'v1', kind: 'Secret', namespace, name: names.secret })
+      .catch(() => undefined);
+    if (s) {
+      const data = (s as unknown as { data: Record<string, string> }).data;
+      const v = (k: string): string => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
+      const quote = (x: string): string => `'${x.replace(/'/g, "''")}'`;
+      await pg.sql('postgres', `CREATE ROLE "${v('username')}" SUPERUSER LOGIN PASSWORD ${quote(v('password'))}`);
+      await pg.sql('postgres', `CREATE DATABASE "${v('database')}" OWNER "${v('username')}"`);
+      const cm = (await client.get({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        namespace,
+        name: names.initConfigMap,
+      })) as unknown as {
+        data: Record<string, string>;
+      };
+      for (const f of Object.keys(cm.data).sort()) await pg.sql(v('database'), cm.data[f] as string);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`Secret ${namespace}/${names.secret} was not made within ${timeoutMs} ms`);
 }

@@ -65,7 +65,7 @@ function lines(r: InstallMlflowReport): string[] {
 export async function writeSummary(r: InstallMlflowReport): Promise<void> {
   const c = r.install?.counts;
   core.summary.addHeading('install-mlflow', 2);
-  for (const line of lines(r)) core.summary.addRaw(line, true).addBreak();
+  for (const line of lines(r)) core.summary.addRaw(`${line}\n`, true);
   if (c)
     core.summary.addTable([
       [
@@ -96,6 +96,6 @@ export async function writeFailureSummary(r: InstallMlflowReport | undefined, er
       `It stopped at "${MLFLOW_STEPS[r.step]}" after ${formatDuration(r.totalMs ?? Date.now() - r.startedAt)}.`,
       true,
     );
-    if (r.step !== 'read' && r.step !== 'render') for (const line of lines(r)) s.addRaw(line, true).addBreak();
+    if (r.step !== 'read' && r.step !== 'render') for (const line of lines(r)) s.addRaw(`${line}\n`, true);
   });
 }
