@@ -35,6 +35,8 @@ import {
 export interface InstallMlflowSettings extends MlflowRenderSettings {
   /** Give the PodDefault to every Profile's namespace (besides `notebookNamespaces`). */
   allProfiles: boolean;
+  /** KServe's credentials go to the notebook namespaces (`modelNamespaces` is then ignored). */
+  modelNamespacesAsNotebooks: boolean;
   adminUsername: string;
   /** MLflow users to create besides the admin and the notebooks' users (passwords generated, kept in Secret mlflow-users). */
   extraUsers: string[];
@@ -275,7 +277,15 @@ async function steps(
         ? `PodDefault "${NAMES.podDefault}" in ${report.notebookNamespaces.join(', ')}`
         : 'no profile namespaces for notebooks',
     );
-    return { secrets, rendered: { ...settings, notebookNamespaces: report.notebookNamespaces } };
+    report.modelNamespaces = settings.modelNamespacesAsNotebooks ? report.notebookNamespaces : settings.modelNamespaces;
+    if (settings.artifacts.s3 && report.modelNamespaces.length)
+      logger.info(
+        `KServe credentials (Secret ${NAMES.modelSecret}, ServiceAccount ${NAMES.modelServiceAccount}) in ${report.modelNamespaces.join(', ')}`,
+      );
+    return {
+      secrets,
+      rendered: { ...settings, notebookNamespaces: report.notebookNamespaces, modelNamespaces: report.modelNamespaces },
+    };
   });
 
   report.step = 'render';
