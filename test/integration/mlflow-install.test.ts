@@ -186,6 +186,7 @@ describe('install-mlflow on the local control plane', () => {
     expect(runs).toEqual(expect.arrayContaining(['check-stores:0', 'mlflow:0', 'users:0']));
     const users = standin.runs.find((r) => r.container === 'users');
     expect(users?.output).toContain('user ci-bot: created');
+    expect(users?.output).toContain('registry round trip: created, read and deleted a registered model');
     expect(standin.runs.find((r) => r.container === 'check-stores')?.output).toContain(`bucket ${ns} created`);
 
     // Every secret was handed to the mask, and none is in the log.

@@ -234,12 +234,17 @@ describe('MLflow as rendered, run against real PostgreSQL and S3', () => {
       runContainer(job, { venv, secrets: objects, overrides: { MLFLOW_TRACKING_URI: url }, timeoutMs: 120_000 });
     const first = await run();
     expect(first.stderr).toBe('');
-    expect(first.stdout.trim().split('\n')).toEqual(['user ci-bot: created', 'user profile-alice: created']);
+    expect(first.stdout.trim().split('\n')).toEqual([
+      'user ci-bot: created',
+      'user profile-alice: created',
+      'registry round trip: created, read and deleted a registered model',
+    ]);
     for (const pw of Object.values(secrets.users)) expect(first.stdout).not.toContain(pw);
     // Idempotent: a second run sets the same passwords.
     expect((await run()).stdout.trim().split('\n')).toEqual([
       'user ci-bot: password set',
       'user profile-alice: password set',
+      'registry round trip: created, read and deleted a registered model',
     ]);
 
     // A notebook in alice's namespace: the PodDefault's environment, its Secret from alice's namespace.

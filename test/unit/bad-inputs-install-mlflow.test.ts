@@ -109,6 +109,12 @@ const CASES: BadInput[] = [
     expect: '`READ`',
   },
   { what: 'dashboard-link 1', inputs: { ...base, 'dashboard-link': '1' }, input: 'dashboard-link' },
+  {
+    what: 'a GCP service account without its project',
+    inputs: { ...base, 'gcp-service-account': 'mlflow@example.com' },
+    input: 'gcp-service-account',
+    expect: 'iam.gserviceaccount.com',
+  },
   { what: 'zero workers', inputs: { ...base, workers: '0' }, input: 'workers' },
   { what: 'a zero timeout', inputs: { ...base, timeout: '0s' }, input: 'timeout', expect: 'greater than zero' },
   { what: 'concurrency in words', inputs: { ...base, concurrency: 'eight' }, input: 'concurrency' },

@@ -126,7 +126,7 @@ describe('installMlflow (a fake cluster that records calls)', () => {
     expect(report.notebookNamespaces).toEqual(['alice', 'bob']);
     expect(report.dashboard).toBe('absent');
     expect(calls.filter((c) => !c.startsWith('find'))).toEqual([
-      'install 19 with server',
+      'install 20 with server',
       'GET mlflow:5000/health',
       expect.stringMatching(/^job mlflow-users-[0-9a-f]{10}$/),
     ]);
@@ -142,9 +142,9 @@ describe('installMlflow (a fake cluster that records calls)', () => {
     expect(report.previousVersion).toBe('3.10.0');
     expect(report.upgraded).toBe(true);
     expect(calls.filter((c) => c.startsWith('install') || c.startsWith('job mlflow-db'))).toEqual([
-      'install 18 without server',
+      'install 19 without server',
       'job mlflow-db-upgrade-3-17-2',
-      'install 19 with server',
+      'install 20 with server',
     ]);
   });
 
@@ -158,7 +158,7 @@ describe('installMlflow (a fake cluster that records calls)', () => {
       'The database migration to MLflow 3.17.2 failed (Job mlflow-db-upgrade-3-17-2); MLflow 3.10.0 keeps serving',
     );
     expect(error.details.cause).toContain("Can't locate revision");
-    expect(calls).not.toContain('install 19 with server');
+    expect(calls).not.toContain('install 20 with server');
   });
 
   it('the same version: no migration; a lower one: refused before anything is written', async () => {
@@ -270,6 +270,34 @@ describe('install-mlflow helpers', () => {
     expect(new Set(pws).size).toBe(200);
     for (const pw of pws) expect(pw).toMatch(/^[A-Za-z2-9]{32}$/);
   });
+  it('runs the server and its Jobs as ServiceAccount mlflow, without an API token, with Workload Identity when asked', () => {
+    const secrets = {
+      adminUsername: 'admin',
+      adminPassword: 'a',
+      flaskSecretKey: 'b',
+      databasePassword: 'c',
+      users: {},
+    };
+    const objects = renderMlflow(
+      { ...settings(), gcpServiceAccount: 'mlflow@my-project.iam.gserviceaccount.com' },
+      secrets,
+    );
+    const sa = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.namespace === 'mlflow') as KubeObject & {
+      automountServiceAccountToken: boolean;
+    };
+    expect(sa.metadata.annotations).toEqual({
+      'iam.gke.io/gcp-service-account': 'mlflow@my-project.iam.gserviceaccount.com',
+    });
+    expect(sa.automountServiceAccountToken).toBe(false);
+    const dep = objects.find((o) => o.kind === 'Deployment') as unknown as {
+      spec: { template: { spec: { serviceAccountName: string } } };
+    };
+    expect(dep.spec.template.spec.serviceAccountName).toBe(NAMES.server);
+    expect(
+      renderMlflow(settings(), secrets).find((o) => o.kind === 'ServiceAccount')?.metadata.annotations,
+    ).toBeUndefined();
+  });
+
   it('renders no secret value outside Secrets', () => {
     const secrets = {
       adminUsername: 'admin',

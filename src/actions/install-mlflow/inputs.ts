@@ -37,6 +37,7 @@ export const INPUT = {
   defaultPermission: 'default-permission',
   dashboardLink: 'dashboard-link',
   workers: 'workers',
+  gcpServiceAccount: 'gcp-service-account',
   timeout: 'timeout',
   concurrency: 'concurrency',
   forceConflicts: 'force-conflicts',
@@ -67,6 +68,15 @@ function namespaces(inputs: Inputs, name: string): string[] {
   for (const ns of list)
     if (!isKubeName(ns)) throw new ConfigurationError(name, ns, kubeNameForm('label', 'each a namespace name'));
   return [...new Set(list)];
+}
+
+function gcp(inputs: Inputs): { gcpServiceAccount?: string } {
+  const sa = inputs.matching(
+    INPUT.gcpServiceAccount,
+    /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/,
+    'a Google service account e-mail such as mlflow@my-project.iam.gserviceaccount.com',
+  );
+  return sa ? { gcpServiceAccount: sa } : {};
 }
 
 /** Reads and checks every input before anything touches the cluster. */
@@ -209,6 +219,7 @@ export function readSettings(inputs: Inputs): Settings {
     ),
     dashboardLink: inputs.boolean(INPUT.dashboardLink, true),
     workers: inputs.integer(INPUT.workers, 2, { min: 1, max: 32 }),
+    ...gcp(inputs),
     timeoutMs: inputs.duration(INPUT.timeout, '15m', { positive: true }),
     concurrency: inputs.integer(INPUT.concurrency, 8, { min: 1, max: 64 }),
     forceConflicts: inputs.boolean(INPUT.forceConflicts, false),

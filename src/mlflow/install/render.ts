@@ -70,6 +70,8 @@ export interface MlflowRenderSettings {
   defaultPermission: 'READ' | 'EDIT' | 'MANAGE' | 'NO_PERMISSIONS';
   /** Workers of the server (gunicorn/uvicorn). */
   workers: number;
+  /** A Google service account for the server's pods (GKE Workload Identity), e.g. for a gs:// destination. */
+  gcpServiceAccount?: string;
 }
 
 /** Secret values: generated on the first install and read back from the cluster afterwards. */
@@ -269,6 +271,20 @@ function serverObjects(settings: MlflowRenderSettings, secrets: MlflowSecrets): 
   const out: KubeObject[] = [
     {
       apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: {
+        name: NAMES.server,
+        namespace: ns,
+        labels: labels('server'),
+        ...(settings.gcpServiceAccount
+          ? { annotations: { 'iam.gke.io/gcp-service-account': settings.gcpServiceAccount } }
+          : {}),
+      },
+      // The server and its Jobs never call the Kubernetes API.
+      automountServiceAccountToken: false,
+    },
+    {
+      apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: NAMES.admin, namespace: ns, labels: labels('server') },
       type: 'Opaque',
@@ -310,6 +326,7 @@ function serverObjects(settings: MlflowRenderSettings, secrets: MlflowSecrets): 
         template: {
           metadata: { labels: { ...labels('server'), ...select } },
           spec: {
+            serviceAccountName: NAMES.server,
             initContainers: [
               {
                 name: 'check-stores',
@@ -395,6 +412,7 @@ export function upgradeJob(settings: MlflowRenderSettings, from: string): KubeOb
         metadata: { labels: labels('db-upgrade') },
         spec: {
           restartPolicy: 'Never',
+          serviceAccountName: NAMES.server,
           containers: [
             {
               name: 'upgrade',
@@ -468,6 +486,7 @@ export function usersJob(settings: MlflowRenderSettings, secrets: MlflowSecrets)
         metadata: { labels: labels('users') },
         spec: {
           restartPolicy: 'Never',
+          serviceAccountName: NAMES.server,
           containers: [
             {
               name: 'users',

@@ -118,7 +118,8 @@ exec mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"
 /**
  * Makes MLflow's users match MLFLOW_USERS_JSON ({"name": "password"}) through the auth API, as the
  * admin: a missing user is created, an existing one gets the given password. Waits for the server
- * first (it may be rolling out). Prints one line per user, never a password.
+ * first (it may be rolling out). Prints one line per user, never a password. Then a registry round trip
+ * (create, read, delete a throwaway registered model) proves the store takes writes.
  */
 export const USERS_SCRIPT = `import base64, json, os, sys, time, urllib.error, urllib.parse, urllib.request
 
@@ -163,4 +164,16 @@ for name, password in sorted(users.items()):
         print(f"users: {name}: HTTP {status} {text[:300]}; fix: check that {os.environ['MLFLOW_ADMIN_USERNAME']} is MLflow's admin", file=sys.stderr)
         sys.exit(1)
     print(f"user {name}: {done}", flush=True)
+
+# The registry answers writes as well as reads: a throwaway registered model, created, read, deleted.
+probe = f"kfops-check-{int(time.time() * 1000)}"
+steps = [("POST", "registered-models/create", {"name": probe}),
+         ("GET", "registered-models/get?" + urllib.parse.urlencode({"name": probe}), None),
+         ("DELETE", "registered-models/delete", {"name": probe})]
+for method, path, body in steps:
+    status, text = call(method, path, body)
+    if status != 200:
+        print(f"registry round trip: {method} {path.split('?')[0]}: HTTP {status} {text[:300]}; fix: check the backend store and the server's log", file=sys.stderr)
+        sys.exit(1)
+print("registry round trip: created, read and deleted a registered model", flush=True)
 `;
