@@ -1,0 +1,333 @@
+/**
+ * The doctor's checks: each a named pure rule over a snapshot of the cluster (src/doctor/snapshot.ts)
+ * that names a failure our users met, the evidence, and the fix. A check whose lists could not be read
+ * says "unknown" with the reason; it never passes for lack of data.
+ */
+import { formatBytes, formatCpu, parseQuantity } from '../kube/quantity.js';
+import { conditionOf, type KubeObject } from '../kube/types.js';
+import type { Listing, Snapshot, SnapshotKey } from './snapshot.js';
+
+export type Status = 'ok' | 'problem' | 'not-applicable' | 'unknown';
+export type Severity = 'error' | 'warning';
+
+export interface Finding {
+  check: string;
+  title: string;
+  status: Status;
+  /** For problems: error (breaks installs or serving) or warning. */
+  severity?: Severity;
+  summary: string;
+  evidence: string[];
+  fix?: string;
+  /** Where users met it (the troubleshooting seeds). */
+  seen: string;
+}
+
+export interface Check {
+  id: string;
+  title: string;
+  seen: string;
+  needs: SnapshotKey[];
+  run(s: Snapshot): Omit<Finding, 'check' | 'title' | 'seen'>;
+}
+
+const DEFAULT_CLASS = 'storageclass.kubernetes.io/is-default-class';
+const BETA_DEFAULT_CLASS = 'storageclass.beta.kubernetes.io/is-default-class';
+const ok = (summary: string, evidence: string[] = []) => ({ status: 'ok' as const, summary, evidence });
+const na = (summary: string) => ({ status: 'not-applicable' as const, summary, evidence: [] });
+const problem = (severity: Severity, summary: string, evidence: string[], fix: string) => ({
+  status: 'problem' as const,
+  severity,
+  summary,
+  evidence,
+  fix,
+});
+const spec = (o: KubeObject): Record<string, unknown> => (o['spec'] as Record<string, unknown> | undefined) ?? {};
+const status = (o: KubeObject): Record<string, unknown> => (o['status'] as Record<string, unknown> | undefined) ?? {};
+const ref = (o: KubeObject): string =>
+  o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+const MAX_EVIDENCE = 10;
+const some = (lines: string[]): string[] =>
+  lines.length > MAX_EVIDENCE
+    ? [...lines.slice(0, MAX_EVIDENCE), `... and ${lines.length - MAX_EVIDENCE} more`]
+    : lines;
+
+/** 1. No default StorageClass, and claims Pending because of it. */
+export const defaultStorageClass: Check = {
+  id: 'default-storage-class',
+  title: 'Default StorageClass',
+  seen: 'first seed #1: PVCs Pending, "no persistent volumes available for this claim and no storage class is set"',
+  needs: ['storageClasses', 'pvcs'],
+  run(s) {
+    const classes = s.storageClasses.items;
+    const defaults = classes.filter(
+      (c) =>
+        c.metadata.annotations?.[DEFAULT_CLASS] === 'true' || c.metadata.annotations?.[BETA_DEFAULT_CLASS] === 'true',
+    );
+    const waiting = s.pvcs.items.filter(
+      (p) => status(p)['phase'] === 'Pending' && !spec(p)['storageClassName'] && !spec(p)['volumeName'],
+    );
+    if (defaults.length === 1) return ok(`default StorageClass ${defaults[0]?.metadata.name}`);
+    if (defaults.length > 1)
+      return problem(
+        'warning',
+        `${defaults.length} StorageClasses are marked default; claims without a class get the newest`,
+        defaults.map((c) => `StorageClass ${c.metadata.name}`),
+        'keep the annotation on one: kubectl annotate storageclass <name> storageclass.kubernetes.io/is-default-class-',
+      );
+    if (waiting.length === 0) return ok('no default StorageClass, and no claim waits for one');
+    const first = classes[0]?.metadata.name;
+    return problem(
+      'error',
+      `no default StorageClass: ${waiting.length} claim(s) without a class stay Pending`,
+      [
+        ...some(waiting.map((p) => `PersistentVolumeClaim ${ref(p)} Pending, no storageClassName`)),
+        `StorageClasses: ${classes.map((c) => c.metadata.name).join(', ') || 'none'}`,
+      ],
+      first
+        ? `make one the default: kubectl patch storageclass ${first} -p '{"metadata":{"annotations":{"${DEFAULT_CLASS}":"true"}}}' (install-kubeflow: default-storage-class: ${first})`
+        : 'install a storage provisioner and a StorageClass, then mark it default',
+    );
+  },
+};
+
+const requests = (pod: KubeObject): { cpu: number; memory: number } => {
+  const containers =
+    (spec(pod)['containers'] as { resources?: { requests?: Record<string, string> } }[] | undefined) ?? [];
+  let cpu = 0;
+  let memory = 0;
+  for (const c of containers) {
+    cpu += parseQuantity(c.resources?.requests?.['cpu']) ?? 0;
+    memory += parseQuantity(c.resources?.requests?.['memory']) ?? 0;
+  }
+  return { cpu, memory };
+};
+
+/** 2. Pods the scheduler cannot place for lack of CPU or memory. */
+export const insufficientResources: Check = {
+  id: 'insufficient-resources',
+  title: 'Pods short of CPU or memory',
+  seen: 'first seed #2 (pods Pending, "Insufficient cpu"); the Chinese install log (minikube without enough memory)',
+  needs: ['pods', 'nodes'],
+  run(s) {
+    const stuck = s.pods.items.filter((p) => {
+      const c = conditionOf(p, 'PodScheduled');
+      return (
+        status(p)['phase'] === 'Pending' &&
+        c?.status === 'False' &&
+        c.reason === 'Unschedulable' &&
+        /Insufficient (cpu|memory)/.test(c.message ?? '')
+      );
+    });
+    if (stuck.length === 0) return ok('no pod is waiting for CPU or memory');
+    let maxCpu = 0;
+    let maxMemory = 0;
+    for (const n of s.nodes.items) {
+      const a = (status(n)['allocatable'] as Record<string, string> | undefined) ?? {};
+      maxCpu = Math.max(maxCpu, parseQuantity(a['cpu']) ?? 0);
+      maxMemory = Math.max(maxMemory, parseQuantity(a['memory']) ?? 0);
+    }
+    return problem(
+      'error',
+      `${stuck.length} pod(s) cannot be scheduled: no node has the CPU or memory they request`,
+      some(
+        stuck.map((p) => {
+          const r = requests(p);
+          const why = /Insufficient (cpu|memory)(, Insufficient (cpu|memory))?/.exec(
+            conditionOf(p, 'PodScheduled')?.message ?? '',
+          )?.[0];
+          return `Pod ${ref(p)}: requests ${formatCpu(r.cpu)} CPU, ${formatBytes(r.memory)} memory (${why}); the largest node allocates ${formatCpu(maxCpu)} CPU, ${formatBytes(maxMemory)}`;
+        }),
+      ),
+      'add nodes or use a larger machine type (setup-gke: machine-type, node-count or autoscaling-max), or lower the requests',
+    );
+  },
+};
+
+/** 3. The Kubeflow gateway is reachable only through a port-forward. */
+export const gatewayExposure: Check = {
+  id: 'gateway-exposure',
+  title: 'Gateway reachable from outside',
+  seen: 'first seed #3: the dashboard only through kubectl port-forward',
+  needs: ['services'],
+  run(s) {
+    const gw = s.services.items.find(
+      (o) => o.metadata.namespace === 'istio-system' && o.metadata.name === 'istio-ingressgateway',
+    );
+    if (!gw) return na('no istio-system/istio-ingressgateway Service (Kubeflow is not installed here)');
+    const type = (spec(gw)['type'] as string | undefined) ?? 'ClusterIP';
+    if (type === 'LoadBalancer') {
+      const ingress = ((status(gw)['loadBalancer'] as { ingress?: { ip?: string; hostname?: string }[] } | undefined)
+        ?.ingress ?? [])[0];
+      if (ingress?.ip || ingress?.hostname) return ok(`LoadBalancer at ${ingress.ip ?? ingress.hostname}`);
+      return problem(
+        'error',
+        'the gateway is a LoadBalancer without an address',
+        [`Service istio-system/istio-ingressgateway: type LoadBalancer, no status.loadBalancer.ingress`],
+        'check the cloud controller (kubectl describe svc -n istio-system istio-ingressgateway shows its Events); on a cluster without one, use a NodePort or an ingress',
+      );
+    }
+    return problem(
+      'warning',
+      `the gateway is a ${type} Service: reachable only through a port-forward`,
+      [`Service istio-system/istio-ingressgateway: type ${type}`],
+      'install-kubeflow with expose: loadbalancer (or kubectl patch svc -n istio-system istio-ingressgateway -p \'{"spec":{"type":"LoadBalancer"}}\')',
+    );
+  },
+};
+
+/** 6. MLflow's admin password: where it is, never what it is. */
+export const mlflowAdminPassword: Check = {
+  id: 'mlflow-admin-password',
+  title: "MLflow's admin password",
+  seen: 'first seed #6: the documented admin password did not work; it had to be dug out of a Secret',
+  needs: ['secrets'],
+  run(s) {
+    const found = s.secrets.items.filter((x) => x.metadata.name === 'mlflow-admin');
+    if (found.length === 0) return na('no MLflow installed by install-mlflow (no Secret mlflow-admin)');
+    return ok(
+      `in Secret ${found.map(ref).join(', ')}`,
+      found.map(
+        (x) => `kubectl get secret -n ${x.metadata.namespace} mlflow-admin -o jsonpath='{.data.password}' | base64 -d`,
+      ),
+    );
+  },
+};
+
+/** 11. Knative's domain is not set: InferenceService URLs are cluster-local. */
+export const kserveDomain: Check = {
+  id: 'kserve-domain',
+  title: "KServe's domain",
+  seen: 'first seed #11: status.url ended in svc.cluster.local; calls from outside got 404',
+  needs: ['configMaps'],
+  run(s) {
+    const cm = s.configMaps.items.find(
+      (o) => o.metadata.namespace === 'knative-serving' && o.metadata.name === 'config-domain',
+    );
+    if (!cm) return na('no knative-serving/config-domain (Knative Serving is not installed here)');
+    const data = (cm as { data?: Record<string, string> }).data ?? {};
+    const domains = Object.keys(data).filter((k) => k !== '_example');
+    if (domains.length) return ok(`domain ${domains.join(', ')}`);
+    return problem(
+      'warning',
+      'no domain in knative-serving/config-domain: InferenceService URLs are cluster-local',
+      ['ConfigMap knative-serving/config-domain has no key but _example'],
+      'install-kubeflow with domain: sslip (and expose: loadbalancer) or domain: <your DNS domain>',
+    );
+  },
+};
+
+/** 12. CRDs that are not Established, and a controller running without its CRD. */
+export const crds: Check = {
+  id: 'crds',
+  title: 'CRDs established',
+  seen: 'the Chinese install log: "no matches for kind InferenceService", "ensure CRDs are installed first"',
+  needs: ['crds', 'deployments'],
+  run(s) {
+    const broken = s.crds.items.filter((c) => conditionOf(c, 'Established')?.status !== 'True');
+    const names = new Set(s.crds.items.map((c) => c.metadata.name));
+    const orphans = s.deployments.items.filter(
+      (d) => d.metadata.name === 'kserve-controller-manager' && !names.has('inferenceservices.serving.kserve.io'),
+    );
+    if (broken.length === 0 && orphans.length === 0) return ok(`${s.crds.items.length} CRD(s), all Established`);
+    return problem(
+      'error',
+      `${broken.length} CRD(s) not Established${orphans.length ? `; KServe's controller runs without the InferenceService CRD` : ''}`,
+      some([
+        ...broken.map((c) => {
+          const n = conditionOf(c, 'NamesAccepted');
+          const e = conditionOf(c, 'Established');
+          return `CustomResourceDefinition ${c.metadata.name}: Established ${e?.status ?? 'absent'}${n?.status === 'False' ? `; NamesAccepted False: ${n.message ?? n.reason ?? ''}` : e?.message ? `: ${e.message}` : ''}`;
+        }),
+        ...orphans.map(
+          (d) => `Deployment ${ref(d)} runs; CustomResourceDefinition inferenceservices.serving.kserve.io is missing`,
+        ),
+      ]),
+      'install the CRDs before the objects and controllers that use them (install-kubeflow orders them); a NamesAccepted conflict needs one of the two CRDs removed',
+    );
+  },
+};
+
+interface Webhook {
+  name: string;
+  failurePolicy?: string;
+  clientConfig?: { service?: { namespace: string; name: string; port?: number } };
+  rules?: { resources?: string[]; operations?: string[] }[];
+}
+
+/** 14. Fail-closed admission webhooks whose Service has no ready endpoint: they block every matching write. */
+export const webhooksWithoutEndpoints: Check = {
+  id: 'webhooks-without-endpoints',
+  title: 'Admission webhooks with a backend',
+  seen: 'installs that hang or fail with "failed calling webhook ... no endpoints available for service"',
+  needs: ['validatingWebhooks', 'mutatingWebhooks', 'endpointSlices', 'services'],
+  run(s) {
+    const ready = new Map<string, number>();
+    for (const slice of s.endpointSlices.items) {
+      const svc = slice.metadata.labels?.['kubernetes.io/service-name'];
+      if (!svc) continue;
+      const endpoints = ((slice as { endpoints?: { conditions?: { ready?: boolean } }[] }).endpoints ?? []).filter(
+        (e) => e.conditions?.ready !== false,
+      ).length;
+      const key = `${slice.metadata.namespace}/${svc}`;
+      ready.set(key, (ready.get(key) ?? 0) + endpoints);
+    }
+    const services = new Set(s.services.items.map(ref));
+    const dead: string[] = [];
+    let total = 0;
+    for (const config of [...s.validatingWebhooks.items, ...s.mutatingWebhooks.items]) {
+      for (const w of (config as { webhooks?: Webhook[] }).webhooks ?? []) {
+        const svc = w.clientConfig?.service;
+        if (!svc) continue;
+        total++;
+        if ((w.failurePolicy ?? 'Fail') !== 'Fail') continue;
+        const key = `${svc.namespace}/${svc.name}`;
+        if ((ready.get(key) ?? 0) > 0) continue;
+        const resources = [...new Set((w.rules ?? []).flatMap((r) => r.resources ?? []))].join(', ');
+        dead.push(
+          `${config.kind} ${config.metadata.name}, webhook ${w.name}: Service ${key} ${services.has(key) ? 'has no ready endpoint' : 'does not exist'}; intercepts ${resources || 'nothing'}`,
+        );
+      }
+    }
+    if (dead.length === 0)
+      return ok(`${total} webhook(s) with a Service backend: every fail-closed one has a ready endpoint`);
+    return problem(
+      'error',
+      `${dead.length} fail-closed webhook(s) cannot be called: every write they intercept is refused`,
+      some(dead),
+      "start the webhook's workload (kubectl get pods -n <namespace>), or, if its component was removed, delete the webhook configuration",
+    );
+  },
+};
+
+export const CHECKS: readonly Check[] = [
+  defaultStorageClass,
+  insufficientResources,
+  gatewayExposure,
+  mlflowAdminPassword,
+  kserveDomain,
+  crds,
+  webhooksWithoutEndpoints,
+];
+
+/** Runs the checks over a snapshot; a check whose lists were not readable is "unknown" with the reason. */
+export function runChecks(snapshot: Snapshot, checks: readonly Check[] = CHECKS): Finding[] {
+  return checks.map((c) => {
+    const unreadable = c.needs
+      .map((k) => snapshot[k])
+      .filter((l): l is Extract<Listing, { readable: false }> => !l.readable);
+    const base = { check: c.id, title: c.title, seen: c.seen };
+    if (unreadable.length)
+      return { ...base, status: 'unknown', summary: 'could not run', evidence: unreadable.map((u) => u.reason) };
+    try {
+      return { ...base, ...c.run(snapshot) };
+    } catch (error) {
+      return {
+        ...base,
+        status: 'unknown',
+        summary: `the check failed: ${error instanceof Error ? error.message : String(error)}`,
+        evidence: [],
+      };
+    }
+  });
+}
