@@ -3,6 +3,8 @@
  * that names a failure our users met, the evidence, and the fix. A check whose lists could not be read
  * says "unknown" with the reason; it never passes for lack of data.
  */
+import { load as loadYaml } from 'js-yaml';
+import { storageFix } from '../kserve/wait.js';
 import { formatBytes, formatCpu, parseQuantity } from '../kube/quantity.js';
 import { conditionOf, type KubeObject } from '../kube/types.js';
 import type { Listing, Snapshot, SnapshotKey } from './snapshot.js';
@@ -300,11 +302,238 @@ export const webhooksWithoutEndpoints: Check = {
   },
 };
 
+/** 4. Dex logins without a Profile, Profiles whose owner has no login, a Dex password Secret that is missing. */
+export const dexUsers: Check = {
+  id: 'dex-users',
+  title: 'Dex logins and Profiles',
+  seen: 'first seed #4: users added to Dex by hand, then an empty dashboard (no Profile) or no login at all',
+  needs: ['configMaps', 'profiles', 'deployments', 'secrets'],
+  run(s) {
+    const cm = s.configMaps.items.find((o) => o.metadata.namespace === 'auth' && o.metadata.name === 'dex');
+    if (!cm) return na('no auth/dex ConfigMap (Dex is not installed here)');
+    let config: { staticPasswords?: { email?: string; hashFromEnv?: string }[]; connectors?: unknown[] };
+    try {
+      config = (loadYaml((cm as { data?: Record<string, string> }).data?.['config.yaml'] ?? '') ?? {}) as typeof config;
+    } catch (error) {
+      return problem(
+        'error',
+        "Dex's config.yaml is not YAML: Dex cannot start",
+        [String(error).split('\n')[0] as string],
+        'fix ConfigMap auth/dex (install-kubeflow users: renders it)',
+      );
+    }
+    const logins = (config.staticPasswords ?? []).map((p) => (p.email ?? '').toLowerCase()).filter(Boolean);
+    const owners = new Map(
+      s.profiles.items.map((p) => [
+        ((spec(p)['owner'] as { name?: string } | undefined)?.name ?? '').toLowerCase(),
+        p.metadata.name,
+      ]),
+    );
+    const evidence: string[] = [];
+    let severity: Severity = 'warning';
+    for (const email of logins)
+      if (!owners.has(email))
+        evidence.push(`Dex login ${email} owns no Profile: the dashboard shows no namespace to work in`);
+    if (!config.connectors?.length)
+      for (const [owner, profile] of owners)
+        if (owner && !logins.includes(owner))
+          evidence.push(`Profile ${profile} is owned by ${owner}, who has no Dex login`);
+    const dex = s.deployments.items.find((d) => d.metadata.namespace === 'auth' && d.metadata.name === 'dex');
+    const secrets = new Set(s.secrets.items.filter((x) => x.metadata.namespace === 'auth').map((x) => x.metadata.name));
+    const containers =
+      (
+        spec(dex ?? o0)['template'] as
+          | { spec?: { containers?: { envFrom?: { secretRef?: { name?: string; optional?: boolean } }[] }[] } }
+          | undefined
+      )?.spec?.containers ?? [];
+    for (const c of containers)
+      for (const e of c.envFrom ?? [])
+        if (e.secretRef?.name && !e.secretRef.optional && !secrets.has(e.secretRef.name)) {
+          evidence.push(
+            `Deployment auth/dex reads Secret auth/${e.secretRef.name}, which does not exist: Dex cannot start, nobody can log in`,
+          );
+          severity = 'error';
+        }
+    if (evidence.length === 0) return ok(`${logins.length} Dex login(s), each with a Profile`);
+    return problem(
+      severity,
+      `${evidence.length} mismatch(es) between Dex logins and Profiles`,
+      some(evidence),
+      'declare users with install-kubeflow `users:` (a Dex login, its hashed password Secret and its Profile together) instead of editing Dex by hand',
+    );
+  },
+};
+const o0 = { apiVersion: 'v1', kind: 'None', metadata: { name: '' } } as KubeObject;
+
+/** 7. InferenceServices that are not Ready, with the cause from their pods. */
+export const inferenceServices: Check = {
+  id: 'inferenceservices',
+  title: 'InferenceServices ready',
+  seen: 'first seed #7: "Initial scale was never achieved" (the storage initializer had no S3 credentials)',
+  needs: ['inferenceServices', 'pods'],
+  run(s) {
+    if (!s.inferenceServices.served) return na('InferenceServices are not served (KServe is not installed here)');
+    const bad = s.inferenceServices.items.filter((i) => conditionOf(i, 'Ready')?.status !== 'True');
+    if (bad.length === 0) return ok(`${s.inferenceServices.items.length} InferenceService(s), all Ready`);
+    const evidence: string[] = [];
+    let fix =
+      'kubectl describe inferenceservice -n <namespace> <name>; deploy-inferenceservice names the cause when it deploys';
+    for (const isvc of bad) {
+      const ready = conditionOf(isvc, 'Ready');
+      evidence.push(
+        `InferenceService ${ref(isvc)}: Ready ${ready?.status ?? 'absent'}${ready?.reason ? ` (${ready.reason})` : ''}${ready?.message ? `: ${ready.message}` : ''}`,
+      );
+      const pods = s.pods.items.filter(
+        (p) =>
+          p.metadata.namespace === isvc.metadata.namespace &&
+          p.metadata.labels?.['serving.kserve.io/inferenceservice'] === isvc.metadata.name,
+      );
+      for (const p of pods) {
+        const inits =
+          (status(p)['initContainerStatuses'] as
+            | {
+                name: string;
+                state?: { terminated?: { exitCode?: number; message?: string } };
+                lastState?: { terminated?: { exitCode?: number; message?: string } };
+              }[]
+            | undefined) ?? [];
+        for (const c of inits) {
+          const t = c.state?.terminated ?? c.lastState?.terminated;
+          if (c.name === 'storage-initializer' && t && t.exitCode !== 0) {
+            const text = (t.message ?? '').trim().split('\n').slice(-3).join(' ');
+            evidence.push(`Pod ${ref(p)}: storage-initializer exited ${t.exitCode}${text ? `: ${text}` : ''}`);
+            fix = storageFix(text);
+          }
+        }
+      }
+      if (
+        /Initial scale was never achieved/i.test(ready?.message ?? '') &&
+        !evidence.some((e) => e.includes('storage-initializer'))
+      )
+        fix =
+          "the model server never started: read the predictor pod's storage-initializer log (kubectl logs -n <namespace> <pod> -c storage-initializer); missing S3 credentials are the usual cause";
+    }
+    return problem('error', `${bad.length} InferenceService(s) not Ready`, some(evidence), fix);
+  },
+};
+
+/** 8. Models in profile namespaces with no ALLOW policy for their predictor: 403 RBAC: access denied. */
+export const modelAuthorization: Check = {
+  id: 'model-authorization',
+  title: 'Model paths allowed in profile namespaces',
+  seen: 'first seed #8 and #11: 403 "RBAC: access denied" calling a model in a profile namespace',
+  needs: ['inferenceServices', 'namespaces', 'authorizationPolicies'],
+  run(s) {
+    if (!s.inferenceServices.served) return na('InferenceServices are not served (KServe is not installed here)');
+    const profileNs = new Set(
+      s.namespaces.items
+        .filter((n) => n.metadata.labels?.['app.kubernetes.io/part-of'] === 'kubeflow-profile')
+        .map((n) => n.metadata.name),
+    );
+    const models = s.inferenceServices.items.filter((i) => profileNs.has(i.metadata.namespace ?? ''));
+    if (models.length === 0) return na('no InferenceService in a profile namespace');
+    const denied: string[] = [];
+    for (const m of models) {
+      const name = m.metadata.name;
+      const predictor: Record<string, string>[] = [
+        { 'serving.knative.dev/service': `${name}-predictor` },
+        { app: `isvc.${name}-predictor` },
+        { 'serving.kserve.io/inferenceservice': name },
+      ];
+      const allowed = s.authorizationPolicies.items.some((p) => {
+        if (p.metadata.namespace !== m.metadata.namespace) return false;
+        const sp = spec(p);
+        if ((sp['action'] ?? 'ALLOW') !== 'ALLOW') return false;
+        const match = (sp['selector'] as { matchLabels?: Record<string, string> } | undefined)?.matchLabels;
+        if (!match) return false;
+        return predictor.some((labels) => Object.entries(match).every(([k, v]) => labels[k] === v));
+      });
+      if (!allowed) denied.push(`InferenceService ${ref(m)}: no ALLOW AuthorizationPolicy selects its predictor pods`);
+    }
+    if (denied.length === 0)
+      return ok(`${models.length} model(s) in profile namespaces, each with an ALLOW policy for its predictor`);
+    return problem(
+      'warning',
+      `${denied.length} model(s) in profile namespaces answer in-cluster callers with 403 RBAC: access denied`,
+      some(denied),
+      'deploy with deploy-inferenceservice (it adds <name>-predictor-allow, selecting only the predictor), or apply such a policy; never loosen the namespace or gateway policies',
+    );
+  },
+};
+
+/** 9. Machine tokens refused ("Jwt issuer is not configured"), and JWT checks switched off for model paths. */
+export const jwtIssuer: Check = {
+  id: 'jwt-issuer',
+  title: "The gateway accepts the cluster's tokens, and checks them",
+  seen: 'first seed #9: "Jwt issuer is not configured", "fixed" by switching the JWT check off for /v1 and /v2',
+  needs: ['requestAuthentications', 'authorizationPolicies', 'issuer'],
+  run(s) {
+    const gatewayPolicies = s.requestAuthentications.items.filter((r) => r.metadata.namespace === 'istio-system');
+    if (
+      gatewayPolicies.length === 0 &&
+      !s.authorizationPolicies.items.some((p) => p.metadata.namespace === 'istio-system')
+    )
+      return na('no Istio policies in istio-system (Kubeflow is not installed here)');
+    const evidence: string[] = [];
+    let severity: Severity = 'warning';
+    const issuer = s.issuer.items[0]?.metadata.name;
+    const issuers = gatewayPolicies.flatMap((r) =>
+      ((spec(r)['jwtRules'] as { issuer?: string }[] | undefined) ?? []).map((j) => j.issuer ?? ''),
+    );
+    if (issuer && !issuers.includes(issuer))
+      evidence.push(
+        `the cluster's service-account issuer ${issuer} is in no RequestAuthentication of istio-system (issuers: ${issuers.join(', ') || 'none'}): machine tokens get 401 "Jwt issuer is not configured"`,
+      );
+    const requireJwt = s.authorizationPolicies.items.find(
+      (p) => p.metadata.namespace === 'istio-system' && p.metadata.name === 'istio-ingressgateway-require-jwt',
+    );
+    const modelPath = /^\/?v[12](\/|\*|$)|^\/?\*|^\/?v[12]\//;
+    if (requireJwt) {
+      const rules =
+        (spec(requireJwt)['rules'] as { to?: { operation?: { notPaths?: string[] } }[] }[] | undefined) ?? [];
+      const skipped = rules
+        .flatMap((r) => (r.to ?? []).flatMap((t) => t.operation?.notPaths ?? []))
+        .filter((p) => modelPath.test(p) || /\/v[12]\//.test(p));
+      if (skipped.length) {
+        evidence.push(
+          `AuthorizationPolicy istio-system/istio-ingressgateway-require-jwt exempts ${skipped.join(', ')}: requests to models pass without a token`,
+        );
+        severity = 'error';
+      }
+    } else if (s.authorizationPolicies.items.some((p) => p.metadata.name === 'istio-ingressgateway-oauth2-proxy')) {
+      evidence.push(
+        'AuthorizationPolicy istio-system/istio-ingressgateway-require-jwt is missing: the gateway no longer requires a valid token',
+      );
+      severity = 'error';
+    }
+    if (evidence.length === 0)
+      return ok(
+        issuer
+          ? `the gateway accepts tokens from ${issuer} and requires one on every path but Dex's`
+          : "the gateway requires a token on every path but Dex's",
+      );
+    return problem(
+      severity,
+      severity === 'error'
+        ? "the gateway's JWT check is switched off for some paths (a security problem)"
+        : "the cluster's own tokens are not accepted at the gateway",
+      evidence,
+      severity === 'error'
+        ? "restore istio-ingressgateway-require-jwt as Kubeflow ships it, and accept the cluster's issuer instead (install-kubeflow m2m-auth: true)"
+        : 'install-kubeflow with m2m-auth: true (it adds the issuer to m2m-token-issuer and to oauth2-proxy)',
+    );
+  },
+};
+
 export const CHECKS: readonly Check[] = [
   defaultStorageClass,
   insufficientResources,
   gatewayExposure,
+  dexUsers,
   mlflowAdminPassword,
+  inferenceServices,
+  modelAuthorization,
+  jwtIssuer,
   kserveDomain,
   crds,
   webhooksWithoutEndpoints,

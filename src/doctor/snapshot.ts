@@ -27,10 +27,15 @@ export const KINDS = {
   /** Metadata only (names, labels): never a value. */
   secrets: { apiVersion: 'v1', kind: 'Secret' },
   inferenceServices: { apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService' },
+  namespaces: { apiVersion: 'v1', kind: 'Namespace' },
+  profiles: { apiVersion: 'kubeflow.org/v1', kind: 'Profile' },
+  authorizationPolicies: { apiVersion: 'security.istio.io/v1beta1', kind: 'AuthorizationPolicy' },
+  requestAuthentications: { apiVersion: 'security.istio.io/v1beta1', kind: 'RequestAuthentication' },
 } as const;
 
-export type SnapshotKey = keyof typeof KINDS;
-export type Snapshot = Record<SnapshotKey, Listing>;
+export type SnapshotKey = keyof typeof KINDS | 'issuer';
+/** The lists, and the API server's service-account token issuer (its OpenID discovery document). */
+export type Snapshot = Record<keyof typeof KINDS, Listing> & { issuer: Listing };
 
 /** The listing as a check reads it (tests build snapshots from plain objects). */
 export const listed = (items: KubeObject[]): Listing => ({ readable: true, served: true, items });
@@ -38,7 +43,7 @@ export const listed = (items: KubeObject[]): Listing => ({ readable: true, serve
 /** Reads every kind the checks need, concurrently; each list fails alone. */
 export async function readSnapshot(client: KubeClient): Promise<Snapshot> {
   const entries = await Promise.all(
-    (Object.entries(KINDS) as [SnapshotKey, (typeof KINDS)[SnapshotKey]][]).map(async ([key, ref]) => {
+    (Object.entries(KINDS) as [keyof typeof KINDS, (typeof KINDS)[keyof typeof KINDS]][]).map(async ([key, ref]) => {
       try {
         if (key === 'secrets') {
           const { path } = await client.collectionPath(ref);
@@ -76,5 +81,17 @@ export async function readSnapshot(client: KubeClient): Promise<Snapshot> {
       }
     }),
   );
-  return Object.fromEntries(entries) as Snapshot;
+  let issuer: Listing;
+  try {
+    const doc = await client.request<{ issuer?: string }>('GET', '/.well-known/openid-configuration');
+    issuer = listed(doc?.issuer ? [{ apiVersion: 'v1', kind: 'Issuer', metadata: { name: doc.issuer } }] : []);
+  } catch (error) {
+    issuer = {
+      readable: false,
+      served: true,
+      items: [],
+      reason: `the service-account issuer could not be read: ${error instanceof Error ? error.message : String(error)}`,
+    };
+  }
+  return { ...(Object.fromEntries(entries) as Record<keyof typeof KINDS, Listing>), issuer };
 }

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   crds,
   defaultStorageClass,
+  dexUsers,
+  inferenceServices,
+  jwtIssuer,
+  modelAuthorization,
   gatewayExposure,
   insufficientResources,
   kserveDomain,
@@ -23,9 +27,10 @@ const o = (
 ): KubeObject =>
   ({ apiVersion: 'v1', kind, metadata: { name, ...(namespace ? { namespace } : {}), ...meta }, ...rest }) as KubeObject;
 
-function snapshot(parts: Partial<Record<keyof typeof KINDS, KubeObject[]>>): Snapshot {
+type Key = keyof typeof KINDS | 'issuer';
+function snapshot(parts: Partial<Record<Key, KubeObject[]>>): Snapshot {
   return Object.fromEntries(
-    Object.keys(KINDS).map((k) => [k, listed(parts[k as keyof typeof KINDS] ?? [])]),
+    ([...Object.keys(KINDS), 'issuer'] as Key[]).map((k) => [k, listed(parts[k] ?? [])]),
   ) as Snapshot;
 }
 
@@ -201,6 +206,151 @@ describe('doctor checks (pure rules over a snapshot)', () => {
       },
     ]);
     expect(broken[0]).toMatchObject({ status: 'unknown', summary: 'the check failed: boom' });
+  });
+
+  it('dex-users: a login without a Profile, a Profile without a login, a missing password Secret', () => {
+    const dex = o('ConfigMap', 'dex', 'auth', {
+      data: {
+        'config.yaml': 'staticPasswords:\n- email: alice@example.com\n  hashFromEnv: H1\n- email: bob@example.com\n',
+      },
+    });
+    const profile = o('Profile', 'team-carol', undefined, {
+      spec: { owner: { kind: 'User', name: 'carol@example.com' } },
+    });
+    const alice = o('Profile', 'kubeflow-alice', undefined, {
+      spec: { owner: { kind: 'User', name: 'alice@example.com' } },
+    });
+    const deployment = o('Deployment', 'dex', 'auth', {
+      spec: { template: { spec: { containers: [{ envFrom: [{ secretRef: { name: 'dex-passwords' } }] }] } } },
+    });
+    const f = dexUsers.run(snapshot({ configMaps: [dex], profiles: [profile, alice], deployments: [deployment] }));
+    expect(f).toMatchObject({ status: 'problem', severity: 'error' });
+    expect(f.evidence).toEqual([
+      'Dex login bob@example.com owns no Profile: the dashboard shows no namespace to work in',
+      'Profile team-carol is owned by carol@example.com, who has no Dex login',
+      'Deployment auth/dex reads Secret auth/dex-passwords, which does not exist: Dex cannot start, nobody can log in',
+    ]);
+    const fine = dexUsers.run(
+      snapshot({
+        configMaps: [
+          o('ConfigMap', 'dex', 'auth', { data: { 'config.yaml': 'staticPasswords:\n- email: alice@example.com\n' } }),
+        ],
+        profiles: [alice],
+        deployments: [deployment],
+        secrets: [o('Secret', 'dex-passwords', 'auth')],
+      }),
+    );
+    expect(fine.status).toBe('ok');
+  });
+
+  it("inferenceservices: not Ready, with the storage initializer's message and the matching fix", () => {
+    const isvc = o('InferenceService', 'wine', 'alice', {
+      status: {
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'RevisionFailed',
+            message: 'Revision "wine-predictor-00001" failed with message: Initial scale was never achieved.',
+          },
+        ],
+      },
+    });
+    const pod = o(
+      'Pod',
+      'wine-predictor-00001-deployment-abc',
+      'alice',
+      {
+        status: {
+          initContainerStatuses: [
+            {
+              name: 'storage-initializer',
+              lastState: {
+                terminated: {
+                  exitCode: 1,
+                  message: 'botocore.exceptions.NoCredentialsError: Unable to locate credentials',
+                },
+              },
+            },
+          ],
+        },
+      },
+      { labels: { 'serving.kserve.io/inferenceservice': 'wine' } },
+    );
+    const f = inferenceServices.run(snapshot({ inferenceServices: [isvc], pods: [pod] }));
+    expect(f.status).toBe('problem');
+    expect(f.evidence[1]).toBe(
+      'Pod alice/wine-predictor-00001-deployment-abc: storage-initializer exited 1: botocore.exceptions.NoCredentialsError: Unable to locate credentials',
+    );
+    expect(f.fix).toMatch(/^the storage credentials are missing or wrong/);
+    const notServed = snapshot({});
+    notServed.inferenceServices = { readable: true, served: false, items: [] };
+    expect(inferenceServices.run(notServed).status).toBe('not-applicable');
+  });
+
+  it('model-authorization: a model in a profile namespace without an ALLOW policy for its predictor', () => {
+    const ns = o('Namespace', 'alice', undefined, {}, { labels: { 'app.kubernetes.io/part-of': 'kubeflow-profile' } });
+    const isvc = o('InferenceService', 'wine', 'alice');
+    const ownerPolicy = o('AuthorizationPolicy', 'ns-owner-access-istio', 'alice', { spec: { rules: [{}] } });
+    const f = modelAuthorization.run(
+      snapshot({ namespaces: [ns], inferenceServices: [isvc], authorizationPolicies: [ownerPolicy] }),
+    );
+    expect(f).toMatchObject({
+      status: 'problem',
+      evidence: ['InferenceService alice/wine: no ALLOW AuthorizationPolicy selects its predictor pods'],
+    });
+    const allow = o('AuthorizationPolicy', 'wine-predictor-allow', 'alice', {
+      spec: {
+        action: 'ALLOW',
+        selector: { matchLabels: { 'serving.knative.dev/service': 'wine-predictor' } },
+        rules: [{}],
+      },
+    });
+    expect(
+      modelAuthorization.run(
+        snapshot({ namespaces: [ns], inferenceServices: [isvc], authorizationPolicies: [ownerPolicy, allow] }),
+      ).status,
+    ).toBe('ok');
+  });
+
+  it('jwt-issuer: the cluster issuer missing is a warning; model paths exempted from the JWT check are an error', () => {
+    const ra = o('RequestAuthentication', 'dex-jwt', 'istio-system', {
+      spec: { jwtRules: [{ issuer: 'http://dex.auth.svc.cluster.local:5556/dex' }] },
+    });
+    const requireJwt = (notPaths: string[]) =>
+      o('AuthorizationPolicy', 'istio-ingressgateway-require-jwt', 'istio-system', {
+        spec: {
+          action: 'DENY',
+          rules: [{ from: [{ source: { notRequestPrincipals: ['*'] } }], to: [{ operation: { notPaths } }] }],
+        },
+      });
+    const issuer = [o('Issuer', 'https://container.googleapis.com/v1/projects/p/locations/l/clusters/c', undefined)];
+    const missing = jwtIssuer.run(
+      snapshot({ requestAuthentications: [ra], authorizationPolicies: [requireJwt(['/dex/*'])], issuer }),
+    );
+    expect(missing).toMatchObject({ status: 'problem', severity: 'warning' });
+    expect(missing.evidence[0]).toMatch(
+      /^the cluster's service-account issuer https:\/\/container\.googleapis\.com\/.* is in no RequestAuthentication/,
+    );
+    const off = jwtIssuer.run(
+      snapshot({
+        requestAuthentications: [ra],
+        authorizationPolicies: [requireJwt(['/dex/*', '/v1/*', '/v2/*'])],
+        issuer,
+      }),
+    );
+    expect(off).toMatchObject({ status: 'problem', severity: 'error' });
+    expect(off.evidence).toContain(
+      'AuthorizationPolicy istio-system/istio-ingressgateway-require-jwt exempts /v1/*, /v2/*: requests to models pass without a token',
+    );
+    const m2m = o('RequestAuthentication', 'm2m-token-issuer', 'istio-system', {
+      spec: { jwtRules: [{ issuer: issuer[0]?.metadata.name }] },
+    });
+    expect(
+      jwtIssuer.run(
+        snapshot({ requestAuthentications: [ra, m2m], authorizationPolicies: [requireJwt(['/dex/*'])], issuer }),
+      ).status,
+    ).toBe('ok');
   });
 
   it('every check has an id, a title, where users met it, and the lists it needs', () => {
