@@ -40,10 +40,15 @@ export type Snapshot = Record<keyof typeof KINDS, Listing> & { issuer: Listing }
 /** The listing as a check reads it (tests build snapshots from plain objects). */
 export const listed = (items: KubeObject[]): Listing => ({ readable: true, served: true, items });
 
-/** Reads every kind the checks need, concurrently; each list fails alone. */
-export async function readSnapshot(client: KubeClient): Promise<Snapshot> {
+/**
+ * Reads the kinds the checks need (all, or `only`), concurrently; each list fails alone. A kind left
+ * out is recorded as not read, so a check that needs it says "unknown".
+ */
+export async function readSnapshot(client: KubeClient, only?: ReadonlySet<SnapshotKey>): Promise<Snapshot> {
   const entries = await Promise.all(
     (Object.entries(KINDS) as [keyof typeof KINDS, (typeof KINDS)[keyof typeof KINDS]][]).map(async ([key, ref]) => {
+      if (only && !only.has(key))
+        return [key, { readable: false, served: true, items: [], reason: 'not read' } as Listing] as const;
       try {
         if (key === 'secrets') {
           const { path } = await client.collectionPath(ref);
@@ -82,16 +87,18 @@ export async function readSnapshot(client: KubeClient): Promise<Snapshot> {
     }),
   );
   let issuer: Listing;
-  try {
-    const doc = await client.request<{ issuer?: string }>('GET', '/.well-known/openid-configuration');
-    issuer = listed(doc?.issuer ? [{ apiVersion: 'v1', kind: 'Issuer', metadata: { name: doc.issuer } }] : []);
-  } catch (error) {
-    issuer = {
-      readable: false,
-      served: true,
-      items: [],
-      reason: `the service-account issuer could not be read: ${error instanceof Error ? error.message : String(error)}`,
-    };
-  }
+  if (only && !only.has('issuer')) issuer = { readable: false, served: true, items: [], reason: 'not read' };
+  else
+    try {
+      const doc = await client.request<{ issuer?: string }>('GET', '/.well-known/openid-configuration');
+      issuer = listed(doc?.issuer ? [{ apiVersion: 'v1', kind: 'Issuer', metadata: { name: doc.issuer } }] : []);
+    } catch (error) {
+      issuer = {
+        readable: false,
+        served: true,
+        items: [],
+        reason: `the service-account issuer could not be read: ${error instanceof Error ? error.message : String(error)}`,
+      };
+    }
   return { ...(Object.fromEntries(entries) as Record<keyof typeof KINDS, Listing>), issuer };
 }

@@ -4,6 +4,9 @@
  * server refuses a CRD's names), then named with its evidence and fix; a restricted user gets
  * "unknown", not "ok"; and the action, run as a workflow step runs it, fails on errors with the report.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { applyObjects } from '../../src/kube/apply.js';
 import type { KubeObject } from '../../src/kube/types.js';
@@ -74,6 +77,25 @@ describe('doctor on the local control plane', () => {
     expect(f.evidence).toContain(`PersistentVolumeClaim ${ns}/data Pending, no storageClassName`);
     expect(f.fix).toMatch(/^make one the default: kubectl patch storageclass \S+ -p/);
   }, 60_000);
+
+  it('a failed install-kubeflow names the known problem it hit (the same check, after its own error)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kfops-doctor-'));
+    const file = join(dir, 'manifests.yaml');
+    writeFileSync(
+      file,
+      `{apiVersion: v1, kind: PersistentVolumeClaim, metadata: {name: cache, namespace: ${ns}}, spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}}\n`,
+    );
+    const run = await runAction(
+      'install-kubeflow',
+      { 'manifests-file': file, timeout: '1m' },
+      { KUBECONFIG: inject('kubeconfig') },
+    );
+    expect(run.code).toBe(1);
+    expect(run.log).toMatch(
+      /^::warning::known problem default-storage-class: no default StorageClass: \d+ claim\(s\) without a class stay Pending \(PersistentVolumeClaim .*\); fix: make one the default/m,
+    );
+    expect(run.summary).toContain('Known problems found on the cluster');
+  }, 120_000);
 
   it('a pod short of CPU: the real scheduler leaves it Unschedulable; its request and the largest node are named', async () => {
     await applyObjects(

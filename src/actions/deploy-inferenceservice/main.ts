@@ -2,6 +2,7 @@ import * as core from '@actions/core';
 import { ConfigurationError, describeError } from '../../common/errors.js';
 import { KubeClient } from '../../kube/client.js';
 import { DeadlineError, newReleaseReport, releaseModel, type ReleaseModelReport } from '../../kserve/release.js';
+import { reportKnownProblems } from '../known-problems.js';
 import { actionInputs, coreLogger, runAction } from '../runner.js';
 import { asInputError, readSettings, SECRET_INPUTS, type Settings } from './inputs.js';
 import { setOutputs, writeFailureSummary, writeSummary } from './outputs.js';
@@ -35,6 +36,17 @@ export function run(): Promise<void> {
         await writeFailureSummary(report, settings?.releaseModel.release.service, error).catch((e: unknown) =>
           core.warning(`job summary not written: ${describeError(e)}`),
         );
+        // A deploy that reached the cluster and did not run out of time: which known problem did it hit?
+        if (settings && report && !(error instanceof DeadlineError)) {
+          const kubeconfig = settings.kubeconfig;
+          await reportKnownProblems(KubeClient.fromSources({ kubeconfig, env: process.env }), [
+            'inferenceservices',
+            'model-authorization',
+            'jwt-issuer',
+            'kserve-domain',
+            'insufficient-resources',
+          ]);
+        }
       }
       throw error;
     }

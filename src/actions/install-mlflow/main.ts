@@ -10,6 +10,7 @@ import {
   newMlflowReport,
   type InstallMlflowReport,
 } from '../../mlflow/install/install-mlflow.js';
+import { reportKnownProblems } from '../known-problems.js';
 import { actionInputs, coreLogger, runAction } from '../runner.js';
 import { asInputError, readSettings, SECRET_INPUTS } from './inputs.js';
 import { setOutputs, writeFailureSummary, writeSummary } from './outputs.js';
@@ -28,9 +29,10 @@ function asActionError(error: unknown): unknown {
 export function run(): Promise<void> {
   return runAction('install-mlflow', async () => {
     let report: InstallMlflowReport | undefined;
+    let client: KubeClient | undefined;
     try {
       const settings = readSettings(actionInputs(SECRET_INPUTS));
-      const client = KubeClient.fromSources({ kubeconfig: settings.kubeconfig, env: process.env });
+      client = KubeClient.fromSources({ kubeconfig: settings.kubeconfig, env: process.env });
       core.info(`cluster: ${client.server} (from ${client.source})`);
       report = newMlflowReport(settings, client.server);
       await installMlflow(settings, kubeMlflowCluster(client), {
@@ -46,6 +48,12 @@ export function run(): Promise<void> {
         if (report) setOutputs(report, 'failure');
         else core.setOutput('result', 'failure');
         await writeFailureSummary(report, error);
+        if (client && report && !(thrown instanceof MlflowDeadlineError))
+          await reportKnownProblems(client, [
+            'default-storage-class',
+            'insufficient-resources',
+            'webhooks-without-endpoints',
+          ]);
       }
       throw error;
     }
