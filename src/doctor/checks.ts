@@ -135,9 +135,16 @@ export const insufficientResources: Check = {
       some(
         stuck.map((p) => {
           const r = requests(p);
-          const why = /Insufficient (cpu|memory)(, Insufficient (cpu|memory))?/.exec(
-            conditionOf(p, 'PodScheduled')?.message ?? '',
-          )?.[0];
+          // The scheduler's message names each resource: "0/2 nodes are available: 2 Insufficient cpu, 2 Insufficient memory."
+          const why = [
+            ...new Set(
+              [...(conditionOf(p, 'PodScheduled')?.message ?? '').matchAll(/Insufficient ([\w./-]*[\w/-])/g)].map(
+                (m) => m[1],
+              ),
+            ),
+          ]
+            .map((x) => `Insufficient ${x}`)
+            .join(', ');
           return `Pod ${ref(p)}: requests ${formatCpu(r.cpu)} CPU, ${formatBytes(r.memory)} memory (${why}); the largest node allocates ${formatCpu(maxCpu)} CPU, ${formatBytes(maxMemory)}`;
         }),
       ),

@@ -170,13 +170,18 @@ describe('install-mlflow on the local control plane', () => {
 
     expect(report.step).toBe('done');
     expect(report.previousVersion).toBeUndefined();
-    expect(report.generated).toEqual([NAMES.admin, `${NAMES.users} (3 user(s))`, NAMES.postgres]);
-    expect(report.notebookNamespaces).toEqual([...profiles].sort());
-    expect(report.modelNamespaces).toEqual([...profiles].sort());
+    // Every Profile of the cluster (files before this one may have left theirs), ours among them.
+    const all = (await client.list({ apiVersion: 'kubeflow.org/v1', kind: 'Profile' })).items
+      .map((p) => p.metadata.name)
+      .sort();
+    expect(all).toEqual(expect.arrayContaining(profiles));
+    expect(report.generated).toEqual([NAMES.admin, `${NAMES.users} (${all.length + 1} user(s))`, NAMES.postgres]);
+    expect(report.notebookNamespaces).toEqual(all);
+    expect(report.modelNamespaces).toEqual(all);
     expect(report.install?.ready).toBe(2); // the server's Deployment and PostgreSQL's StatefulSet
     expect(report.health?.status).toBe(200);
     expect(report.dashboard).toBe('added');
-    expect(report.users).toMatchObject({ names: ['ci-bot', ...profiles.map((p) => `profile-${p}`).sort()], ran: true });
+    expect(report.users).toMatchObject({ names: ['ci-bot', ...all.map((p) => `profile-${p}`)].sort(), ran: true });
 
     // What the pod stand-in ran for real: the store checks, the server, the users Job (whose fake node
     // reports it complete at once, so its real run may end after the install).
